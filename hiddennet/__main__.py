@@ -1,0 +1,3 @@
+from hiddennet.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""The `hiddennet` command (spec/cli.md). Results on stdout, progress on stderr, documented exit codes:
+0 success, 2 input or settings that break the contract, 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hiddennet.errors import HiddennetError
+from hiddennet.settings import load_settings
+
+# Tracebacks never show local variables: they may hold a person's data.
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Find hidden exploitation networks in police records, score their harm, say whom to disrupt "
+    "first, and safeguard every child found. Intelligence for review: not evidence and not a decision.",
+)
+err = Console(stderr=True, no_color="NO_COLOR" in os.environ, highlight=False)
+out = Console(no_color="NO_COLOR" in os.environ, highlight=False, soft_wrap=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result summary as JSON for scripts.")]
+
+
+def _progress():
+    """A progress callback for pipeline stages; quiet when stderr is not a terminal."""
+    if not err.is_terminal:
+        return None
+    status = {}
+
+    def cb(stage: str, event: str, seconds: float) -> None:
+        if event == "start":
+            status["s"] = err.status(f"[bold]{stage}[/]…")
+            status["s"].start()
+        else:
+            status["s"].stop()
+            err.print(f"  {stage:<10} {seconds:8.2f} s")
+
+    return cb
+
+
+def _summary(manifest: dict, out_dir: Path, as_json: bool) -> None:
+    tables = manifest["tables"]
+    summary = {
+        "out": str(out_dir),
+        "as_of": manifest["as_of"],
+        "manifest": str(out_dir / "manifest.json"),
+        "tables": {k: v["rows"] for k, v in tables.items()},
+        "quarantined": tables.get("quarantine", {}).get("rows", 0),
+        "seconds": round(sum(manifest["stage_seconds"].values()), 2),
+    }
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(f"hiddennet run as of {summary['as_of']} in {summary['seconds']} s")
+    for name, n in summary["tables"].items():
+        out.print(f"  {name:<22} {n:>12,} rows")
+    out.print(f"outputs:  {out_dir / 'tables'}")
+    out.print(f"manifest: {summary['manifest']}")
+
+
+@app.command()
+def generate(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the synthetic force extract into.")],
+    scale: Annotated[float, typer.Option(help="1 is one force (about 80k full-table rows).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same extract.")] = 1,
+    dirty: Annotated[bool, typer.Option("--dirty", help="Add rows of every bad-input class.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
+    from hiddennet.generate import generate_force
+
+    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt)
+    if as_json:
+        out.print_json(json.dumps(facts, default=str))
+    else:
+        out.print(f"synthetic force written to {directory}")
+        for k, v in facts.get("rows", {}).items():
+            out.print(f"  {k:<16} {v:>12,} rows")
+
+
+@app.command()
+def run(
+    input_dir: Annotated[Path, typer.Argument(help="Folder of the force's extracts.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the run's outputs.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Reference date YYYY-MM-DD (default: latest date in the extract).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file of settings (docs/settings.md).")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="duckdb (default) or spark.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the pipeline; write the tables of spec/outputs.md and manifest.json."""
+    settings = load_settings(config, as_of=_parse_date(as_of), engine=engine)
+    from hiddennet.pipeline import run_pipeline
+
+    result = run_pipeline(input_dir, out_dir, settings, progress=_progress())
+    _summary(result.manifest, out_dir, as_json)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo force and its outputs.")] = Path("hiddennet-demo"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate the built-in demo force, run the whole pipeline on it, write the report."""
+    from hiddennet.generate import generate_force
+    from hiddennet.pipeline import run_pipeline
+
+    data = out_dir / "input"
+    if err.is_terminal:
+        err.print("generating the demo force…")
+    generate_force(data, scale=1.0, seed=1, dirty=True)
+    result = run_pipeline(data, out_dir / "run", load_settings(), progress=_progress())
+    report_path = _write_report(out_dir / "run")
+    _summary(result.manifest, out_dir / "run", as_json)
+    if not as_json:
+        out.print(f"input:    {data}")
+        if report_path:
+            out.print(f"report:   {report_path}")
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    try:
+        from hiddennet.report import write_report
+    except ImportError:  # the report stage is not in this build yet
+        return None
+    return write_report(run_dir)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")]) -> None:
+    """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
+    path = _write_report(run_dir)
+    if path is None:
+        raise HiddennetError("the report is not available in this build")
+    out.print(f"report: {path}")
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        from hiddennet.errors import SettingsError
+
+        raise SettingsError("--as-of: not an ISO date (YYYY-MM-DD)") from None
+
+
+def main() -> None:
+    """Entry point: run the app, map the exception family to exit codes, one line per error."""
+    try:
+        # Standalone mode: usage errors exit 2 and --help exits 0 the usual way.
+        app()
+    except HiddennetError as e:
+        err.print(f"error: {e}", markup=False)
+        sys.exit(e.exit_code)
+    except Exception as e:  # noqa: BLE001 - the contract is exit 1 with one line, not a traceback
+        err.print(f"error: internal failure ({e.__class__.__name__}); set HIDDENNET_DEBUG=1 for a traceback", markup=False)
+        if os.environ.get("HIDDENNET_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

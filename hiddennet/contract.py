@@ -1,0 +1,157 @@
+"""The input contract (spec/input-contract.md) as data: tables, columns, what each must hold.
+
+Ingest reads this; the synthetic force generator writes to it. Column kinds:
+- ``id``: opaque text, never parsed as a number (``007`` and ``7`` differ);
+- ``text``: free text;  ``date``: ISO 8601 date (a timestamp is accepted, its date kept);
+- ``flag``: true/false, Y/N, 1/0 (any case);  ``role``, ``sex``, ``ethnicity``: normalised codes;
+- ``grading_system``, ``source_grade``, ``information_grade``, ``handling_code``: intelligence grading;
+- ``number``: a decimal number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class TableContract:
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    key: tuple[str, ...] = ()  # columns that identify a row; one key with two contents is a conflict
+    requires: tuple[str, ...] = ()  # other tables that must come with this one
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+C = Column
+
+TABLES: dict[str, TableContract] = {
+    t.name: t
+    for t in (
+        TableContract(
+            "crimes",
+            (
+                C("crime_ref", "id", True),
+                C("offence_title", "text", True),
+                C("offence_date", "date", True),
+                C("offence_code", "text"),
+                C("recorded_date", "date"),
+                C("domestic_abuse", "flag"),
+                C("if_codes", "text"),
+                C("modus_operandi", "text"),
+                C("location_type", "text"),
+                C("location_area", "text"),
+            ),
+            required=True,
+            key=("crime_ref",),
+        ),
+        TableContract(
+            "nominals",
+            (
+                C("nominal_id", "id", True),
+                C("date_of_birth", "date"),
+                C("sex", "sex"),
+                C("ethnicity", "ethnicity"),
+                C("forename", "text"),
+                C("surname", "text"),
+                C("pnc_id", "id"),
+            ),
+            required=True,
+            key=("nominal_id",),
+        ),
+        TableContract(
+            "crime_nominals",
+            (
+                C("crime_ref", "id", True),
+                C("nominal_id", "id", True),
+                C("role", "role", True),
+                C("sex", "sex"),
+                C("date_of_birth", "date"),
+                C("ethnicity", "ethnicity"),
+            ),
+            required=True,
+            key=("crime_ref", "nominal_id", "role"),
+        ),
+        TableContract(
+            "intel_logs",
+            (
+                C("log_id", "id", True),
+                C("log_date", "date", True),
+                C("grading_system", "grading_system", True),
+                C("source_grade", "source_grade", True),
+                C("information_grade", "information_grade", True),
+                C("handling_code", "handling_code"),
+            ),
+            key=("log_id",),
+            requires=("intel_nominals",),
+        ),
+        TableContract(
+            "intel_nominals",
+            (C("log_id", "id", True), C("nominal_id", "id", True)),
+            key=("log_id", "nominal_id"),
+            requires=("intel_logs",),
+        ),
+        TableContract(
+            "custody_cells",
+            (
+                C("nominal_id", "id", True),
+                C("establishment", "id", True),
+                C("cell_id", "id", True),
+                C("from_date", "date", True),
+                C("to_date", "date"),
+            ),
+        ),
+        TableContract(
+            "soc_nominals",
+            (C("nominal_id", "id", True), C("group_id", "id")),
+            key=("nominal_id", "group_id"),
+        ),
+        TableContract(
+            "soc_edges",
+            (
+                C("nominal_id_a", "id", True),
+                C("nominal_id_b", "id", True),
+                C("weight", "number"),
+                C("layer", "text"),
+            ),
+        ),
+    )
+}
+
+# Roles as ingest normalises them (lower case, spaces to underscores).
+ROLES = (
+    "victim",
+    "offender",
+    "defendant",
+    "suspect",
+    "person_thought_responsible",
+    "person_probably_responsible",
+    "witness",
+    "other",
+)
+# "Every role from offender to person_probably_responsible counts as an offender."
+OFFENDER_ROLES = ROLES[1:6]
+ETHNICITY_CODES = ("IC1", "IC2", "IC3", "IC4", "IC5", "IC6")
+ETHNICITY_UNKNOWN = ("IC9", "IC0", "U", "")
+GRADING_SYSTEMS = ("3x5x2", "5x5x5")
+SOURCE_GRADES = {"3x5x2": ("1", "2", "3"), "5x5x5": ("A", "B", "C", "D", "E")}
+INFORMATION_GRADES = {"3x5x2": ("A", "B", "C", "D", "E"), "5x5x5": ("1", "2", "3", "4", "5")}
+HANDLING_CODES = {"3x5x2": ("P", "C"), "5x5x5": ("1", "2", "3", "4", "5")}
+FILE_SUFFIXES = (".csv", ".parquet")

@@ -1,0 +1,103 @@
+"""The engine interface: the few things a stage may ask of the database that runs it.
+
+Stages write SQL in DuckDB's dialect and hand it to an Engine; they never import duckdb or
+pyspark. A Spark engine transpiles the same SQL with sqlglot, so dialect differences live in
+the engines alone.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+
+# A per-group function: takes an Arrow table holding one or more *whole* groups, returns an Arrow
+# table matching the declared output schema. Engines may call it once per group (Spark) or once per
+# batch of groups (DuckDB), so it must not assume either.
+GroupFn = Callable[[pa.Table], pa.Table]
+
+
+class Engine(abc.ABC):
+    """Runs DuckDB-dialect SQL over named tables."""
+
+    name: str = "abstract"
+
+    # -- statements -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def execute(self, sql: str) -> None:
+        """Run one statement (DuckDB dialect) for its effect."""
+
+    def create_table(self, name: str, select_sql: str) -> None:
+        """Materialise the result of a SELECT under `name`, replacing any table of that name."""
+        self.execute(f"CREATE OR REPLACE TABLE {name} AS {select_sql}")
+
+    @abc.abstractmethod
+    def fetch_arrow(self, select_sql: str) -> pa.Table:
+        """The result of a SELECT as an Arrow table."""
+
+    def fetch_rows(self, select_sql: str) -> list[tuple]:
+        """The result of a SELECT as a list of tuples (small results only)."""
+        t = self.fetch_arrow(select_sql)
+        cols = [c.to_pylist() for c in t.columns]
+        return list(zip(*cols, strict=True)) if cols else []
+
+    def scalar(self, select_sql: str):
+        """The single value of a one-row, one-column SELECT."""
+        rows = self.fetch_rows(select_sql)
+        return rows[0][0] if rows else None
+
+    # -- tables ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Materialise an Arrow table under `name`, replacing any table of that name."""
+
+    @abc.abstractmethod
+    def has_table(self, name: str) -> bool:
+        """True when a table or view called `name` exists."""
+
+    @abc.abstractmethod
+    def columns(self, name: str) -> list[str]:
+        """Column names of a table, in order."""
+
+    def count(self, name: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {name}"))
+
+    def drop(self, name: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {name}")
+
+    @abc.abstractmethod
+    def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        """Write a table as one Parquet file, with `metadata` as the file's key-value metadata."""
+
+    @abc.abstractmethod
+    def read_parquet(self, name: str, path: Path) -> None:
+        """Materialise a Parquet file (or a folder of them) as table `name`."""
+
+    # -- per-group graph work ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
+        """Apply `fn` to the rows of each group of `select_sql` (by `group_col`); store the union as `name`."""
+
+    # -- scratch namespaces ------------------------------------------------------------------------
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        """Inside, tables a stage creates go to namespace `name` and reads fall back to the main one.
+
+        Used to rerun stages with other settings (stability checks) without touching the run's tables.
+        Stages must drop tables with `engine.drop`, which drops only inside the current namespace.
+        """
+        raise NotImplementedError(f"{self.name} engine has no scratch namespaces")
+        yield  # pragma: no cover
+
+    # -- life cycle -----------------------------------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - optional for engines without resources
+        """Release the engine's resources."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,123 @@
+"""DuckDB engine: the default, embedded, one machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hiddennet.engine.base import Engine, GroupFn
+
+# Rows handed to a per-group function at once; batches always hold whole groups.
+_BATCH_ROWS = 500_000
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+
+    def __init__(
+        self,
+        database: str | Path = ":memory:",
+        *,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: str | Path | None = None,
+    ):
+        self.database = str(database)
+        self.con = duckdb.connect(self.database)
+        # Insertion order is kept so that a table's rowid follows the file it was read from.
+        self.con.execute("SET preserve_insertion_order = true")
+        self._schema = "main"
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if temp_directory:
+            self.con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+
+    def execute(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def fetch_arrow(self, select_sql: str) -> pa.Table:
+        return self.con.sql(select_sql).to_arrow_table()
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        view = f"__arrow_{name}"
+        self.con.register(view, table)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
+
+    def drop(self, name: str) -> None:
+        # Qualified, so that inside a scope a missing table never resolves to the main one.
+        self.con.execute(f"DROP TABLE IF EXISTS {self._schema}.{name}")
+        self.con.execute(f"DROP VIEW IF EXISTS {self._schema}.{name}")
+
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
+        previous = self._schema
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
+        self.con.execute(f"USE {name}")
+        self.con.execute(f"SET search_path = '{name},{previous}'")
+        self._schema = name
+        try:
+            yield
+        finally:
+            self.con.execute(f"USE {previous}")
+            self.con.execute(f"SET search_path = '{previous}'")
+            self._schema = previous
+
+    def has_table(self, name: str) -> bool:
+        n = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema IN (?, 'main')",
+            [name, self._schema],
+        ).fetchone()[0]
+        return n > 0
+
+    def columns(self, name: str) -> list[str]:
+        rows = self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = "
+            "(SELECT table_schema FROM information_schema.tables WHERE table_name = ? AND table_schema IN (?, 'main') "
+            "ORDER BY table_schema = 'main' LIMIT 1) ORDER BY ordinal_position",
+            [name, name, self._schema],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kv = ""
+        if metadata:
+            pairs = ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in metadata.items())
+            kv = f", KV_METADATA {{{pairs}}}"
+        self.con.execute(f"COPY {name} TO '{Path(path).as_posix()}' (FORMAT parquet{kv})")
+
+    def read_parquet(self, name: str, path: Path) -> None:
+        self.create_table(name, f"SELECT * FROM read_parquet('{Path(path).as_posix()}')")
+
+    def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
+        data = self.fetch_arrow(f"SELECT * FROM ({select_sql}) ORDER BY {group_col}")
+        parts: list[pa.Table] = []
+        if data.num_rows:
+            keys = data.column(group_col)
+            # Cut points where the group changes; batches end on such a cut.
+            change = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+            cuts = [i + 1 for i in pc.indices_nonzero(change).to_pylist()] + [data.num_rows]
+            start = 0
+            for c in cuts:
+                if c - start >= _BATCH_ROWS or c == data.num_rows:
+                    parts.append(fn(data.slice(start, c - start)).cast(schema))
+                    start = c
+        result = pa.concat_tables(parts) if parts else schema.empty_table()
+        self.register_arrow(name, result)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _quote(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"

@@ -1,0 +1,94 @@
+"""Publish a run: the output tables of spec/outputs.md as Parquet, and manifest.json."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+from hiddennet import __version__
+from hiddennet.engine import Engine
+from hiddennet.settings import Settings
+from hiddennet.stage import NOTICE, StageOutput
+
+# Tables every run publishes besides those the stages list (spec/outputs.md names these two).
+ASSEMBLED = ("nominals", "groups")
+
+
+def _assemble(engine: Engine) -> None:
+    """Join the per-stage parts into the `nominals` and `groups` tables of spec/outputs.md."""
+    engine.create_table(
+        "nominals",
+        """
+        SELECT n.nominal_id, n.group_id, n.in_cse_network, n.in_soc_network, n.soc_group_ids,
+               coalesce(h.harm_cchi, 0) AS harm_cchi, coalesce(h.harm_ons, 0) AS harm_ons,
+               n.degree, n.weighted_degree, n.betweenness, n.betweenness_exact,
+               coalesce(list_contains(s.reasons, 'child_in_network'), false) AS is_child,
+               coalesce(list_contains(s.reasons, 'victim_offender_overlap'), false) AS victim_offender_overlap,
+               s.nominal_id IS NOT NULL AS safeguarding_flagged
+        FROM network_nominals n
+        LEFT JOIN nominal_harm h USING (nominal_id)
+        LEFT JOIN safeguarding s USING (nominal_id)
+        ORDER BY n.group_id, n.nominal_id
+        """,
+    )
+    engine.create_table(
+        "groups",
+        """
+        SELECT g.group_id, g.size, coalesce(h.harm_cchi, 0) AS harm_cchi, coalesce(h.harm_ons, 0) AS harm_ons,
+               h.priority_rank, g.soc_overlap, g.parent_component, coalesce(h.safeguarding_only, false) AS safeguarding_only,
+               g.edges
+        FROM network_groups g LEFT JOIN group_harm h USING (group_id)
+        ORDER BY h.priority_rank NULLS LAST, g.group_id
+        """,
+    )
+
+
+def file_checksums(input_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file in the input folder, by file name."""
+    sums = {}
+    for p in sorted(Path(input_dir).iterdir()):
+        if p.is_file():
+            h = hashlib.sha256()
+            with p.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            sums[p.name] = "sha256:" + h.hexdigest()
+    return sums
+
+
+def run(
+    engine: Engine,
+    settings: Settings,
+    out_dir: Path,
+    outputs: dict[str, StageOutput],
+    timings: dict[str, float],
+    *,
+    input_dir: Path,
+) -> dict:
+    _assemble(engine)
+    tables_dir = Path(out_dir) / "tables"
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    names = [t for o in outputs.values() for t in o.tables] + list(ASSEMBLED)
+    rows = {}
+    meta = {"hiddennet_notice": NOTICE, "hiddennet_version": __version__, "as_of": str(settings.as_of)}
+    for name in dict.fromkeys(names):
+        engine.write_parquet(name, tables_dir / f"{name}.parquet", metadata=meta)
+        rows[name] = engine.count(name)
+    manifest = {
+        "notice": NOTICE,
+        "hiddennet_version": __version__,
+        "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "as_of": str(settings.as_of),
+        "engine": engine.name,
+        "settings": settings.model_dump(mode="json"),
+        "input": {"folder": str(Path(input_dir).resolve()), "checksums": file_checksums(input_dir)},
+        "machine": {"python": platform.python_version(), "system": platform.system(), "machine": platform.machine()},
+        "stage_seconds": timings,
+        "tables": {name: {"rows": rows[name], "path": f"tables/{name}.parquet"} for name in rows},
+        "stages": {name: o.facts for name, o in outputs.items()},
+    }
+    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return manifest
