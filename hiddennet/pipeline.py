@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hiddennet import dismantle, fairness, harm, ingest, layers, network, publish, safeguard, select
+from hiddennet import dismantle, harm, ingest, layers, network, publish, safeguard, select
+from hiddennet.safeguard import fairness
 from hiddennet.engine import make_engine
 from hiddennet.settings import Settings
 from hiddennet.stage import StageOutput
@@ -74,6 +75,23 @@ def run_pipeline(
         step("safeguard", lambda: safeguard.run(engine, settings))
         step("harm", lambda: harm.run(engine, settings))
         step("dismantle", lambda: dismantle.run(engine, settings))
-        step("fairness", lambda: fairness.run(engine, settings))
+        step("fairness", lambda: fairness.run(engine, settings, rerun=lambda s, scope: rerun_priority(engine, s, scope)))
         manifest = publish.run(engine, settings, out_dir, outputs, timings, input_dir=Path(input_dir))
     return RunResult(out_dir=out_dir, manifest=manifest)
+
+
+def rerun_priority(engine, settings: Settings, scope: str):
+    """Rerun the network-to-priority stages with other settings in a scratch namespace.
+
+    Returns the members of the ranked groups (group_id, priority_rank, nominal_id) as Arrow, for the
+    stability checks of the fairness stage. The run's own tables are untouched.
+    """
+    with engine.scope(scope):
+        layers.run(engine, settings)
+        network.run(engine, settings)
+        safeguard.run(engine, settings)
+        harm.run(engine, settings)
+        return engine.fetch_arrow(
+            "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
+            "JOIN network_nominals n USING (group_id) WHERE g.priority_rank IS NOT NULL"
+        )

@@ -11,7 +11,11 @@ import pytest
 from hiddennet.engine.duckdb_engine import DuckDBEngine
 from hiddennet.settings import Settings
 
-HAVE_SPARK = importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
+HAVE_SPARK = (
+    importlib.util.find_spec("pyspark") is not None
+    and shutil.which("java") is not None
+    and importlib.util.find_spec("hiddennet.engine.spark_engine") is not None
+)
 
 
 def engine_params():
