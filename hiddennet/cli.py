@@ -139,10 +139,50 @@ def _write_report(run_dir: Path) -> Path | None:
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")]) -> None:
     """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
+    _check_run(run_dir)
     path = _write_report(run_dir)
     if path is None:
         raise HiddennetError("the report is not available in this build")
     out.print(f"report: {path}")
+
+
+@app.command()
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (localhost only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+) -> None:
+    """Start the dashboard for a run on localhost; every access is audited to <run>/audit.jsonl."""
+    from hiddennet.serve import serve as _serve
+
+    _check_run(run_dir)
+    _serve(run_dir, host=host, port=port)
+
+
+@app.command()
+def referrals(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    area: Annotated[str, typer.Option("--area", help="Local area whose safeguarding hub receives the pack.")],
+    recipient: Annotated[str | None, typer.Option(help="Who receives the pack (default: the area's MASH).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the referral pack for one local area's multi-agency safeguarding hub; the export is logged."""
+    from hiddennet.safeguard.referrals import write_referral_pack
+
+    _check_run(run_dir)
+    facts = write_referral_pack(run_dir, area=area, recipient=recipient or f"{area} MASH")
+    if as_json:
+        out.print_json(json.dumps(facts, default=str))
+    else:
+        for k, v in facts.items():
+            out.print(f"{k}: {v}")
+
+
+def _check_run(run_dir: Path) -> None:
+    if not (Path(run_dir) / "manifest.json").is_file():
+        from hiddennet.errors import OutputError
+
+        raise OutputError(f"folder {run_dir}: not a hiddennet run (no manifest.json)")
 
 
 def _parse_date(text: str | None) -> dt.date | None:

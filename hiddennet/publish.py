@@ -18,7 +18,11 @@ ASSEMBLED = ("nominals", "groups")
 
 
 def _assemble(engine: Engine) -> None:
-    """Join the per-stage parts into the `nominals` and `groups` tables of spec/outputs.md."""
+    """Join the per-stage parts into the `nominals` and `groups` tables of spec/outputs.md.
+
+    The ingested person table is also called `nominals`; it is kept as `input_nominals`.
+    """
+    engine.create_table("input_nominals", "SELECT * FROM nominals")
     engine.create_table(
         "nominals",
         """
@@ -71,7 +75,8 @@ def run(
     _assemble(engine)
     tables_dir = Path(out_dir) / "tables"
     tables_dir.mkdir(parents=True, exist_ok=True)
-    names = [t for o in outputs.values() for t in o.tables] + list(ASSEMBLED)
+    names = ["input_nominals" if t == "nominals" else t for o in outputs.values() for t in o.tables]
+    names += list(ASSEMBLED)
     rows = {}
     meta = {"hiddennet_notice": NOTICE, "hiddennet_version": __version__, "as_of": str(settings.as_of)}
     for name in dict.fromkeys(names):
