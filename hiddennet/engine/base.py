@@ -76,6 +76,29 @@ class Engine(abc.ABC):
     def read_parquet(self, name: str, path: Path) -> None:
         """Materialise a Parquet file (or a folder of them) as table `name`."""
 
+    # -- reading a force's extracts (ingest) ------------------------------------------------------
+    # Both readers make every column VARCHAR (ids are never cast: `007` and `7` differ) and add
+    # `__row BIGINT`, the 0-based order of the accepted rows in the file, so that ingest can give
+    # each row its physical line. Neither ever returns a raw value of a bad row.
+    def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+        """Read a comma-separated file with a header line as table `name`.
+
+        `columns` names the file's columns in order, one per header cell (the header is skipped).
+        UTF-8, optional byte-order mark, LF or CRLF, `"` quotes doubled inside quoted fields;
+        `.gz` is decompressed. Rows that cannot be parsed are left out and returned, one per
+        record, as an Arrow table `record BIGINT` (1-based record number, header = 1, blank lines
+        counted), `column VARCHAR` (NULL when not one column) and `error VARCHAR`, one of
+        `too_few_columns`, `too_many_columns`, `invalid_utf8`, `unterminated_quote`, `unreadable`.
+        """
+        raise NotImplementedError(f"{self.name} engine cannot read CSV files")
+
+    def scan_parquet(self, name: str, path: Path) -> list[str]:
+        """Read a Parquet file as table `name`, every column cast to VARCHAR, plus `__row`.
+
+        Returns the file's column names in order (as written in the file).
+        """
+        raise NotImplementedError(f"{self.name} engine cannot read Parquet extracts")
+
     # -- per-group graph work ---------------------------------------------------------------------
     @abc.abstractmethod
     def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:

@@ -99,6 +99,45 @@ class DuckDBEngine(Engine):
     def read_parquet(self, name: str, path: Path) -> None:
         self.create_table(name, f"SELECT * FROM read_parquet('{Path(path).as_posix()}')")
 
+    def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+        cols = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in columns)
+        # Reject tables accumulate across scans: start each scan with fresh ones.
+        self.con.execute("DROP TABLE IF EXISTS __scan_rejects")
+        self.con.execute("DROP TABLE IF EXISTS __scan_reject_scans")
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT *, (row_number() OVER () - 1)::BIGINT AS __row "
+            f"FROM read_csv({_quote(Path(path).as_posix())}, columns = {{{cols}}}, header = true, "
+            "auto_detect = false, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+            "strict_mode = true, store_rejects = true, rejects_table = '__scan_rejects', "
+            "rejects_scan = '__scan_reject_scans')"
+        )
+        # Only positions and error kinds leave this method; csv_line (raw data) is never read.
+        rejects = self.fetch_arrow(
+            """
+            SELECT line::BIGINT AS record, arg_min(column_name, coalesce(column_idx, 0)) AS "column",
+                   CASE arg_min(error_type, coalesce(column_idx, 0))
+                       WHEN 'MISSING COLUMNS' THEN 'too_few_columns'
+                       WHEN 'TOO MANY COLUMNS' THEN 'too_many_columns'
+                       WHEN 'INVALID ENCODING' THEN 'invalid_utf8'
+                       WHEN 'INVALID UNICODE' THEN 'invalid_utf8'
+                       WHEN 'UNQUOTED VALUE' THEN 'unterminated_quote'
+                       ELSE 'unreadable' END AS error
+            FROM __scan_rejects GROUP BY line ORDER BY line
+            """
+        )
+        self.con.execute("DROP TABLE IF EXISTS __scan_rejects")
+        self.con.execute("DROP TABLE IF EXISTS __scan_reject_scans")
+        return rejects
+
+    def scan_parquet(self, name: str, path: Path) -> list[str]:
+        src = f"read_parquet({_quote(Path(path).as_posix())}, file_row_number = true)"
+        names = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+        names = [n for n in names if n != "file_row_number"]
+        cols = ", ".join(f'CAST("{_ident(n)}" AS VARCHAR) AS "{_ident(n)}"' for n in names)
+        sep = ", " if cols else ""
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}{sep}file_row_number::BIGINT AS __row FROM {src}")
+        return names
+
     def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
         data = self.fetch_arrow(f"SELECT * FROM ({select_sql}) ORDER BY {group_col}")
         parts: list[pa.Table] = []
@@ -121,3 +160,7 @@ class DuckDBEngine(Engine):
 
 def _quote(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def _ident(text: str) -> str:
+    return str(text).replace('"', '""')

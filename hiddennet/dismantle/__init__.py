@@ -1,0 +1,176 @@
+"""Stage `dismantle`: the order in which to disrupt each group (method.md section 6).
+
+Reads `combined_edges`, `network_nominals`, `network_groups`, `nominal_harm`, `safeguarding`;
+writes `dismantling` (docs/tables.md).
+
+Per group of 3 or more nominals, with target T = max(2, ceil(dismantle_fraction * n)):
+- up to `exact_dismantle_max` nominals: the exact answer (exact.py): fewest removals leaving no
+  piece above T, most harm among those, ordered step by step;
+- above: `dismantle_method` (GND with reinsertion by default, gnd.py; the baselines of
+  baselines.py on request), ordered the same way.
+Safeguarding-flagged nominals are never chosen; they stay in the graph as connectors. When they
+alone keep a piece above T, the group is dismantled as far as it can be and its steps say
+target_reached = false (a group with no possible step has no rows and is counted in the facts).
+
+Nodes are relabelled to 0..n-1 in SQL (by nominal id) and the tie order (harm descending, then
+nominal id) is computed there too; the per-group work runs through `engine.map_groups`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from hiddennet.dismantle.baselines import adaptive, corehd
+from hiddennet.dismantle.exact import exact_dismantle
+from hiddennet.dismantle.gnd import gnd_dismantle
+from hiddennet.dismantle.graph import Problem, Result, target_size
+from hiddennet.stage import StageOutput
+
+OUTPUT = "dismantling"
+
+SCHEMA = pa.schema(
+    [
+        ("group_id", pa.string()),
+        ("step", pa.int32()),
+        ("nominal_id", pa.string()),
+        ("remaining_largest_fraction", pa.float64()),
+        ("harm_removed_cchi", pa.float64()),
+        ("exact", pa.bool_()),
+        ("method", pa.string()),
+        ("target_reached", pa.bool_()),
+    ]
+)
+
+# A summary row per group rides along in the same output so facts need no second pass; step 0 rows
+# are dropped before the table is published.
+_SUMMARY_STEP = 0
+
+
+# Rounds of the local search after GND + reinsertion (search.py); a setting is requested for it.
+SEARCH_ROUNDS = 30
+
+
+def dismantle_problem(
+    p: Problem, target: int, *, exact_max: int, method: str, reinsertion: bool, seed: int, search_rounds: int = SEARCH_ROUNDS
+) -> Result:
+    """The dismantling of one group by the method its size calls for."""
+    if p.n <= exact_max:
+        return exact_dismantle(p, target)
+    if method == "gnd":
+        return gnd_dismantle(p, target, reinsertion=reinsertion, search_rounds=search_rounds, seed=seed)
+    if method == "corehd":
+        return corehd(p, target)
+    return adaptive(p, target, method)
+
+
+def _group_fn(settings):
+    fraction = settings.dismantle_fraction
+    exact_max = settings.exact_dismantle_max
+    method = settings.dismantle_method
+    reinsertion = settings.dismantle_reinsertion
+    seed = settings.seed
+    rounds = int(getattr(settings, "dismantle_search_rounds", SEARCH_ROUNDS))
+
+    def fn(batch: pa.Table) -> pa.Table:
+        cols = {name: batch.column(name).to_pylist() for name in batch.column_names}
+        by_group: dict[str, list[int]] = {}
+        for i, g in enumerate(cols["group_id"]):
+            by_group.setdefault(g, []).append(i)
+        out: dict[str, list] = {f.name: [] for f in SCHEMA}
+
+        def emit(g, step, nid, frac, harm, exact, meth, reached):
+            for k, v in zip(SCHEMA.names, (g, step, nid, frac, harm, exact, meth, reached), strict=True):
+                out[k].append(v)
+
+        for g, rows in by_group.items():
+            nodes = [i for i in rows if cols["kind"][i] == "node"]
+            n = len(nodes)
+            ids = [""] * n
+            harm = [0.0] * n
+            flagged = [False] * n
+            tie = [0] * n
+            for i in nodes:
+                k = cols["a"][i]
+                ids[k] = cols["nominal_id"][i]
+                harm[k] = cols["harm"][i] or 0.0
+                flagged[k] = bool(cols["flagged"][i])
+                tie[k] = cols["tie"][i]
+            edges = [(cols["a"][i], cols["b"][i], cols["weight"][i]) for i in rows if cols["kind"][i] == "edge"]
+            p = Problem(n, edges, harm, flagged, tie)
+            target = target_size(n, fraction)
+            res = dismantle_problem(
+                p, target, exact_max=exact_max, method=method, reinsertion=reinsertion, seed=seed, search_rounds=rounds
+            )
+            done = 0.0
+            for step, (v, size) in enumerate(zip(res.order, res.largest_after, strict=True), start=1):
+                done += harm[v]
+                emit(g, step, ids[v], size / n, done, res.exact, res.method, res.target_reached)
+            # Summary: reached flag and whether flagged nominals block the target.
+            emit(g, _SUMMARY_STEP, None, None, None, res.exact, res.method, res.target_reached)
+        return pa.table(out, schema=SCHEMA)
+
+    return fn
+
+
+def run(engine, settings) -> StageOutput:
+    offender_harm = "coalesce(h.harm_cchi, 0)"
+    nodes_sql = f"""
+        SELECT n.group_id, n.nominal_id,
+               CAST(row_number() OVER (PARTITION BY n.group_id ORDER BY n.nominal_id) - 1 AS INT) AS a,
+               CAST(row_number() OVER (PARTITION BY n.group_id ORDER BY {offender_harm} DESC, n.nominal_id) - 1 AS INT)
+                   AS tie,
+               CAST({offender_harm} AS DOUBLE) AS harm,
+               s.nominal_id IS NOT NULL AS flagged
+        FROM network_nominals n
+        JOIN network_groups g ON g.group_id = n.group_id AND g.size >= 3
+        LEFT JOIN nominal_harm h ON h.nominal_id = n.nominal_id
+        LEFT JOIN (SELECT DISTINCT nominal_id FROM safeguarding) s ON s.nominal_id = n.nominal_id
+    """
+    engine.create_table("_dismantle_nodes", nodes_sql)
+    # Only links with both ends in the same group: a Leiden split leaves links between parts.
+    select_sql = """
+        SELECT group_id, 'node' AS kind, nominal_id, a, CAST(NULL AS INT) AS b, tie, harm, flagged,
+               CAST(NULL AS DOUBLE) AS weight
+        FROM _dismantle_nodes
+        UNION ALL
+        SELECT x.group_id, 'edge' AS kind, CAST(NULL AS VARCHAR) AS nominal_id, x.a, y.a AS b,
+               CAST(NULL AS INT) AS tie, CAST(NULL AS DOUBLE) AS harm, CAST(NULL AS BOOLEAN) AS flagged,
+               CAST(e.weight AS DOUBLE) AS weight
+        FROM combined_edges e
+        JOIN _dismantle_nodes x ON x.nominal_id = e.nominal_a
+        JOIN _dismantle_nodes y ON y.nominal_id = e.nominal_b AND y.group_id = x.group_id
+    """
+    engine.map_groups("_dismantle_all", select_sql, "group_id", _group_fn(settings), SCHEMA)
+    engine.create_table(
+        OUTPUT,
+        f"SELECT * FROM _dismantle_all WHERE step > {_SUMMARY_STEP} ORDER BY group_id, step",
+    )
+    summary = engine.fetch_rows(
+        f"""SELECT count(*), coalesce(sum(CASE WHEN exact THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN target_reached THEN 0 ELSE 1 END), 0)
+            FROM _dismantle_all WHERE step = {_SUMMARY_STEP}"""
+    )[0]
+    stats = engine.fetch_rows(
+        f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}"
+    )[0]
+    no_steps = engine.scalar(
+        f"""SELECT count(*) FROM _dismantle_all s WHERE s.step = {_SUMMARY_STEP}
+            AND NOT EXISTS (SELECT 1 FROM _dismantle_all d WHERE d.group_id = s.group_id AND d.step > 0)"""
+    )
+    engine.drop("_dismantle_nodes")
+    engine.drop("_dismantle_all")
+    groups, exact_groups, unbroken = (int(x) for x in summary)
+    return StageOutput(
+        tables=(OUTPUT,),
+        facts={
+            "groups_dismantled": groups,
+            "groups_exact": exact_groups,
+            "groups_heuristic": groups - exact_groups,
+            "heuristic_method": settings.dismantle_method
+            + ("+reinsertion+search" if settings.dismantle_method == "gnd" and settings.dismantle_reinsertion else ""),
+            "groups_target_not_reached": unbroken,
+            "groups_without_steps": int(no_steps or 0),
+            "steps": int(stats[0]),
+            "longest_order": int(stats[2]),
+        },
+    )

@@ -1,0 +1,122 @@
+"""What makes a value good, as SQL: one typed expression and one reason code per contract column kind.
+
+Every expression reads a trimmed VARCHAR (empty already NULL) and returns the typed value, or NULL
+when the value breaks the contract. Kept to standard SQL (CASE, IN, TRY_CAST, regexp) so that
+sqlglot can carry it to Spark.
+"""
+
+from __future__ import annotations
+
+from hiddennet.contract import (
+    ETHNICITY_CODES,
+    GRADING_SYSTEMS,
+    HANDLING_CODES,
+    INFORMATION_GRADES,
+    ROLES,
+    SOURCE_GRADES,
+)
+
+# Every reason code quarantine may hold (docs/ingest.md explains each).
+REASONS = (
+    "bad_date",
+    "missing_required",
+    "too_few_columns",
+    "too_many_columns",
+    "bad_flag",
+    "unknown_role",
+    "bad_sex",
+    "bad_ethnicity",
+    "bad_number",
+    "orphan_crime",
+    "orphan_nominal",
+    "orphan_log",
+    "duplicate_row",
+    "conflicting_duplicate",
+    "implausible_dob",
+    "bad_grade",
+    "bad_interval",
+    "self_link",
+    "bad_weight",
+    "invalid_utf8",
+    "truncated_row",
+    "bad_handling_code",
+)
+
+# A date, or a timestamp whose date is kept (`2020-01-05T10:00:00`, `2020-01-05 10:00`, with zone).
+DATE_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
+TRUE_WORDS = ("true", "t", "y", "yes", "1")
+FALSE_WORDS = ("false", "f", "n", "no", "0")
+SQL_TYPE = {"date": "DATE", "flag": "BOOLEAN", "number": "DOUBLE"}
+
+REASON_OF_KIND = {
+    "date": "bad_date",
+    "flag": "bad_flag",
+    "role": "unknown_role",
+    "sex": "bad_sex",
+    "ethnicity": "bad_ethnicity",
+    "number": "bad_number",
+    "grading_system": "bad_grade",
+    "source_grade": "bad_grade",
+    "information_grade": "bad_grade",
+    "handling_code": "bad_handling_code",
+}
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def in_list(values) -> str:
+    return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+def _graded(v: str, system: str, grades: dict[str, tuple[str, ...]]) -> str:
+    whens = " ".join(
+        f"WHEN {system} = {lit(s)} AND upper({v}) IN {in_list(g)} THEN upper({v})" for s, g in grades.items()
+    )
+    return f"CASE {whens} END"
+
+
+def typed(kind: str, v: str, system: str | None = None) -> str:
+    """SQL giving the typed value of VARCHAR expression `v`, NULL when it is not valid.
+
+    `system` is the SQL of the row's normalised grading system (grades depend on it).
+    """
+    if kind == "date":
+        return f"CASE WHEN regexp_matches({v}, {lit(DATE_PATTERN)}) THEN TRY_CAST(substr({v}, 1, 10) AS DATE) END"
+    if kind == "flag":
+        return (
+            f"CASE WHEN lower({v}) IN {in_list(TRUE_WORDS)} THEN true "
+            f"WHEN lower({v}) IN {in_list(FALSE_WORDS)} THEN false END"
+        )
+    if kind == "number":
+        return f"TRY_CAST({v} AS DOUBLE)"
+    if kind == "role":
+        norm = f"replace(replace(lower({v}), ' ', '_'), '-', '_')"
+        return f"CASE WHEN {norm} IN {in_list(ROLES)} THEN {norm} END"
+    if kind == "sex":
+        return f"CASE WHEN upper({v}) IN ('M', 'MALE') THEN 'M' WHEN upper({v}) IN ('F', 'FEMALE') THEN 'F' END"
+    if kind == "ethnicity":
+        return f"CASE WHEN upper({v}) IN {in_list(ETHNICITY_CODES)} THEN upper({v}) END"
+    if kind == "grading_system":
+        norm = f"replace(lower({v}), ' ', '')"
+        return f"CASE WHEN {norm} IN {in_list(GRADING_SYSTEMS)} THEN {norm} END"
+    if kind == "source_grade":
+        return _graded(v, system or "NULL", SOURCE_GRADES)
+    if kind == "information_grade":
+        return _graded(v, system or "NULL", INFORMATION_GRADES)
+    if kind == "handling_code":
+        return _graded(v, system or "NULL", HANDLING_CODES)
+    return v  # id, text: any value
+
+
+def known_unknown(kind: str, v: str) -> str | None:
+    """SQL true when `v` is a recognised way of saying "unknown" (kept as NULL, not quarantined)."""
+    if kind == "sex":
+        return f"upper({v}) IN ('U', 'UNKNOWN')"
+    if kind == "ethnicity":
+        return f"upper({v}) IN ('IC9', 'IC0', 'U', 'UNKNOWN')"
+    return None

@@ -1,0 +1,324 @@
+"""Layers: the four kinds of link between nominals, as one `edges` table (method.md sections 2 and 3).
+
+    victim   offenders who share a victim (from `final_table`)
+    intel    seed nominals named on the same actionable intelligence log
+    custody  nominals (at least one a seed) who shared a prison cell for long enough
+    soc      the existing Serious Organised Crime network, as given
+
+Seed nominals are the offenders in `full_table`. Everything is SQL run through the engine, so the
+intelligence layer of a whole force (millions of log mentions) never becomes Python objects, and
+the same statements run on Spark after transpiling. Choices the method leaves open are listed in
+docs/network.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hiddennet.settings import Settings
+from hiddennet.stage import StageOutput
+
+LAYER_NAMES = ("victim", "intel", "custody", "soc")
+
+# Handling codes ranked from least to most restrictive across both grading systems. 5x5x5 runs
+# 1 < 2 < 3 < 4 < 5; 3x5x2 P (share lawfully) ranks with 5x5x5 1 and C (conditions apply) is placed
+# above 4 and below 5: conditions set by the originator bind at least as much as "originating
+# agency only", while 5 ("no further dissemination") stays the strictest. Codes are unambiguous
+# on their own (digits only in 5x5x5, letters only in 3x5x2), so the edge keeps the bare code.
+HANDLING_RANK = {"1": 1, "P": 1, "2": 2, "3": 3, "4": 4, "C": 5, "5": 6}
+
+# Scratch tables of this stage, dropped at the end.
+_SCRATCH = (
+    "_layers_seeds",
+    "_layers_log_graded",
+    "_layers_log_size",
+    "_layers_intel_pairs",
+    "_layers_stays",
+    "_layers_custody_pairs",
+)
+
+EDGE_COLUMNS = (
+    "nominal_a, nominal_b, layer, weight, first_date, last_date, evidence_count, handling_code, "
+    "crime_refs, log_ids, soc_layer"
+)
+
+
+def _date(d: dt.date) -> str:
+    return f"DATE '{d.isoformat()}'"
+
+
+def _in_list(values) -> str:
+    # Gradings come from validated settings (letters and digits); quoted for safety all the same.
+    vals = [str(v).replace("'", "''") for v in values]
+    return "(" + ", ".join(f"'{v}'" for v in vals) + ")" if vals else "(NULL)"
+
+
+def _decay(age_days_sql: str, half_life: float) -> str:
+    """2^(-age / half_life) as SQL; age in days."""
+    return f"pow(2.0, -CAST({age_days_sql} AS DOUBLE) / {float(half_life)!r})"
+
+
+def _empty_edges_sql() -> str:
+    return (
+        "SELECT CAST(NULL AS VARCHAR) AS nominal_a, CAST(NULL AS VARCHAR) AS nominal_b, "
+        "CAST(NULL AS VARCHAR) AS layer, CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DATE) AS first_date, "
+        "CAST(NULL AS DATE) AS last_date, CAST(NULL AS BIGINT) AS evidence_count, "
+        "CAST(NULL AS VARCHAR) AS handling_code, CAST(NULL AS VARCHAR[]) AS crime_refs, "
+        "CAST(NULL AS VARCHAR[]) AS log_ids, CAST(NULL AS VARCHAR) AS soc_layer WHERE 1 = 0"
+    )
+
+
+
+# -- victim ---------------------------------------------------------------------------------------
+def victim_sql() -> str:
+    """Per offender pair: summed final-table weight, rows as evidence, dates over both crimes."""
+    return f"""
+        SELECT offender_1 AS nominal_a, offender_2 AS nominal_b, 'victim' AS layer,
+               sum(weight) AS weight,
+               least(min(offence_date_1), min(offence_date_2)) AS first_date,
+               greatest(max(offence_date_1), max(offence_date_2)) AS last_date,
+               count(*) AS evidence_count,
+               CAST(NULL AS VARCHAR) AS handling_code,
+               list_sort(list_distinct(list_concat(list(crime_ref_1), list(crime_ref_2)))) AS crime_refs,
+               CAST(NULL AS VARCHAR[]) AS log_ids,
+               CAST(NULL AS VARCHAR) AS soc_layer
+        FROM final_table
+        WHERE offender_1 < offender_2
+        GROUP BY offender_1, offender_2
+    """
+
+
+# -- intelligence ---------------------------------------------------------------------------------
+def build_intel(engine, settings: Settings) -> dict:
+    """Writes `_layers_intel_pairs` (one row per pair and log) and returns the counts by grading."""
+    as_of = _date(settings.as_of)
+    grading = "concat(source_grade, information_grade)"
+    engine.create_table(
+        "_layers_log_graded",
+        f"""
+        SELECT log_id, log_date, grading_system, {grading} AS grading, handling_code,
+               (grading_system = '3x5x2' AND {grading} IN {_in_list(settings.actionable_3x5x2)})
+               OR (grading_system = '5x5x5' AND {grading} IN {_in_list(settings.actionable_5x5x5)})
+               AS actionable,
+               log_date > {as_of} AS after_as_of
+        FROM intel_logs
+        """,
+    )
+    # k = distinct nominals on the log, seed or not.
+    engine.create_table(
+        "_layers_log_size",
+        """
+        SELECT g.log_id, g.log_date, g.grading_system, g.grading, g.handling_code, g.actionable,
+               g.after_as_of, count(DISTINCT n.nominal_id) AS k
+        FROM _layers_log_graded g LEFT JOIN intel_nominals n ON n.log_id = g.log_id
+        GROUP BY g.log_id, g.log_date, g.grading_system, g.grading, g.handling_code, g.actionable, g.after_as_of
+        """,
+    )
+    max_k = int(settings.max_log_nominals)
+    # A pair counts once per log, also when both are seeds: hence the DISTINCT on the ordered pair.
+    engine.create_table(
+        "_layers_intel_pairs",
+        f"""
+        WITH used AS (
+            SELECT log_id, log_date, handling_code, k FROM _layers_log_size
+            WHERE actionable AND NOT after_as_of AND k BETWEEN 2 AND {max_k}
+        ),
+        mentions AS (
+            SELECT DISTINCT n.log_id, n.nominal_id FROM intel_nominals n JOIN used u ON u.log_id = n.log_id
+        ),
+        pairs AS (
+            SELECT DISTINCT s.log_id, least(s.nominal_id, o.nominal_id) AS nominal_a,
+                   greatest(s.nominal_id, o.nominal_id) AS nominal_b
+            FROM mentions s
+            JOIN _layers_seeds sd ON sd.nominal_id = s.nominal_id
+            JOIN mentions o ON o.log_id = s.log_id AND o.nominal_id <> s.nominal_id
+        )
+        SELECT p.log_id, p.nominal_a, p.nominal_b, u.log_date, u.handling_code,
+               1.0 / (u.k - 1) * {_decay(f"date_diff('day', u.log_date, {as_of})", settings.recency_half_life)}
+               AS weight
+        FROM pairs p JOIN used u ON u.log_id = p.log_id
+        """,
+    )
+    rows = engine.fetch_rows(
+        f"""
+        SELECT grading_system, grading,
+               sum(CASE WHEN NOT actionable THEN 1 ELSE 0 END) AS not_actionable,
+               sum(CASE WHEN actionable AND NOT after_as_of AND k > {max_k} THEN 1 ELSE 0 END) AS too_large,
+               sum(CASE WHEN actionable AND NOT after_as_of AND k < 2 THEN 1 ELSE 0 END) AS too_small,
+               sum(CASE WHEN actionable AND after_as_of THEN 1 ELSE 0 END) AS after_as_of,
+               sum(CASE WHEN actionable AND NOT after_as_of AND k BETWEEN 2 AND {max_k} THEN 1 ELSE 0 END) AS used
+        FROM _layers_log_size GROUP BY grading_system, grading ORDER BY grading_system, grading
+        """
+    )
+    facts: dict = {
+        "intel_logs_not_actionable": {},
+        "intel_logs_too_large": {},
+        "intel_logs_too_small": 0,
+        "intel_logs_after_as_of": 0,
+        "intel_logs_used": 0,
+    }
+    for system, grading_value, not_act, too_large, too_small, after, used in rows:
+        system = system or "unknown"
+        grading_value = grading_value or "unknown"
+        if not_act:
+            facts["intel_logs_not_actionable"].setdefault(system, {})[grading_value] = int(not_act)
+        if too_large:
+            facts["intel_logs_too_large"].setdefault(system, {})[grading_value] = int(too_large)
+        facts["intel_logs_too_small"] += int(too_small or 0)
+        facts["intel_logs_after_as_of"] += int(after or 0)
+        facts["intel_logs_used"] += int(used or 0)
+    return facts
+
+
+def intel_sql() -> str:
+    """Per pair: weights summed over logs; the most restrictive handling code of its logs."""
+    rank = " ".join(f"WHEN '{code}' THEN {r}" for code, r in HANDLING_RANK.items())
+    return f"""
+        WITH ranked AS (
+            SELECT *, CASE handling_code {rank} ELSE NULL END AS handling_rank FROM _layers_intel_pairs
+        ),
+        strictest AS (
+            SELECT nominal_a, nominal_b, handling_code,
+                   row_number() OVER (PARTITION BY nominal_a, nominal_b
+                                      ORDER BY handling_rank DESC NULLS LAST, handling_code DESC NULLS LAST) AS rn
+            FROM ranked
+        )
+        SELECT p.nominal_a, p.nominal_b, 'intel' AS layer, sum(p.weight) AS weight,
+               min(p.log_date) AS first_date, max(p.log_date) AS last_date, count(*) AS evidence_count,
+               max(s.handling_code) AS handling_code,
+               CAST(NULL AS VARCHAR[]) AS crime_refs,
+               list_sort(list(p.log_id)) AS log_ids,
+               CAST(NULL AS VARCHAR) AS soc_layer
+        FROM _layers_intel_pairs p
+        JOIN strictest s ON s.nominal_a = p.nominal_a AND s.nominal_b = p.nominal_b AND s.rn = 1
+        GROUP BY p.nominal_a, p.nominal_b
+    """
+
+
+# -- custody --------------------------------------------------------------------------------------
+def build_custody(engine, settings: Settings) -> dict:
+    """Writes `_layers_stays` (a person's stays per cell, overlaps merged) and `_layers_custody_pairs`."""
+    as_of = _date(settings.as_of)
+    # Stays are clipped to as_of (an open stay ends there; days after it are not known yet).
+    # Merging is gaps-and-islands: a stay starts a new island when it begins after every earlier
+    # stay of the same person in the same cell has ended.
+    engine.create_table(
+        "_layers_stays",
+        f"""
+        WITH clipped AS (
+            SELECT nominal_id, establishment, cell_id, from_date,
+                   least(coalesce(to_date, {as_of}), {as_of}) AS to_date
+            FROM custody_cells
+            WHERE from_date <= {as_of}
+        ),
+        valid AS (SELECT * FROM clipped WHERE to_date >= from_date),
+        marked AS (
+            SELECT *, CASE WHEN max(to_date) OVER (
+                            PARTITION BY nominal_id, establishment, cell_id ORDER BY from_date, to_date
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) IS NULL
+                        OR date_diff('day', max(to_date) OVER (
+                            PARTITION BY nominal_id, establishment, cell_id ORDER BY from_date, to_date
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), from_date) > 0
+                       THEN 1 ELSE 0 END AS starts_island
+            FROM valid
+        ),
+        islands AS (
+            SELECT *, sum(starts_island) OVER (
+                       PARTITION BY nominal_id, establishment, cell_id ORDER BY from_date, to_date
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+            FROM marked
+        )
+        SELECT nominal_id, establishment, cell_id, min(from_date) AS from_date, max(to_date) AS to_date
+        FROM islands GROUP BY nominal_id, establishment, cell_id, island
+        """,
+    )
+    # Only cells where a seed stayed matter; each pair is produced once (from the smaller id when
+    # both are seeds).
+    engine.create_table(
+        "_layers_custody_pairs",
+        """
+        WITH seed_stays AS (
+            SELECT s.* FROM _layers_stays s JOIN _layers_seeds sd ON sd.nominal_id = s.nominal_id
+        ),
+        pairs AS (
+            SELECT s.nominal_id AS n1, o.nominal_id AS n2,
+                   greatest(s.from_date, o.from_date) AS shared_from,
+                   least(s.to_date, o.to_date) AS shared_to
+            FROM seed_stays s
+            JOIN _layers_stays o ON o.establishment = s.establishment AND o.cell_id = s.cell_id
+                 AND o.nominal_id <> s.nominal_id
+                 AND o.from_date <= s.to_date AND s.from_date <= o.to_date
+            LEFT JOIN _layers_seeds os ON os.nominal_id = o.nominal_id
+            WHERE os.nominal_id IS NULL OR s.nominal_id < o.nominal_id
+        )
+        SELECT least(n1, n2) AS nominal_a, greatest(n1, n2) AS nominal_b, shared_from, shared_to,
+               date_diff('day', shared_from, shared_to) + 1 AS shared_days
+        FROM pairs
+        """,
+    )
+    return {"custody_stays_merged": engine.count("_layers_stays")}
+
+
+def custody_sql(settings: Settings) -> str:
+    as_of = _date(settings.as_of)
+    return f"""
+        SELECT nominal_a, nominal_b, 'custody' AS layer,
+               {_decay(f"date_diff('day', max(shared_to), {as_of})", settings.recency_half_life)} AS weight,
+               min(shared_from) AS first_date, max(shared_to) AS last_date, count(*) AS evidence_count,
+               CAST(NULL AS VARCHAR) AS handling_code, CAST(NULL AS VARCHAR[]) AS crime_refs,
+               CAST(NULL AS VARCHAR[]) AS log_ids, CAST(NULL AS VARCHAR) AS soc_layer
+        FROM _layers_custody_pairs
+        GROUP BY nominal_a, nominal_b
+        HAVING sum(shared_days) >= {int(settings.min_shared_cell_days)}
+    """
+
+
+# -- SOC ------------------------------------------------------------------------------------------
+def soc_sql() -> str:
+    """(a, b) and (b, a) are one edge; the weight is the largest given (see docs/network.md)."""
+    return """
+        SELECT least(nominal_id_a, nominal_id_b) AS nominal_a, greatest(nominal_id_a, nominal_id_b) AS nominal_b,
+               'soc' AS layer, max(coalesce(weight, 1.0)) AS weight,
+               CAST(NULL AS DATE) AS first_date, CAST(NULL AS DATE) AS last_date, count(*) AS evidence_count,
+               CAST(NULL AS VARCHAR) AS handling_code, CAST(NULL AS VARCHAR[]) AS crime_refs,
+               CAST(NULL AS VARCHAR[]) AS log_ids,
+               array_to_string(list_sort(list_distinct(list(layer))), ';') AS soc_layer
+        FROM soc_edges
+        WHERE nominal_id_a <> nominal_id_b AND coalesce(weight, 1.0) > 0
+        GROUP BY least(nominal_id_a, nominal_id_b), greatest(nominal_id_a, nominal_id_b)
+    """
+
+
+def run(engine, settings: Settings) -> StageOutput:
+    """Build `edges` from the four layers."""
+    if settings.as_of is None:  # the pipeline always sets it; a direct caller may not
+        raise ValueError("layers: settings.as_of must be set")
+    facts: dict = {}
+    parts: list[str] = []
+
+    if engine.has_table("full_table"):
+        engine.create_table("_layers_seeds", "SELECT DISTINCT offender_id AS nominal_id FROM full_table")
+    else:
+        engine.create_table("_layers_seeds", "SELECT CAST(NULL AS VARCHAR) AS nominal_id WHERE 1 = 0")
+    facts["seed_nominals"] = engine.count("_layers_seeds")
+
+    if engine.has_table("final_table"):
+        parts.append(victim_sql())
+    if engine.has_table("intel_logs") and engine.has_table("intel_nominals"):
+        facts.update(build_intel(engine, settings))
+        parts.append(intel_sql())
+    if engine.has_table("custody_cells"):
+        facts.update(build_custody(engine, settings))
+        parts.append(custody_sql(settings))
+    if engine.has_table("soc_edges"):
+        parts.append(soc_sql())
+
+    body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts) if parts else _empty_edges_sql()
+    engine.create_table("edges", f"SELECT {EDGE_COLUMNS} FROM ({body}) ORDER BY layer, nominal_a, nominal_b")
+
+    counts = dict(engine.fetch_rows("SELECT layer, count(*) FROM edges GROUP BY layer"))
+    facts["edges_by_layer"] = {name: int(counts.get(name, 0)) for name in LAYER_NAMES}
+    facts["edges"] = sum(facts["edges_by_layer"].values())
+    for name in _SCRATCH:
+        engine.drop(name)
+    return StageOutput(tables=("edges",), facts=facts)

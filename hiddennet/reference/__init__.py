@@ -1,0 +1,1 @@
+"""Reference data shipped inside the package (harm indices); sources and versions in README.md."""

@@ -1,0 +1,306 @@
+"""Checks for bias and robustness, per run (the `fairness` and `data_gaps` tables).
+
+Composition: sex, ethnicity and age band of three populations, each compared with all nominals of
+the network by a disproportionality ratio (share in the population / share in all nominals):
+- `all_nominals`: every nominal of the network (`network_nominals`);
+- `prioritised_members`: members of groups with a priority rank (`group_harm`), leaving out people
+  flagged for safeguarding, who are never targets;
+- `dismantling_picks`: the people chosen in dismantling orders (`dismantling`).
+Demographics are the resolved values of the person table (`nominals`); ethnicity is only ever
+counted here, never shown per person.
+
+Small cells: a count from 1 to `min_cell_count - 1` is suppressed (count, share and ratio NULL,
+suppressed true). Since the size of each population is published elsewhere, one suppressed cell
+alone in a measure could be recovered by subtraction, so the smallest other cell (non-zero cells
+first, then in category order) is suppressed with it (secondary suppression). Zero counts are shown.
+
+Stability: the top 10 ranked groups of the run are compared with the top 10 of each variant run
+(`rerun(variant_settings, scope)`); group ids differ between runs, so a run group is *kept* when a
+variant top-10 group has a Jaccard overlap of members of at least 0.5 with it.
+
+Table `fairness` rows: measure `composition` (category = `sex`, `ethnicity` or `age_band`, value =
+the category's value) and measure `top10_stability` (population `top10_groups`, category = variant,
+count = top-10 groups kept, share = kept / top-10 groups of the run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from hiddennet.engine import Engine
+from hiddennet.safeguard import age_sql, has_table
+from hiddennet.settings import Settings
+from hiddennet.stage import StageOutput
+
+Rerun = Callable[[Settings, str], pa.Table]
+
+POPULATIONS = ("all_nominals", "prioritised_members", "dismantling_picks")
+AGE_BANDS = ("under 10", "10-13", "14-17", "18-24", "25-34", "35-44", "45-54", "55+", "unknown")
+CATEGORIES = {
+    "sex": ("F", "M", "unknown"),
+    "ethnicity": ("IC1", "IC2", "IC3", "IC4", "IC5", "IC6", "unknown"),
+    "age_band": AGE_BANDS,
+}
+LAYER_NAMES = ("victim", "intel", "custody", "soc")
+TOP_N = 10
+KEPT_JACCARD = 0.5
+
+FAIRNESS_SCHEMA = pa.schema(
+    [
+        ("measure", pa.string()),
+        ("population", pa.string()),
+        ("category", pa.string()),
+        ("value", pa.string()),
+        ("count", pa.int64()),
+        ("share", pa.float64()),
+        ("ratio", pa.float64()),
+        ("suppressed", pa.bool_()),
+    ]
+)
+GAPS_SCHEMA = pa.schema([("gap", pa.string()), ("count", pa.int64())])
+
+
+def _age_band_sql(age: str) -> str:
+    return (
+        f"CASE WHEN {age} IS NULL THEN 'unknown' WHEN {age} < 10 THEN 'under 10' WHEN {age} < 14 THEN '10-13' "
+        f"WHEN {age} < 18 THEN '14-17' WHEN {age} < 25 THEN '18-24' WHEN {age} < 35 THEN '25-34' "
+        f"WHEN {age} < 45 THEN '35-44' WHEN {age} < 55 THEN '45-54' ELSE '55+' END"
+    )
+
+
+def run(engine: Engine, settings: Settings, rerun: Rerun | None = None) -> StageOutput:
+    min_cell = int(getattr(settings, "min_cell_count", 10))
+    counts = _population_counts(engine, settings)
+    rows, totals = composition_rows(counts, min_cell)
+    stability_rows, stability_facts = _stability(engine, settings, rerun)
+    engine.register_arrow("fairness", pa.Table.from_pylist(rows + stability_rows, schema=FAIRNESS_SCHEMA))
+    gaps = _data_gaps(engine)
+    engine.register_arrow("data_gaps", pa.Table.from_pylist([{"gap": g, "count": n} for g, n in gaps.items()], GAPS_SCHEMA))
+    # Taken from the rows, so that a suppressed cell stays suppressed in the facts too.
+    unknown = {m: {} for m in CATEGORIES}
+    for r in rows:
+        if r["value"] == "unknown":
+            unknown[r["category"]][r["population"]] = r["share"]
+    facts = {
+        "population_sizes": totals,
+        "share_unknown": unknown,
+        "cells_suppressed": sum(1 for r in rows if r["suppressed"]),
+        "min_cell_count": min_cell,
+        "largest_ratio": _largest_ratio(rows),
+        "stability": stability_facts,
+        "data_gaps": gaps,
+    }
+    return StageOutput(tables=("fairness", "data_gaps"), facts=facts)
+
+
+def _share(n: int, total: int) -> float | None:
+    return round(n / total, 4) if total else None
+
+
+def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, str, str], int]:
+    """(population, measure, category) -> people, counted in SQL."""
+    as_of = f"DATE '{settings.as_of.isoformat()}'"
+    parts = ["SELECT DISTINCT nominal_id, 'all_nominals' AS population FROM network_nominals"]
+    if has_table(engine, "group_harm"):
+        flagged = (
+            "AND n.nominal_id NOT IN (SELECT nominal_id FROM safeguarding)" if has_table(engine, "safeguarding") else ""
+        )
+        parts.append(
+            "SELECT DISTINCT n.nominal_id, 'prioritised_members' AS population FROM network_nominals n "
+            f"JOIN group_harm g ON g.group_id = n.group_id WHERE g.priority_rank IS NOT NULL {flagged}"
+        )
+    if has_table(engine, "dismantling"):
+        parts.append("SELECT DISTINCT nominal_id, 'dismantling_picks' AS population FROM dismantling")
+    age = age_sql("p.date_of_birth", as_of)
+    rows = engine.fetch_rows(
+        f"""
+        WITH pop AS ({' UNION ALL '.join(parts)}),
+        people AS (
+            SELECT pop.population,
+                   coalesce(p.sex, 'unknown') AS sex,
+                   coalesce(p.ethnicity, 'unknown') AS ethnicity,
+                   {_age_band_sql(f"CASE WHEN p.date_of_birth IS NULL THEN NULL ELSE greatest({age}, 0) END")} AS age_band
+            FROM pop LEFT JOIN nominals p ON p.nominal_id = pop.nominal_id
+        )
+        SELECT population, 'sex' AS measure, sex AS category, count(*) AS n FROM people GROUP BY population, sex
+        UNION ALL
+        SELECT population, 'ethnicity', ethnicity, count(*) FROM people GROUP BY population, ethnicity
+        UNION ALL
+        SELECT population, 'age_band', age_band, count(*) FROM people GROUP BY population, age_band
+        """
+    )
+    return {(p, m, c): int(n) for p, m, c, n in rows}
+
+
+def composition_rows(counts: dict[tuple[str, str, str], int], min_cell: int) -> tuple[list[dict], dict[str, int]]:
+    """Rows of the composition measure with primary and secondary suppression (see the module docstring)."""
+    totals = {
+        p: sum(n for (pp, m, _), n in counts.items() if pp == p and m == "sex") for p in POPULATIONS
+    }
+    rows: list[dict] = []
+    for measure, cats in CATEGORIES.items():
+        # Values outside the expected codes are kept (never dropped silently), after the known ones.
+        extra = sorted({c for (_, m, c) in counts if m == measure} - set(cats))
+        for population in POPULATIONS:
+            total = totals[population]
+            cells = [(c, counts.get((population, measure, c), 0)) for c in (*cats, *extra)]
+            hidden = {c for c, n in cells if 0 < n < min_cell}
+            if len(hidden) == 1:
+                others = [(n == 0, n, i, c) for i, (c, n) in enumerate(cells) if c not in hidden]
+                if others:
+                    hidden.add(min(others)[3])
+            for c, n in cells:
+                share = _share(n, total)
+                base_total = totals["all_nominals"]
+                base = counts.get(("all_nominals", measure, c), 0)
+                # From the exact fractions: rounded shares would shift the ratio's last digit.
+                ratio = round((n * base_total) / (total * base), 4) if total and base else None
+                rows.append(
+                    {
+                        "measure": "composition",
+                        "population": population,
+                        "category": measure,
+                        "value": c,
+                        "count": None if c in hidden else n,
+                        "share": None if c in hidden else share,
+                        "ratio": None if c in hidden else ratio,
+                        "suppressed": c in hidden,
+                    }
+                )
+    # A ratio built on a suppressed base would leak it: clear ratios whose base cell is suppressed.
+    hidden_base = {(r["category"], r["value"]) for r in rows if r["population"] == "all_nominals" and r["suppressed"]}
+    for r in rows:
+        if (r["category"], r["value"]) in hidden_base:
+            r["ratio"] = None
+    return rows, totals
+
+
+def _largest_ratio(rows: list[dict]) -> dict | None:
+    shown = [r for r in rows if r["ratio"] is not None and r["population"] != "all_nominals"]
+    if not shown:
+        return None
+    r = max(shown, key=lambda r: r["ratio"])
+    return {"population": r["population"], "category": r["category"], "value": r["value"], "ratio": r["ratio"]}
+
+
+# -- stability -----------------------------------------------------------------------------------------
+
+
+def variants(settings: Settings) -> list[tuple[str, Settings]]:
+    """The perturbed settings of the stability check: intel left out, each half-life and layer weight +-p."""
+    p = float(getattr(settings, "stability_perturbation", 0.2))
+    lw = settings.layer_weight
+    out = [("intel_left_out", settings.model_copy(update={"layer_weight": lw.model_copy(update={"intel": 0.0})}))]
+    for factor, tag in ((1 - p, "down"), (1 + p, "up")):
+        for name in ("gap_half_life", "recency_half_life"):
+            out.append((f"{name}_{tag}", settings.model_copy(update={name: getattr(settings, name) * factor})))
+    for layer in LAYER_NAMES:
+        for factor, tag in ((1 - p, "down"), (1 + p, "up")):
+            new = lw.model_copy(update={layer: getattr(lw, layer) * factor})
+            out.append((f"layer_weight_{layer}_{tag}", settings.model_copy(update={"layer_weight": new})))
+    return out
+
+
+def top_groups(members: pa.Table, n: int = TOP_N) -> list[frozenset[str]]:
+    """Member sets of the groups ranked 1..n, in rank order."""
+    by_group: dict[str, tuple[int, set[str]]] = {}
+    for g, rank, nominal in zip(
+        members.column("group_id").to_pylist(),
+        members.column("priority_rank").to_pylist(),
+        members.column("nominal_id").to_pylist(),
+        strict=True,
+    ):
+        if rank is None or rank > n:
+            continue
+        by_group.setdefault(g, (rank, set()))[1].add(nominal)
+    return [frozenset(m) for _, m in sorted(by_group.values(), key=lambda t: t[0])]
+
+
+def kept(run_top: list[frozenset[str]], variant_top: list[frozenset[str]]) -> int:
+    """Run top groups matched by a variant top group with Jaccard >= 0.5 (majority of shared members)."""
+    return sum(1 for g in run_top if any(len(g & v) / len(g | v) >= KEPT_JACCARD for v in variant_top))
+
+
+def _stability(engine: Engine, settings: Settings, rerun: Rerun | None) -> tuple[list[dict], dict]:
+    if not getattr(settings, "stability_checks", True):
+        return [], {"skipped": "stability_checks is false"}
+    if rerun is None:
+        return [], {"skipped": "no rerun function"}
+    if not (has_table(engine, "group_harm") and has_table(engine, "network_nominals")):
+        return [], {"skipped": "no ranked groups"}
+    run_top = top_groups(
+        engine.fetch_arrow(
+            "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
+            "JOIN network_nominals n ON n.group_id = g.group_id WHERE g.priority_rank IS NOT NULL"
+        )
+    )
+    rows, per_variant = [], {}
+    for name, variant in variants(settings):
+        n_kept = kept(run_top, top_groups(rerun(variant, f"stability_{name}")))
+        share = _share(n_kept, len(run_top))
+        per_variant[name] = {"kept": n_kept, "share": share}
+        rows.append(
+            {"measure": "top10_stability", "population": "top10_groups", "category": name, "value": None,
+             "count": n_kept, "share": share, "ratio": None, "suppressed": False}
+        )
+    shares = [v["share"] for v in per_variant.values() if v["share"] is not None]
+    return rows, {
+        "top_groups": len(run_top),
+        "variants": per_variant,
+        "min_share_kept": min(shares) if shares else None,
+        "kept_rule": f"Jaccard of members >= {KEPT_JACCARD}",
+    }
+
+
+# -- data gaps -----------------------------------------------------------------------------------------
+
+
+# Selection measures that describe missing or doubtful data (the rest are counts of what was selected).
+_GAP_WORDS = ("gap", "unknown", "missing", "no_", "without", "born_after", "mismatch", "conflict", "removed", "skipped",
+              "unmapped", "invalid", "implausible", "quarantin")
+
+
+def _data_gaps(engine: Engine) -> dict[str, int]:
+    """Unknown demographics of the network and full table, and the gaps other stages recorded."""
+    gaps: dict[str, int] = {}
+    people = {
+        "network_nominals": "SELECT DISTINCT nominal_id FROM network_nominals",
+        "full_table_people": "SELECT offender_id AS nominal_id FROM full_table UNION SELECT victim_id FROM full_table",
+    }
+    for label, sql in people.items():
+        if not has_table(engine, sql.split("FROM ")[1].split()[0]):
+            continue
+        row = engine.fetch_rows(
+            f"""
+            SELECT count(*) FILTER (WHERE p.sex IS NULL),
+                   count(*) FILTER (WHERE p.date_of_birth IS NULL),
+                   count(*) FILTER (WHERE p.ethnicity IS NULL)
+            FROM ({sql}) x LEFT JOIN nominals p ON p.nominal_id = x.nominal_id
+            """
+        )[0]
+        for col, n in zip(("sex", "date_of_birth", "ethnicity"), row, strict=True):
+            gaps[f"{label}_unknown_{col}"] = int(n)
+    if has_table(engine, "demographic_conflicts"):
+        for col, n in engine.fetch_rows(
+            'SELECT "column", count(*) FROM demographic_conflicts GROUP BY "column" ORDER BY 1'
+        ):
+            gaps[f"demographic_conflicts_{col}"] = int(n)
+    if has_table(engine, "quarantine"):
+        for reason, action, n in engine.fetch_rows(
+            "SELECT reason, action, count(*) FROM quarantine GROUP BY reason, action ORDER BY 1, 2"
+        ):
+            gaps[f"quarantine_{action}_{reason}"] = int(n)
+    if has_table(engine, "crime_harm"):
+        cchi, ons = engine.fetch_rows(
+            "SELECT count(*) FILTER (WHERE cchi_basis = 'unmapped'), count(*) FILTER (WHERE ons_basis = 'unmapped') "
+            "FROM crime_harm"
+        )[0]
+        gaps["crimes_unmapped_cchi"] = int(cchi)
+        gaps["crimes_unmapped_ons"] = int(ons)
+    if has_table(engine, "selection_summary"):
+        for measure, value in engine.fetch_rows("SELECT measure, value FROM selection_summary ORDER BY measure"):
+            if any(w in str(measure).lower() for w in _GAP_WORDS):
+                gaps[f"selection_{measure}"] = int(value or 0)
+    return gaps
