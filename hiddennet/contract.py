@@ -154,4 +154,4 @@ GRADING_SYSTEMS = ("3x5x2", "5x5x5")
 SOURCE_GRADES = {"3x5x2": ("1", "2", "3"), "5x5x5": ("A", "B", "C", "D", "E")}
 INFORMATION_GRADES = {"3x5x2": ("A", "B", "C", "D", "E"), "5x5x5": ("1", "2", "3", "4", "5")}
 HANDLING_CODES = {"3x5x2": ("P", "C"), "5x5x5": ("1", "2", "3", "4", "5")}
-FILE_SUFFIXES = (".csv", ".parquet")
+FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")

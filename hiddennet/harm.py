@@ -185,10 +185,11 @@ def run(engine, settings) -> StageOutput:
                CAST(coalesce(l.wd, 0) AS DOUBLE) AS weighted_degree,
                s.nominal_id IS NOT NULL AS safeguarding_flagged
         FROM network_nominals n
-        LEFT JOIN (SELECT nominal_id, sum(coalesce(cchi_days, 0)) AS harm_cchi, sum(coalesce(ons_weight, 0)) AS harm_ons,
+        LEFT JOIN (SELECT nominal_id, sum(coalesce(cchi_days, 0) ORDER BY coalesce(cchi_days, 0)) AS harm_cchi,
+                          sum(coalesce(ons_weight, 0) ORDER BY coalesce(ons_weight, 0)) AS harm_ons,
                           count(*) AS crimes, sum(CASE WHEN cchi_days IS NULL THEN 1 ELSE 0 END) AS unmapped_cchi
                    FROM _harm_items GROUP BY nominal_id) i ON i.nominal_id = n.nominal_id
-        LEFT JOIN (SELECT nominal_id, sum(weight) AS wd FROM _harm_links GROUP BY nominal_id) l ON l.nominal_id = n.nominal_id
+        LEFT JOIN (SELECT nominal_id, sum(weight ORDER BY weight) AS wd FROM _harm_links GROUP BY nominal_id) l ON l.nominal_id = n.nominal_id
         LEFT JOIN (SELECT DISTINCT nominal_id FROM safeguarding) s ON s.nominal_id = n.nominal_id
         """,
     )
@@ -197,14 +198,19 @@ def run(engine, settings) -> StageOutput:
         "_harm_groups",
         """
         SELECT g.group_id, CAST(g.size AS BIGINT) AS size,
-               CAST(coalesce(sum(h.harm_cchi), 0) AS DOUBLE) AS harm_cchi,
-               CAST(coalesce(sum(h.harm_ons), 0) AS DOUBLE) AS harm_ons,
-               CAST(coalesce(sum(CASE WHEN h.safeguarding_flagged THEN 0 ELSE h.harm_cchi END), 0) AS DOUBLE) AS rank_harm_cchi,
-               CAST(coalesce(sum(CASE WHEN h.safeguarding_flagged THEN 0 ELSE h.harm_ons END), 0) AS DOUBLE) AS rank_harm_ons,
+               CAST(coalesce(sum(h.harm_cchi ORDER BY h.harm_cchi), 0) AS DOUBLE) AS harm_cchi,
+               CAST(coalesce(sum(h.harm_ons ORDER BY h.harm_ons), 0) AS DOUBLE) AS harm_ons,
+               CAST(coalesce(sum(h.target_cchi ORDER BY h.target_cchi), 0) AS DOUBLE) AS rank_harm_cchi,
+               CAST(coalesce(sum(h.target_ons ORDER BY h.target_ons), 0) AS DOUBLE) AS rank_harm_ons,
                CAST(count(h.nominal_id) AS BIGINT) AS members,
                CAST(coalesce(sum(CASE WHEN h.safeguarding_flagged THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged_members
         FROM network_groups g
-        LEFT JOIN nominal_harm h ON h.group_id = g.group_id
+        LEFT JOIN (
+            -- A flagged member's harm does not rank the group: they are never a target.
+            SELECT *, CASE WHEN safeguarding_flagged THEN 0 ELSE harm_cchi END AS target_cchi,
+                      CASE WHEN safeguarding_flagged THEN 0 ELSE harm_ons END AS target_ons
+            FROM nominal_harm
+        ) h ON h.group_id = g.group_id
         GROUP BY g.group_id, g.size
         """,
     )

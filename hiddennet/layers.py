@@ -74,7 +74,7 @@ def victim_sql() -> str:
     """Per offender pair: summed final-table weight, rows as evidence, dates over both crimes."""
     return f"""
         SELECT offender_1 AS nominal_a, offender_2 AS nominal_b, 'victim' AS layer,
-               sum(weight) AS weight,
+               sum(weight ORDER BY weight) AS weight,  -- ordered: same bits on every run
                least(min(offence_date_1), min(offence_date_2)) AS first_date,
                greatest(max(offence_date_1), max(offence_date_2)) AS last_date,
                count(*) AS evidence_count,
@@ -183,7 +183,7 @@ def intel_sql() -> str:
                                       ORDER BY handling_rank DESC NULLS LAST, handling_code DESC NULLS LAST) AS rn
             FROM ranked
         )
-        SELECT p.nominal_a, p.nominal_b, 'intel' AS layer, sum(p.weight) AS weight,
+        SELECT p.nominal_a, p.nominal_b, 'intel' AS layer, sum(p.weight ORDER BY p.weight) AS weight,
                min(p.log_date) AS first_date, max(p.log_date) AS last_date, count(*) AS evidence_count,
                max(s.handling_code) AS handling_code,
                CAST(NULL AS VARCHAR[]) AS crime_refs,

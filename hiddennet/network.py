@@ -12,6 +12,8 @@ in SQL. Every choice the method leaves open is written down in docs/network.md.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pyarrow as pa
 
@@ -118,6 +120,20 @@ def _group_slices(keys: np.ndarray):
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
+@contextmanager
+def one_thread():
+    """NetworKit on one thread while inside: its parallel Leiden and betweenness give results that
+    depend on the thread count and on timing, and a run must give the same tables on every machine."""
+    import networkit as nk
+
+    threads = nk.getMaxNumberOfThreads()
+    nk.setNumberOfThreads(1)
+    try:
+        yield
+    finally:
+        nk.setNumberOfThreads(threads)
+
+
 def _nk_graph(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray):
     import networkit as nk
 
@@ -130,44 +146,98 @@ def _nk_graph(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray):
 LEIDEN_SCHEMA = pa.schema([("component", pa.string()), ("node_index", pa.int64()), ("piece", pa.int64())])
 
 
-def leiden_pieces_fn(seed: int, resolution: float):
-    """Per component: Leiden parts (modularity, fixed seed), each part cut into its connected pieces.
+def _connected_pieces(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """Cut each part into its connected pieces: a Leiden part need not be connected in the graph."""
+    import networkit as nk
 
-    Leiden runs on one thread: NetworKit's ParallelLeiden gives the same partition for the same
-    seed only when the thread count is fixed, and one thread is the count every machine has.
+    inside = part[a] == part[b]
+    g = _nk_graph(n, a[inside], b[inside], w[inside])  # held here: NetworKit algorithms do not own their graph
+    cc = nk.components.ConnectedComponents(g)
+    cc.run()
+    return np.asarray(cc.getPartition().getVector(), dtype=np.int64)
+
+
+def _leiden(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, seed: int, gamma: float) -> np.ndarray:
+    import networkit as nk
+
+    nk.engineering.setSeed(int(seed), False)
+    g = _nk_graph(n, a, b, w)  # held here: NetworKit algorithms do not own their graph
+    leiden = nk.community.ParallelLeiden(g, randomize=True, iterations=3, gamma=float(gamma))
+    leiden.run()
+    return np.asarray(leiden.getPartition().getVector(), dtype=np.int64)
+
+
+# A piece that Leiden leaves whole at one resolution is tried again at twice the resolution; at
+# a high enough resolution every nominal is its own community, so the split always ends.
+_MAX_RESOLUTION_DOUBLINGS = 40
+
+
+def split_to_size(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, max_size: int, seed: int, resolution: float) -> np.ndarray:
+    """Piece number of each node: connected Leiden pieces of at most `max_size` nominals.
+
+    Leiden runs on the component; any piece still over `max_size` is split again by Leiden on its
+    own subgraph (recursive split), and a piece Leiden will not split at the current resolution is
+    retried at double resolution. Every piece is connected. Deterministic per seed (one thread).
+    """
+    with one_thread():
+        return _split_to_size(n, a, b, w, max_size, seed, resolution)
+
+
+def _split_to_size(n, a, b, w, max_size, seed, resolution) -> np.ndarray:
+    piece = np.zeros(n, dtype=np.int64)
+    next_piece = 1
+    # Work list: node indexes of a piece, its edges in local indexes (0..len(nodes)-1), resolution.
+    work = [(np.arange(n, dtype=np.int64), a.astype(np.int64), b.astype(np.int64), w, float(resolution))]
+    while work:
+        nodes, sa, sb, sw, gamma = work.pop()
+        m = len(nodes)
+        sub = _connected_pieces(m, sa, sb, sw, _leiden(m, sa, sb, sw, seed, gamma))
+        doublings = 0
+        while sub.max(initial=0) == 0:  # Leiden kept the piece whole: raise the resolution
+            if doublings == _MAX_RESOLUTION_DOUBLINGS:
+                raise HiddennetError("network: Leiden could not split a group down to max_group_size")
+            gamma *= 2
+            doublings += 1
+            sub = _connected_pieces(m, sa, sb, sw, _leiden(m, sa, sb, sw, seed, gamma))
+        sizes = np.bincount(sub)
+        # New local index of each node inside its sub-piece, for the sub-piece's own edge list.
+        order = np.argsort(sub, kind="stable")
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        rank = np.empty(m, dtype=np.int64)
+        rank[order] = np.arange(m) - np.repeat(starts, sizes)
+        inside = sub[sa] == sub[sb]
+        ea, eb, ew, ep = sa[inside], sb[inside], sw[inside], sub[sa[inside]]
+        big = np.flatnonzero(sizes > max_size)
+        for p in np.flatnonzero(sizes <= max_size):
+            piece[nodes[sub == p]] = next_piece
+            next_piece += 1
+        for p in big:
+            keep = ep == p
+            work.append((nodes[order[starts[p]: starts[p] + sizes[p]]], rank[ea[keep]], rank[eb[keep]], ew[keep], gamma))
+    return piece
+
+
+def leiden_pieces_fn(seed: int, resolution: float, max_size: int):
+    """Per component: connected Leiden pieces of at most `max_size` nominals (`split_to_size`).
+
+    Leiden runs on one thread (`one_thread`): NetworKit's ParallelLeiden gives the same partition
+    for the same seed only when the thread count is fixed, and one is the count every machine has.
     """
 
     def fn(t: pa.Table) -> pa.Table:
-        import networkit as nk
-
+        t = _in_order(t, "component")
         comps = t.column("component").to_numpy(zero_copy_only=False)
         a_all = t.column("a").to_numpy()
         b_all = t.column("b").to_numpy()
         w_all = t.column("weight").to_numpy()
         n_all = t.column("n").to_numpy()
         out_c, out_i, out_p = [], [], []
-        threads = nk.getMaxNumberOfThreads()
-        nk.setNumberOfThreads(1)
-        try:
-            for start, stop in _group_slices(comps):
-                a, b, w, n = a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
-                g = _nk_graph(n, a, b, w)
-                nk.engineering.setSeed(int(seed), False)
-                leiden = nk.community.ParallelLeiden(g, randomize=True, iterations=3, gamma=float(resolution))
-                leiden.run()
-                part = np.asarray(leiden.getPartition().getVector(), dtype=np.int64)
-                # A Leiden part need not be connected in the graph: keep only edges inside a part and
-                # take connected components, so every piece is connected.
-                inside = part[a] == part[b]
-                h = _nk_graph(n, a[inside], b[inside], w[inside])
-                cc = nk.components.ConnectedComponents(h)
-                cc.run()
-                piece = np.array([cc.componentOfNode(i) for i in range(n)], dtype=np.int64)
-                out_c.extend([comps[start]] * n)
-                out_i.extend(range(n))
-                out_p.extend(piece.tolist())
-        finally:
-            nk.setNumberOfThreads(threads)
+        for start, stop in _group_slices(comps):
+            a, b, w, n = a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
+            piece = split_to_size(n, a, b, w, max_size, seed, resolution)
+            out_c.extend([comps[start]] * n)
+            out_i.extend(range(n))
+            out_p.extend(piece.tolist())
         return pa.table({"component": out_c, "node_index": out_i, "piece": out_p}, schema=LEIDEN_SCHEMA)
 
     return fn
@@ -210,27 +280,45 @@ def group_betweenness(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, exact
 
 
 def centrality_fn(exact_max: int, samples: int, seed: int):
+    """Per group: degree, weighted degree, betweenness.
+
+    One NetworKit thread (`one_thread`): parallel betweenness adds path counts in an order that
+    varies from run to run, so the last digits (and the ties of a dismantling order) would vary too.
+    """
+
     def fn(t: pa.Table) -> pa.Table:
-        groups = t.column("group_id").to_numpy(zero_copy_only=False)
-        a_all = t.column("a").to_numpy()
-        b_all = t.column("b").to_numpy()
-        w_all = t.column("weight").to_numpy()
-        n_all = t.column("n").to_numpy()
-        cols: dict[str, list] = {name: [] for name in CENTRALITY_SCHEMA.names}
-        for start, stop in _group_slices(groups):
-            a, b, w, n = a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
-            degree = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
-            wdeg = np.bincount(a, weights=w, minlength=n) + np.bincount(b, weights=w, minlength=n)
-            btw, exact = group_betweenness(n, a, b, w, exact_max, samples, seed)
-            cols["group_id"].extend([groups[start]] * n)
-            cols["node_index"].extend(range(n))
-            cols["degree"].extend(degree.tolist())
-            cols["weighted_degree"].extend(wdeg.tolist())
-            cols["betweenness"].extend(btw.tolist())
-            cols["betweenness_exact"].extend([exact] * n)
-        return pa.table(cols, schema=CENTRALITY_SCHEMA)
+        with one_thread():
+            return _centrality(t, exact_max, samples, seed)
 
     return fn
+
+
+def _in_order(t: pa.Table, key: str) -> pa.Table:
+    """Rows by group then edge: engines hand rows over in any order, and NetworKit's results (Leiden
+    parts, sums of weights) depend on the order edges are added."""
+    return t.sort_by([(key, "ascending"), ("a", "ascending"), ("b", "ascending")])
+
+
+def _centrality(t: pa.Table, exact_max: int, samples: int, seed: int) -> pa.Table:
+    t = _in_order(t, "group_id")
+    groups = t.column("group_id").to_numpy(zero_copy_only=False)
+    a_all = t.column("a").to_numpy()
+    b_all = t.column("b").to_numpy()
+    w_all = t.column("weight").to_numpy()
+    n_all = t.column("n").to_numpy()
+    cols: dict[str, list] = {name: [] for name in CENTRALITY_SCHEMA.names}
+    for start, stop in _group_slices(groups):
+        a, b, w, n = a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
+        degree = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
+        wdeg = np.bincount(a, weights=w, minlength=n) + np.bincount(b, weights=w, minlength=n)
+        btw, exact = group_betweenness(n, a, b, w, exact_max, samples, seed)
+        cols["group_id"].extend([groups[start]] * n)
+        cols["node_index"].extend(range(n))
+        cols["degree"].extend(degree.tolist())
+        cols["weighted_degree"].extend(wdeg.tolist())
+        cols["betweenness"].extend(btw.tolist())
+        cols["betweenness_exact"].extend([exact] * n)
+    return pa.table(cols, schema=CENTRALITY_SCHEMA)
 
 
 # -- the stage ----------------------------------------------------------------------------------------
@@ -245,7 +333,7 @@ def combined_sql(settings: Settings, leave_out: str | None = None) -> str:
     case = _layer_weight_case(settings)
     skip = f"AND layer <> '{leave_out}'" if leave_out else ""
     return f"""
-        SELECT nominal_a, nominal_b, sum({case} * weight) AS weight,
+        SELECT nominal_a, nominal_b, sum({case} * weight ORDER BY {case} * weight) AS weight,
                list_sort(list_distinct(list(layer))) AS layers
         FROM edges
         WHERE {case} > 0 AND weight > 0 {skip}
@@ -277,8 +365,28 @@ def _width(count: int) -> int:
     return max(4, len(str(max(count, 1))))
 
 
-def run(engine, settings: Settings) -> StageOutput:
-    """Build combined_edges, network_nominals and network_groups from `edges`."""
+def _centrality_table(engine, settings: Settings) -> None:
+    engine.map_groups(
+        "_net_centrality",
+        """
+        SELECT e.group_id, ma.node_index AS a, mb.node_index AS b, e.weight, ma.size AS n
+        FROM combined_edges e
+        JOIN _net_members ma ON ma.nominal_id = e.nominal_a
+        JOIN _net_members mb ON mb.nominal_id = e.nominal_b
+        WHERE e.group_id IS NOT NULL
+        """,
+        "group_id",
+        centrality_fn(settings.betweenness_exact_max, settings.betweenness_samples, settings.seed),
+        CENTRALITY_SCHEMA,
+    )
+
+
+def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutput:
+    """Build combined_edges, network_nominals and network_groups from `edges`.
+
+    `ranking_only` (the stability reruns of the fairness stage): groups only, no centrality
+    (degree and betweenness are left 0) and no layer ablation; a group's rank does not use them.
+    """
     facts: dict = {}
     engine.create_table("_net_combined", combined_sql(settings))
     rounds = connected_components(engine, "SELECT nominal_a, nominal_b FROM _net_combined", "_net_cc", prefix="_net_cc")
@@ -316,7 +424,7 @@ def run(engine, settings: Settings) -> StageOutput:
         WHERE na.size > {max_size}
         """,
         "component",
-        leiden_pieces_fn(settings.seed, settings.leiden_resolution),
+        leiden_pieces_fn(settings.seed, settings.leiden_resolution, max_size),
         LEIDEN_SCHEMA,
     )
     # Pieces of a split component: "<component>-" + rank by size, ties by smallest member id.
@@ -361,19 +469,13 @@ def run(engine, settings: Settings) -> StageOutput:
         ORDER BY e.nominal_a, e.nominal_b
         """,
     )
-    engine.map_groups(
-        "_net_centrality",
-        """
-        SELECT e.group_id, ma.node_index AS a, mb.node_index AS b, e.weight, ma.size AS n
-        FROM combined_edges e
-        JOIN _net_members ma ON ma.nominal_id = e.nominal_a
-        JOIN _net_members mb ON mb.nominal_id = e.nominal_b
-        WHERE e.group_id IS NOT NULL
-        """,
-        "group_id",
-        centrality_fn(settings.betweenness_exact_max, settings.betweenness_samples, settings.seed),
-        CENTRALITY_SCHEMA,
-    )
+    if ranking_only:
+        engine.create_table("_net_centrality", "SELECT * FROM (SELECT CAST(NULL AS VARCHAR) AS group_id, "
+                            "CAST(NULL AS BIGINT) AS node_index, CAST(NULL AS BIGINT) AS degree, "
+                            "CAST(NULL AS DOUBLE) AS weighted_degree, CAST(NULL AS DOUBLE) AS betweenness, "
+                            "CAST(NULL AS BOOLEAN) AS betweenness_exact) WHERE 1 = 0")
+    else:
+        _centrality_table(engine, settings)
 
     seeds = "SELECT DISTINCT offender_id AS nominal_id FROM full_table" if engine.has_table("full_table") else (
         "SELECT CAST(NULL AS VARCHAR) AS nominal_id WHERE 1 = 0"
@@ -448,7 +550,8 @@ def run(engine, settings: Settings) -> StageOutput:
             ),
         }
     )
-    facts["ablation"] = ablation(engine, settings)
+    if not ranking_only:
+        facts["ablation"] = ablation(engine, settings)
     for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
         engine.drop(name)
     return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)

@@ -8,13 +8,16 @@
                intel_*, custody_cells,
                soc_*                   -> edges
     network    edges, soc_nominals     -> combined_edges, network_nominals, network_groups
-    safeguard  crime_nominals, full_table,
+    safeguard  crimes, nominals, crime_nominals,
+               full_table, final_table,
                network_nominals        -> safeguarding
     harm       crimes, crime_nominals, network_*,
                safeguarding            -> crime_harm, nominal_harm, group_harm, harm_explained
     dismantle  combined_edges, network_*,
                nominal_harm, safeguarding -> dismantling
-    fairness   all of the above        -> fairness
+    fairness   all of the above; reruns
+               layers..harm with
+               perturbed settings      -> fairness, data_gaps
     publish                            -> nominals, groups, <out>/tables/*.parquet, manifest.json
 
 The engine is made here and passed in; no stage imports an engine.
@@ -88,7 +91,7 @@ def rerun_priority(engine, settings: Settings, scope: str):
     """
     with engine.scope(scope):
         layers.run(engine, settings)
-        network.run(engine, settings)
+        network.run(engine, settings, ranking_only=True)
         safeguard.run(engine, settings)
         harm.run(engine, settings)
         return engine.fetch_arrow(

@@ -43,7 +43,11 @@ def _assemble(engine: Engine) -> None:
         """
         SELECT g.group_id, g.size, coalesce(h.harm_cchi, 0) AS harm_cchi, coalesce(h.harm_ons, 0) AS harm_ons,
                h.priority_rank, g.soc_overlap, g.parent_component, coalesce(h.safeguarding_only, false) AS safeguarding_only,
-               g.edges
+               g.edges,
+               -- The harm that ranks the group: its members' harm leaving out people flagged for
+               -- safeguarding, who are never targets (so ranks follow these, not harm_cchi).
+               coalesce(h.rank_harm_cchi, 0) AS rank_harm_cchi, coalesce(h.rank_harm_ons, 0) AS rank_harm_ons,
+               coalesce(h.flagged_members, 0) AS flagged_members
         FROM network_groups g LEFT JOIN group_harm h USING (group_id)
         ORDER BY h.priority_rank NULLS LAST, g.group_id
         """,
@@ -80,8 +84,13 @@ def run(
     rows = {}
     meta = {"hiddennet_notice": NOTICE, "hiddennet_version": __version__, "as_of": str(settings.as_of)}
     for name in dict.fromkeys(names):
-        engine.write_parquet(name, tables_dir / f"{name}.parquet", metadata=meta)
-        rows[name] = engine.count(name)
+        # Rows sorted on every column, so that a rerun on the same input writes the same files
+        # whatever order the engine's threads or partitions produced them in.
+        order = ", ".join(f'"{c}"' for c in engine.columns(name))
+        engine.create_table("__publish", f"SELECT * FROM {name} ORDER BY {order}")
+        engine.write_parquet("__publish", tables_dir / f"{name}.parquet", metadata=meta)
+        rows[name] = engine.count("__publish")
+    engine.drop("__publish")
     manifest = {
         "notice": NOTICE,
         "hiddennet_version": __version__,

@@ -141,7 +141,7 @@ def _contains_any(expr: str, words: list[str]) -> str:
     """SQL: lower-cased text `expr` contains one of `words` once its whitespace is collapsed.
 
     A space inside a word matches any run of whitespace, which equals searching the collapsed
-    text (words are collapsed and trimmed on loading) and costs a fifth of collapsing every text.
+    text (words are collapsed and trimmed on loading) and costs a quarter of collapsing every text.
     """
     if not words:
         return "FALSE"

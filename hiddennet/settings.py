@@ -92,6 +92,10 @@ class Settings(BaseModel):
         "gnd", description="Algorithm for groups above `exact_dismantle_max` (the others are baselines for comparison)."
     )
     dismantle_reinsertion: bool = Field(True, description="Reinsert removed nominals that are not needed (after GND).")
+    dismantle_search_rounds: int = Field(
+        10, ge=0, le=1000,
+        description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
+    )
 
     # -- 7. safeguarding and fairness ---------------------------------------------------------------
     child_age: int = Field(18, ge=1, description="A person younger than this is a child.")

@@ -78,20 +78,35 @@ def test_group_that_cannot_be_broken_says_so():
     assert not g.target_reached and set(g.order) <= {3}
 
 
+def _largest_without(n, nbrs, removed) -> int:
+    """Largest connected piece once `removed` is gone: plain breadth-first search (oracle)."""
+    seen, best = set(removed), 0
+    for s in range(n):
+        if s in seen:
+            continue
+        seen.add(s)
+        queue, size = [s], 0
+        while queue:
+            v = queue.pop()
+            size += 1
+            for u in nbrs[v]:
+                if u not in seen:
+                    seen.add(u)
+                    queue.append(u)
+        best = max(best, size)
+    return best
+
+
 def _brute(p: Problem, target: int):
-    """Fewest allowed removals, most harm, then smallest sorted tie places: by enumeration with networkx."""
-    g = nx.Graph()
-    g.add_nodes_from(range(p.n))
-    g.add_edges_from((a, b) for a, b, _ in p.edges)
+    """Fewest allowed removals, most harm, then smallest sorted tie places: by full enumeration."""
+    nbrs = [set() for _ in range(p.n)]
+    for a, b, _ in p.edges:
+        nbrs[a].add(b)
+        nbrs[b].add(a)
     allowed = [v for v in range(p.n) if not p.flagged[v]]
-    only_flagged = g.subgraph([v for v in range(p.n) if p.flagged[v]])
-    reach = max([target] + [len(c) for c in nx.connected_components(only_flagged)])
+    reach = max(target, _largest_without(p.n, nbrs, allowed))
     for k in range(len(allowed) + 1):
-        good = []
-        for s in itertools.combinations(allowed, k):
-            rest = g.subgraph(set(range(p.n)) - set(s))
-            if max((len(c) for c in nx.connected_components(rest)), default=0) <= reach:
-                good.append(s)
+        good = [s for s in itertools.combinations(allowed, k) if _largest_without(p.n, nbrs, s) <= reach]
         if good:
             return max(good, key=lambda s: (math.fsum(p.harm[v] for v in s), [-t for t in sorted(p.tie[v] for v in s)]))
     raise AssertionError("unreachable")
@@ -177,3 +192,32 @@ def test_baselines_tie_rule_and_flags():
     assert 3 not in r.order and r.order[:2] == [5, 2]
     c = corehd(p, 2)
     assert c.order[0] == 5 and c.target_reached
+
+
+def test_largest_after_each_by_union_find():
+    """The reverse union-find sizes equal a fresh component search after every removal."""
+    from hiddennet.dismantle.graph import components, largest_after_each
+
+    rng = random.Random(5)
+    for i in range(40):
+        g = nx.gnm_random_graph(30, rng.randint(20, 60), seed=i)
+        p = Problem(30, [(a, b, 1.0) for a, b in g.edges()])
+        order = rng.sample(range(30), rng.randint(1, 30))
+        want, gone = [], set()
+        for v in order:
+            gone.add(v)
+            want.append(max((len(c) for c in components(p, gone)), default=0))
+        assert largest_after_each(p, order) == want
+
+
+def test_gnd_on_a_large_piece_uses_the_sparse_solver():
+    """400 nodes (above the dense limit of 128 and the greedy-order limit of 300): GND still reaches
+    the target, never takes a flagged node, and its reported sizes are the true ones."""
+    from hiddennet.dismantle.graph import components
+
+    g = nx.barabasi_albert_graph(400, 2, seed=3)
+    flagged = [v % 17 == 0 for v in range(400)]
+    p = Problem(400, [(a, b, 1.0) for a, b in g.edges()], flagged=flagged)
+    r = gnd_dismantle(p, 40, search_rounds=10)
+    assert r.target_reached and not any(flagged[v] for v in r.order)
+    assert r.largest_after[-1] == max(len(c) for c in components(p, set(r.order))) <= 40

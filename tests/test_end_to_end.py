@@ -98,7 +98,7 @@ def test_every_child_victim_in_the_full_table_has_a_safeguarding_row(run):
                      THEN 1 ELSE 0 END < 26
           AND f.victim_id NOT IN (SELECT nominal_id FROM '{t}/safeguarding.parquet')
         """
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert missing == 0
 
 

@@ -47,7 +47,7 @@ _SUMMARY_STEP = 0
 
 
 # Rounds of the local search after GND + reinsertion (search.py); a setting is requested for it.
-SEARCH_ROUNDS = 30
+SEARCH_ROUNDS = 10
 
 
 def dismantle_problem(
@@ -69,7 +69,7 @@ def _group_fn(settings):
     method = settings.dismantle_method
     reinsertion = settings.dismantle_reinsertion
     seed = settings.seed
-    rounds = int(getattr(settings, "dismantle_search_rounds", SEARCH_ROUNDS))
+    rounds = int(settings.dismantle_search_rounds)
 
     def fn(batch: pa.Table) -> pa.Table:
         cols = {name: batch.column(name).to_pylist() for name in batch.column_names}
@@ -95,7 +95,8 @@ def _group_fn(settings):
                 harm[k] = cols["harm"][i] or 0.0
                 flagged[k] = bool(cols["flagged"][i])
                 tie[k] = cols["tie"][i]
-            edges = [(cols["a"][i], cols["b"][i], cols["weight"][i]) for i in rows if cols["kind"][i] == "edge"]
+            # Sorted: engines hand rows over in any order, and the search's ties must not depend on it.
+            edges = sorted((cols["a"][i], cols["b"][i], cols["weight"][i]) for i in rows if cols["kind"][i] == "edge")
             p = Problem(n, edges, harm, flagged, tie)
             target = target_size(n, fraction)
             res = dismantle_problem(

@@ -33,7 +33,9 @@ import numpy as np
 from hiddennet.dismantle.graph import Problem, Result, components, order_removals, reinsert
 
 FLAGGED_COST = 10.0
-DENSE_MAX = 1500
+DENSE_MAX = 128
+# The local search runs on groups up to this size (it is quadratic in the removal set).
+SEARCH_MAX_NODES = 300
 
 
 def harm_costs(p: Problem) -> list[float]:
@@ -61,7 +63,7 @@ def _fiedler(piece: list[int], p: Problem, cost: list[float], seed: int) -> np.n
         lap = np.diag(b.sum(axis=1)) - b
         _, vecs = np.linalg.eigh(lap)
         vec = vecs[:, 1]
-    else:  # pragma: no cover - pieces this large only occur outside the per-group stage
+    else:
         import scipy.sparse as sp
         import scipy.sparse.linalg as sla
 
@@ -146,7 +148,7 @@ def gnd_dismantle(
     if reinsertion and reached:
         chosen = reinsert(p, chosen, target)
         method = "gnd+reinsertion"
-        if search_rounds > 0:
+        if search_rounds > 0 and p.n <= SEARCH_MAX_NODES:
             from hiddennet.dismantle.search import iterated_search
 
             chosen = iterated_search(p, chosen, target, rounds=search_rounds, seed=seed)

@@ -102,11 +102,69 @@ def flagged_floor(p: Problem) -> int:
     return largest_piece(p, [not f for f in p.flagged])
 
 
+# Above this many nodes the step-by-step greedy order (quadratic in the set, each step a search of
+# the graph) is replaced by adaptive degree within the set; see order_removals.
+GREEDY_ORDER_MAX = 300
+
+
+def largest_after_each(p: Problem, order: list[int]) -> list[int]:
+    """Largest piece after each removal of `order`, by putting the nodes back in reverse (union-find)."""
+    gone = set(order)
+    parent = list(range(p.n))
+    size = [1] * p.n
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a, b):
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            return size[ra]
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] += size[rb]
+        return size[ra]
+
+    best = 1 if len(gone) < p.n else 0
+    for v in range(p.n):
+        if v in gone:
+            continue
+        for u in p.adj[v]:
+            if u not in gone and u < v:
+                best = max(best, union(u, v))
+    out = [0] * len(order)
+    for i in range(len(order) - 1, -1, -1):
+        out[i] = best
+        v = order[i]
+        gone.discard(v)
+        best = max(best, 1)
+        for u in p.adj[v]:
+            if u not in gone:
+                best = max(best, union(u, v))
+    return out
+
+
 def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int], list[int]]:
     """Order a removal set: each step the node whose removal leaves the smallest largest piece.
 
     Ties: higher harm first, then the tie order. Returns the order and the largest piece after each step.
+    Graphs above GREEDY_ORDER_MAX nodes (outside method.md's groups, which Leiden keeps to 50) take
+    the set in adaptive-degree order instead (degree among nodes still present; same ties).
     """
+    if p.n > GREEDY_ORDER_MAX:
+        left = set(chosen)
+        alive = [True] * p.n
+        order = []
+        while left:
+            v = min(left, key=lambda x: (-sum(1 for u in p.adj[x] if alive[u]), -p.harm[x], p.tie[x]))
+            left.discard(v)
+            alive[v] = False
+            order.append(v)
+        return order, largest_after_each(p, order)
     left = set(chosen)
     removed: set[int] = set()
     order, sizes = [], []

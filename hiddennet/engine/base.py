@@ -16,7 +16,8 @@ import pyarrow as pa
 
 # A per-group function: takes an Arrow table holding one or more *whole* groups, returns an Arrow
 # table matching the declared output schema. Engines may call it once per group (Spark) or once per
-# batch of groups (DuckDB), so it must not assume either.
+# batch of groups (DuckDB), so it must not assume either. Rows come in no particular order (the
+# order may change from run to run): a function whose result depends on order must sort first.
 GroupFn = Callable[[pa.Table], pa.Table]
 
 

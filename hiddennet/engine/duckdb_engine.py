@@ -76,7 +76,7 @@ class DuckDBEngine(Engine):
         n = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema IN (?, 'main')",
             [name, self._schema],
-        ).fetchone()[0]
+        ).fetchall()[0][0]  # fetchall closes the result; DuckDB 2.0 keeps a fetchone() result open
         return n > 0
 
     def columns(self, name: str) -> list[str]:

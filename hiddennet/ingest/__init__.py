@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from hiddennet.contract import TABLES, TableContract
+from hiddennet.contract import FILE_SUFFIXES, TABLES, TableContract
 from hiddennet.engine.base import Engine
 from hiddennet.errors import InputContractError
-from hiddennet.ingest.lines import record_lines
+from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
 from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, known_unknown, lit, typed
 from hiddennet.settings import Settings
 from hiddennet.stage import StageOutput
@@ -110,11 +110,11 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
             "no valid offence, recorded, log or custody date to take as_of from; set as_of",
             file=sources["crimes"].file,
         )
-    dob_ok = _plausible_dob_sql(as_of, getattr(settings, "max_age_years", 110))
-    _resolve_demographics(engine, dob_ok)
+    bad_dob = _implausible_dob_sql(as_of, getattr(settings, "max_age_years", 110))
+    _resolve_demographics(engine, bad_dob)
     for name in _ORDER:
-        _publish(engine, sources[name], dob_ok)
-    _create_quarantine(engine, sources, dob_ok)
+        _publish(engine, sources[name], bad_dob)
+    _create_quarantine(engine, sources, bad_dob)
 
     facts = _facts(engine, sources, as_of, latest, settings)
     for t in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
@@ -129,7 +129,7 @@ def _find_files(input_dir: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     by_lower = {p.name.lower(): p for p in input_dir.iterdir() if p.is_file()}
     for name in TABLES:
-        hits = [by_lower[f"{name}{s}"] for s in (".csv", ".csv.gz", ".parquet") if f"{name}{s}" in by_lower]
+        hits = [by_lower[f"{name}{s}"] for s in FILE_SUFFIXES if f"{name}{s}" in by_lower]
         if len(hits) > 1:
             raise InputContractError("more than one file for one table", file=", ".join(p.name for p in hits))
         if hits:
@@ -187,8 +187,8 @@ def _read(engine: Engine, contract: TableContract, path: Path | None) -> _Source
         present, extras = _name_columns(contract, names, path.name)
         src.present = {c: names[i] for c, i in present.items()}
         src.extras = {c: names[i] for c, i in extras.items()}
-        # Parquet has no physical lines: number rows as a CSV would (first row = line 2).
-        src.line_sql, src.lines, src.raw_rows = "r.__row + 2", None, engine.count(src.raw)
+        # Parquet has no lines: rows are numbered from 1 (docs/tables.md: row number + 1).
+        src.line_sql, src.lines, src.raw_rows = "r.__row + 1", None, engine.count(src.raw)
         engine.create_table(f"__ing_parse_{t}", "SELECT CAST(NULL AS BIGINT) AS line, CAST(NULL AS VARCHAR) AS reason, "
                             "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
         return src
@@ -199,7 +199,13 @@ def _read(engine: Engine, contract: TableContract, path: Path | None) -> _Source
     src.extras = {c: raw_names[i] for c, i in extras.items()}
     rejects = engine.scan_csv(src.raw, path, raw_names)
     accepted = engine.count(src.raw)
-    lines = record_lines(path)
+    newlines, ends_with_newline = count_newlines(path)
+    records = 1 + accepted + len(rejects)
+    if newlines + (not ends_with_newline) == records:
+        # One line per record (no blank line, no line break inside a field): record number = line.
+        lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), ends_with_newline)
+    else:
+        lines = record_lines(path)
     n = len(lines.start_line)
     rec = np.asarray(rejects.column("record").to_numpy(zero_copy_only=False), dtype=np.int64) - 1  # 0-based
     keep = ~lines.blank
@@ -256,19 +262,23 @@ def _line_sql(engine: Engine, lines_table: str, start_line: np.ndarray) -> str:
 
 # -- checking values, duplicates and orphans --------------------------------------------------------------
 def _ok(t: str) -> str:
-    """The accepted rows of table `t` as a subquery."""
-    return f"(SELECT * FROM __ing_status_{t} WHERE __reason IS NULL)"
+    """The accepted rows of table `t` as a subquery: valid values, not a duplicate, not an orphan."""
+    return (f"(SELECT s.* FROM __ing_status_{t} s LEFT JOIN __ing_rej_{t} j ON j.__row = s.__row "
+            f"WHERE s.__vreason IS NULL AND j.__row IS NULL)")
 
 
 def _check(engine: Engine, src: _Source) -> None:
-    """Build __ing_status_<t>: every parsed row, typed, with `__reason` (NULL = accepted) and
-    `__rcolumn`, one error column per optional column (`<col>__err`: the value was cleared)."""
+    """Build __ing_status_<t>: every parsed row, typed, with `__vreason`/`__vcolumn` (why its values
+    reject it; NULL = valid) and `<col>__err` per checked column; and __ing_rej_<t> (__row, reason):
+    the valid rows rejected as duplicates or orphans. Accepted rows are `_ok(t)`."""
     c, t = src.contract, src.contract.name
-    status = f"__ing_status_{t}"
+    status, rej = f"__ing_status_{t}", f"__ing_rej_{t}"
     if src.raw is None:
         cols = [f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}" for col in c.columns]
         engine.create_table(status, f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS source_line, "
-                            "CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS __reason WHERE false")
+                            "CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS __vreason WHERE false")
+        engine.create_table(rej, "SELECT CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS reason, "
+                            "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
         return
 
     # 1. Trimmed text (empty = unknown), then typed values and one error code per column.
@@ -288,7 +298,7 @@ def _check(engine: Engine, src: _Source) -> None:
         missing = lit("missing_required") if col.required else "NULL"
         unknown = known_unknown(col.kind, v)
         when_unknown = f"WHEN {unknown} THEN NULL " if unknown else ""
-        reason = REASON_OF_KIND.get(col.kind)
+        reason = "bad_weight" if (t, col.name) == ("soc_edges", "weight") else REASON_OF_KIND.get(col.kind)
         bad = f"WHEN ({value}) IS NULL THEN {lit(reason)} " if reason else ""
         if col.required or reason:
             out.append(f"CASE WHEN {v} IS NULL THEN {missing} {when_unknown}{bad}END AS {q(col.name + '__err')}")
@@ -307,44 +317,55 @@ def _check(engine: Engine, src: _Source) -> None:
         rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
     if t == "soc_edges":
         rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
-        if "weight" in errs:
-            src.cleared.remove("weight")  # a link whose weight is wrong is not a link of weight 1
-            rules.append(("weight__err IS NOT NULL OR weight <= 0", lit("bad_weight"), "weight"))
+        # method.md: non-positive weights are quarantined (row); one that is not a number is cleared
+        # like any bad optional value (the link then has the default weight 1).
+        rules.append(("weight <= 0", lit("bad_weight"), "weight"))
     if rules:
         reason = "CASE " + " ".join(f"WHEN {cond} THEN {r}" for cond, r, _ in rules) + " END"
         column = "CASE " + " ".join(f"WHEN {cond} THEN {lit(col)}" for cond, _, col in rules) + " END"
     else:
         reason = column = "CAST(NULL AS VARCHAR)"
-    checked = f"SELECT *, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x"
+    engine.create_table(status, f"SELECT *, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x")
 
-    # 3. Duplicates on the contract columns among valid rows: exact copies collapse to the first;
-    #    a key with two contents rejects every version. 4. Orphans: a reference to no accepted row.
-    # Both from one window over the key (all contract columns when the table has none), with no
-    # ordering: the first copy is the one with the smallest __row; contents differ when some other
-    # column has two values (min <> max) or a value and a blank.
+    # 3. Duplicates among valid rows, by key (all contract columns when the table has none): exact
+    #    copies collapse to the first; a key with two contents (some other column has two values,
+    #    or a value and a blank) rejects every version. An aggregate finds the few keys involved.
     key_cols = list(c.key) if c.key else list(c.column_names)
-    part = f"PARTITION BY {', '.join(q(k) for k in key_cols)}, __vreason IS NULL"
-    others = [n for n in c.column_names if n not in key_cols]
+    key = ", ".join(q(k) for k in key_cols)
     differ = " OR ".join(
-        f"min({q(n)}) OVER w <> max({q(n)}) OVER w OR (count({q(n)}) OVER w > 0 AND count({q(n)}) OVER w < count(*) OVER w)"
-        for n in others
+        f"min({q(n)}) <> max({q(n)}) OR (count({q(n)}) > 0 AND count({q(n)}) < count(*))"
+        for n in c.column_names if n not in key_cols
     ) or "false"
-    copies = (f"SELECT *, min(__row) OVER w AS __first, CASE WHEN {differ} THEN 2 ELSE 1 END AS __versions "
-              f"FROM ({checked}) y WINDOW w AS ({part})")
-    joins, whens = [], [
-        "WHEN d.__vreason IS NOT NULL THEN d.__vreason",
-        "WHEN __versions > 1 THEN 'conflicting_duplicate'",
-        "WHEN __row > __first THEN 'duplicate_row'",
-    ]
+    dups = (f"SELECT {key}, min(__row) AS __first, CASE WHEN {differ} THEN 1 ELSE 2 END AS prio "
+            f"FROM {status} WHERE __vreason IS NULL GROUP BY {key} HAVING count(*) > 1")
+    required = set(c.required_columns)
+    on = " AND ".join(
+        f"s.{q(k)} = d.{q(k)}" if k in required else f"s.{q(k)} IS NOT DISTINCT FROM d.{q(k)}" for k in key_cols
+    )
+    # The keys involved are few: materialised first, and when there are none the pass below skips them.
+    engine.create_table(f"__ing_dups_{t}", dups)
+    joins, whens, columns = [], [], []
+    if engine.count(f"__ing_dups_{t}"):
+        joins.append(f"LEFT JOIN __ing_dups_{t} d ON {on}")
+        whens += ["WHEN d.prio = 1 THEN 'conflicting_duplicate'", "WHEN s.__row > d.__first THEN 'duplicate_row'"]
+        columns += ["WHEN d.prio = 1 THEN NULL", "WHEN s.__row > d.__first THEN NULL"]
+    # 4. Orphans: a reference to no accepted row of the parent table. One pass finds both.
     for (child, col), (parent, pcol, why) in _PARENTS.items():
         if child == t:
-            alias = f"p_{col}"
-            joins.append(f"LEFT JOIN (SELECT DISTINCT {q(pcol)} AS __k FROM {_ok(parent)} k) {alias} ON {alias}.__k = d.{q(col)}")
-            whens.append(f"WHEN {alias}.__k IS NULL THEN {lit(why)}")
+            a = f"p_{col}"
+            # Accepted parent rows are unique by key (duplicates and conflicts are gone): no DISTINCT.
+            joins.append(f"LEFT JOIN (SELECT {q(pcol)} AS __k FROM {_ok(parent)} k) {a} ON {a}.__k = s.{q(col)}")
+            whens.append(f"WHEN {a}.__k IS NULL THEN {lit(why)}")
+            columns.append(f"WHEN {a}.__k IS NULL THEN {lit(col)}")
+    if not whens:  # nothing can be rejected here: no scan
+        engine.create_table(rej, f"SELECT __row, CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS {q('column')} "
+                            f"FROM {status} WHERE false")
+        return
     engine.create_table(
-        status,
-        f"SELECT d.*, CASE {' '.join(whens)} END AS __reason, d.__vcolumn AS __rcolumn FROM "
-        f"({copies}) d {' '.join(joins)}",
+        rej,
+        f"SELECT __row, reason, {q('column')} FROM (SELECT s.__row, CASE {' '.join(whens)} END AS reason, "
+        f"CASE {' '.join(columns)} END AS {q('column')} FROM {status} s "
+        f"{' '.join(joins)} WHERE s.__vreason IS NULL) x WHERE reason IS NOT NULL",
     )
 
 
@@ -361,7 +382,7 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _plausible_dob_sql(as_of: dt.date, max_age: int) -> str:
+def _implausible_dob_sql(as_of: dt.date, max_age: int) -> str:
     """SQL true when `date_of_birth` is implausible: after as_of, or an age over max_age on as_of."""
     # Age over max_age on as_of <=> born on or before as_of minus (max_age + 1) years.
     oldest = _years_before(as_of, max_age + 1)
@@ -391,6 +412,9 @@ def _resolve_demographics(engine: Engine, bad_dob: str) -> None:
               FROM ({per_crime}) v GROUP BY nominal_id, col, value) f
         """,
     )
+    # One row per person: the crimes' pick for each column, for a single join when publishing.
+    picks = ", ".join(f"max(CASE WHEN col = {lit(col)} THEN value END) AS {q(col)}" for col in _DEMOGRAPHICS)
+    engine.create_table("__ing_demo_pick", f"SELECT nominal_id, {picks} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id")
     nominals = f"(SELECT nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth FROM {_ok('nominals')} o)"
     own = "CASE d.col WHEN 'sex' THEN n.sex WHEN 'ethnicity' THEN n.ethnicity ELSE CAST(n.date_of_birth AS VARCHAR) END"
     engine.create_table(
@@ -418,14 +442,12 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
         base = f"(SELECT o.*, {_dob_cleared(bad_dob)} AS __dob FROM {_ok(t)} o) o"
         cols = [q(n) for n in c.column_names]
         for col in _DEMOGRAPHICS:
-            a = "x_" + col
             own = "o.__dob" if col == "date_of_birth" else f"o.{q(col)}"
-            theirs = f"TRY_CAST({a}.value AS DATE)" if col == "date_of_birth" else f"{a}.value"
+            theirs = f"TRY_CAST(x.{q(col)} AS DATE)" if col == "date_of_birth" else f"x.{q(col)}"
             cols[c.column_names.index(col)] = f"coalesce({own}, {theirs}) AS {q(col)}"
-            cols.append(f"CASE WHEN {own} IS NOT NULL THEN 'nominal' WHEN {a}.value IS NOT NULL THEN 'crime' END "
+            cols.append(f"CASE WHEN {own} IS NOT NULL THEN 'nominal' WHEN x.{q(col)} IS NOT NULL THEN 'crime' END "
                         f"AS {q(col + '_source')}")
-            joins += (f" LEFT JOIN __ing_demo {a} ON {a}.nominal_id = o.nominal_id AND {a}.col = {lit(col)} "
-                      f"AND {a}.rank = 1")
+        joins = " LEFT JOIN __ing_demo_pick x ON x.nominal_id = o.nominal_id"
         cols = [x if " AS " in x else f"o.{x}" for x in cols]
     cols += ["o.source_line"] + [f"o.{q(n)}" for n in src.extras]
     engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins} ORDER BY o.__row")
@@ -441,12 +463,14 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
         head = f"SELECT {lit(t)} AS source_table, {lit(src.file)} AS source_file"
         status = f"__ing_status_{t}"
         parts.append(f"{head}, line, {q('column')}, reason, 'row_rejected' AS action FROM __ing_parse_{t}")
-        parts.append(f"{head}, source_line AS line, __rcolumn AS {q('column')}, __reason AS reason, "
-                     f"'row_rejected' AS action FROM {status} WHERE __reason IS NOT NULL")
+        parts.append(f"{head}, source_line AS line, __vcolumn AS {q('column')}, __vreason AS reason, "
+                     f"'row_rejected' AS action FROM {status} WHERE __vreason IS NOT NULL")
+        parts.append(f"{head}, s.source_line AS line, j.{q('column')}, j.reason, "
+                     f"'row_rejected' AS action FROM __ing_rej_{t} j JOIN {status} s ON s.__row = j.__row")
         # Cleared values are reported for the rows kept only: a rejected row has one entry, its reason.
         parts += [
             f"{head}, source_line AS line, {lit(n)} AS {q('column')}, {q(n + '__err')} AS reason, 'value_cleared' AS action "
-            f"FROM {status} WHERE __reason IS NULL AND {q(n + '__err')} IS NOT NULL"
+            f"FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL"
             for n in src.cleared
         ]
         if t in ("nominals", "crime_nominals"):
@@ -495,9 +519,9 @@ def _facts(engine: Engine, sources: dict[str, _Source], as_of: dt.date, latest: 
 def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
     """Scratch tables ingest makes: a status table for every table; for those read from a file (all
     when `read` is None) the reader's tables too."""
-    names = ["__ing_demo"]
+    names = ["__ing_demo", "__ing_demo_pick"]
     for t in TABLES:
-        names.append(f"__ing_status_{t}")
+        names += [f"__ing_status_{t}", f"__ing_rej_{t}"]
         if read is None or t in read:
-            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse")]
+            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dups")]
     return names

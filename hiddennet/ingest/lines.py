@@ -31,6 +31,16 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
+def count_newlines(path: Path) -> tuple[int, bool]:
+    """Newline bytes in the file, and whether it ends with one (a cheap pass: no parsing)."""
+    n, last = 0, b""
+    with _open(Path(path)) as f:
+        while chunk := f.read(_CHUNK):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n, last == b"\n"
+
+
 def record_lines(path: Path) -> RecordLines:
     starts_line: list[np.ndarray] = [np.array([1], dtype=np.int64)]
     starts_pos: list[np.ndarray] = [np.array([0], dtype=np.int64)]

@@ -86,7 +86,10 @@ def typed(kind: str, v: str, system: str | None = None) -> str:
     `system` is the SQL of the row's normalised grading system (grades depend on it).
     """
     if kind == "date":
-        return f"CASE WHEN regexp_matches({v}, {lit(DATE_PATTERN)}) THEN TRY_CAST(substr({v}, 1, 10) AS DATE) END"
+        # The plain date is the common case: checked with cheap string tests before the regexp.
+        plain = f"length({v}) = 10 AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-'"
+        return (f"CASE WHEN {plain} THEN TRY_CAST({v} AS DATE) "
+                f"WHEN regexp_matches({v}, {lit(DATE_PATTERN)}) THEN TRY_CAST(substr({v}, 1, 10) AS DATE) END")
     if kind == "flag":
         return (
             f"CASE WHEN lower({v}) IN {in_list(TRUE_WORDS)} THEN true "

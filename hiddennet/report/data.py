@@ -464,7 +464,7 @@ def data_gaps(run: RunOutputs) -> dict:
                 rows.append({"label": lab, "count": m, "pct": _pct(m, n)})
         for idc, col, lab in (("offender_id", "offender_ethnicity", "Offenders with no ethnicity recorded"), ("victim_id", "victim_ethnicity", "Victims with no ethnicity recorded")):
             if col in full:
-                per = full[[idc, col]].groupby(idc)[col].agg(lambda s: s.notna().any())
+                per = full[[idc, col]].groupby(idc)[col].count() > 0  # count() skips nulls
                 m = int((~per).sum())
                 rows.append({"label": lab, "count": m, "pct": _pct(m, len(per))})
         out["demographics"] = rows

@@ -43,17 +43,6 @@ def age_sql(dob: str, on: str) -> str:
     )
 
 
-def has_table(engine: Engine, name: str) -> bool:
-    """engine.has_table, then a full fetch: DuckDB 2.0 keeps has_table's fetchone() result open, which
-    makes the next fetch_arrow fail (ResourceInUseException); columns() fetches all and closes it."""
-    present = engine.has_table(name)
-    try:
-        engine.columns(name)
-    except Exception:  # noqa: BLE001 - only there to close DuckDB's open result; absence is already known
-        pass
-    return present
-
-
 def _date(d) -> str:
     return f"DATE '{d.isoformat()}'"
 
@@ -66,7 +55,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
     links = (
         "SELECT offender_1 AS nominal_id, crime_ref_1 AS crime_ref FROM final_table "
         "UNION SELECT offender_2 AS nominal_id, crime_ref_2 AS crime_ref FROM final_table"
-        if has_table(engine, "final_table")
+        if engine.has_table("final_table")
         else "SELECT offender_id AS nominal_id, crime_ref FROM full_table WHERE false"
     )
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from hiddennet.engine import Engine
-from hiddennet.safeguard import age_sql, has_table
+from hiddennet.safeguard import age_sql
 from hiddennet.settings import Settings
 from hiddennet.stage import StageOutput
 
@@ -103,15 +103,15 @@ def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, st
     """(population, measure, category) -> people, counted in SQL."""
     as_of = f"DATE '{settings.as_of.isoformat()}'"
     parts = ["SELECT DISTINCT nominal_id, 'all_nominals' AS population FROM network_nominals"]
-    if has_table(engine, "group_harm"):
+    if engine.has_table("group_harm"):
         flagged = (
-            "AND n.nominal_id NOT IN (SELECT nominal_id FROM safeguarding)" if has_table(engine, "safeguarding") else ""
+            "AND n.nominal_id NOT IN (SELECT nominal_id FROM safeguarding)" if engine.has_table("safeguarding") else ""
         )
         parts.append(
             "SELECT DISTINCT n.nominal_id, 'prioritised_members' AS population FROM network_nominals n "
             f"JOIN group_harm g ON g.group_id = n.group_id WHERE g.priority_rank IS NOT NULL {flagged}"
         )
-    if has_table(engine, "dismantling"):
+    if engine.has_table("dismantling"):
         parts.append("SELECT DISTINCT nominal_id, 'dismantling_picks' AS population FROM dismantling")
     age = age_sql("p.date_of_birth", as_of)
     rows = engine.fetch_rows(
@@ -228,7 +228,7 @@ def _stability(engine: Engine, settings: Settings, rerun: Rerun | None) -> tuple
         return [], {"skipped": "stability_checks is false"}
     if rerun is None:
         return [], {"skipped": "no rerun function"}
-    if not (has_table(engine, "group_harm") and has_table(engine, "network_nominals")):
+    if not (engine.has_table("group_harm") and engine.has_table("network_nominals")):
         return [], {"skipped": "no ranked groups"}
     run_top = top_groups(
         engine.fetch_arrow(
@@ -270,7 +270,7 @@ def _data_gaps(engine: Engine) -> dict[str, int]:
         "full_table_people": "SELECT offender_id AS nominal_id FROM full_table UNION SELECT victim_id FROM full_table",
     }
     for label, sql in people.items():
-        if not has_table(engine, sql.split("FROM ")[1].split()[0]):
+        if not engine.has_table(sql.split("FROM ")[1].split()[0]):
             continue
         row = engine.fetch_rows(
             f"""
@@ -282,24 +282,24 @@ def _data_gaps(engine: Engine) -> dict[str, int]:
         )[0]
         for col, n in zip(("sex", "date_of_birth", "ethnicity"), row, strict=True):
             gaps[f"{label}_unknown_{col}"] = int(n)
-    if has_table(engine, "demographic_conflicts"):
+    if engine.has_table("demographic_conflicts"):
         for col, n in engine.fetch_rows(
             'SELECT "column", count(*) FROM demographic_conflicts GROUP BY "column" ORDER BY 1'
         ):
             gaps[f"demographic_conflicts_{col}"] = int(n)
-    if has_table(engine, "quarantine"):
+    if engine.has_table("quarantine"):
         for reason, action, n in engine.fetch_rows(
             "SELECT reason, action, count(*) FROM quarantine GROUP BY reason, action ORDER BY 1, 2"
         ):
             gaps[f"quarantine_{action}_{reason}"] = int(n)
-    if has_table(engine, "crime_harm"):
+    if engine.has_table("crime_harm"):
         cchi, ons = engine.fetch_rows(
             "SELECT count(*) FILTER (WHERE cchi_basis = 'unmapped'), count(*) FILTER (WHERE ons_basis = 'unmapped') "
             "FROM crime_harm"
         )[0]
         gaps["crimes_unmapped_cchi"] = int(cchi)
         gaps["crimes_unmapped_ons"] = int(ons)
-    if has_table(engine, "selection_summary"):
+    if engine.has_table("selection_summary"):
         for measure, value in engine.fetch_rows("SELECT measure, value FROM selection_summary ORDER BY measure"):
             if any(w in str(measure).lower() for w in _GAP_WORDS):
                 gaps[f"selection_{measure}"] = int(value or 0)

@@ -200,6 +200,33 @@ def _array_agg(e: exp.ArrayAgg) -> exp.Expression | None:
     return _struct_sorted_list(this, order)
 
 
+def _ordered_sum(e: exp.Sum) -> exp.Expression | None:
+    """sum(x ORDER BY k): a left fold over the values sorted by k, as DuckDB's ordered aggregate.
+
+    Stages sum floating-point weights this way so that the result does not depend on the order
+    threads or partitions met the rows: the same bits on every run and on both engines.
+    """
+    if not isinstance(e.this, exp.Order):
+        return None
+    value = e.this.this
+    ordered = _struct_sorted_list(value, e.this)
+    acc, v = exp.to_identifier("acc"), exp.to_identifier("v")
+    fold = exp.Anonymous(
+        this="AGGREGATE",
+        expressions=[
+            ordered,
+            exp.Cast(this=exp.Literal.number(0), to=exp.DataType.build("DOUBLE")),
+            exp.Lambda(
+                this=exp.Add(this=exp.column(acc), expression=exp.Coalesce(this=exp.column(v), expressions=[exp.Literal.number(0)])),
+                expressions=[acc, v],
+            ),
+        ],
+    )
+    # Like SUM, NULL when there is no non-NULL value.
+    none = exp.EQ(this=exp.Count(this=value.copy()), expression=exp.Literal.number(0))
+    return exp.If(this=none, true=exp.Null(), false=fold)
+
+
 def _first(e: exp.First) -> exp.Expression | None:
     if isinstance(e.this, exp.Order):
         keys = e.this.expressions
@@ -334,6 +361,7 @@ _REWRITES = {
     exp.DateDiff: _date_diff,
     exp.ArrayAgg: _array_agg,
     exp.First: _first,
+    exp.Sum: _ordered_sum,
     exp.PercentileCont: _quantile,
     exp.Bracket: _bracket,
     exp.TimeToUnix: _epoch,
