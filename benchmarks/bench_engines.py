@@ -4,19 +4,24 @@
 
 For each scale the force is generated once (seed fixed), then `run_pipeline` runs on each engine
 in a fresh subprocess (so one engine's memory or JVM does not weigh on the other), and the wall
-time, per-stage timings and the Spark/DuckDB ratio are printed (Markdown table on stdout,
-progress on stderr). Spark runs with `spark.master = local[<cores>]` and DuckDB with
+time, per-stage timings, the Spark/DuckDB ratio and the peak memory are printed (Markdown tables
+on stdout, progress on stderr). Spark runs with `spark.master = local[<cores>]` and DuckDB with
 `duckdb_threads = <cores>`, so both get the same cores.
+
+Peak memory is the largest resident set (RSS) of the child's whole process tree (Python, and for
+Spark the JVM and its Python workers), sampled every 0.2 s from /proc (Linux; "n/a" elsewhere).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,20 +42,63 @@ print(json.dumps({"seconds": seconds, "timings": result.manifest.get("stage_seco
 """
 
 
+def _tree_rss(root: int) -> int | None:
+    """Resident bytes of `root` and all its descendants (Linux /proc), None when unavailable."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            children.setdefault(int(fields[1]), []).append(int(d.name))
+            rss[int(d.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def _run(force: Path, out: Path, engine: str, cores: int, stability: bool) -> dict:
     t0 = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(force), str(out), engine, str(cores), "1" if stability else "0"],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            rss = _tree_rss(proc.pid)
+            if rss is None:
+                peak[0] = None
+                return
+            peak[0] = max(peak[0], rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
         raise SystemExit(f"{engine} run failed (exit {proc.returncode}):\n{tail}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(stdout.strip().splitlines()[-1])
     # Wall time includes interpreter start and, for Spark, starting the JVM.
     result["wall"] = wall
+    result["peak_mb"] = None if peak[0] is None else peak[0] / 2**20
     return result
 
 
@@ -82,17 +130,33 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {results[engine]['seconds']:.1f}s pipeline, {results[engine]['wall']:.1f}s wall", file=sys.stderr)
         rows.append((scale, results))
 
-    print("| scale | engine | pipeline s | wall s (incl. start-up) | slowest stages |")
+    print("| scale | engine | pipeline s | wall s (incl. start-up) | peak RSS MB |")
     print("|---|---|---|---|---|")
     for scale, results in rows:
         for engine, r in results.items():
-            slow = sorted(r["timings"].items(), key=lambda kv: -kv[1])[:3]
-            stages = ", ".join(f"{k} {v:.1f}" for k, v in slow)
-            print(f"| {scale:g} | {engine} | {r['seconds']:.1f} | {r['wall']:.1f} | {stages} |")
+            peak = "n/a" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
+            print(f"| {scale:g} | {engine} | {r['seconds']:.1f} | {r['wall']:.1f} | {peak} |")
         if "duckdb" in results and "spark" in results:
             ratio = results["spark"]["seconds"] / results["duckdb"]["seconds"]
-            print(f"| {scale:g} | spark / duckdb | {ratio:.2f}x | | |")
-
+            print(f"| {scale:g} | spark / duckdb | {ratio:.1f}x | | |")
+    print()
+    for scale, results in rows:
+        engines = list(results)
+        stages = list(dict.fromkeys(k for r in results.values() for k in r["timings"]))
+        head = " | ".join(f"{e} s" for e in engines)
+        ratio = " spark / duckdb |" if {"duckdb", "spark"} <= set(results) else ""
+        print(f"| scale {scale:g}: stage | {head} |{ratio}")
+        print("|---|" + "---|" * len(engines) + ("---|" if ratio else ""))
+        for st in [*stages, "total"]:
+            vals = [r["seconds"] if st == "total" else r["timings"].get(st) for r in results.values()]
+            cells = " | ".join("" if v is None else f"{v:.1f}" for v in vals)
+            extra = ""
+            if ratio:
+                d = results["duckdb"]["seconds"] if st == "total" else results["duckdb"]["timings"].get(st)
+                sp = results["spark"]["seconds"] if st == "total" else results["spark"]["timings"].get(st)
+                extra = f" {sp / d:.1f}x |" if d and sp is not None else " |"
+            print(f"| {st} | {cells} |{extra}")
+        print()
 
 if __name__ == "__main__":
     main()

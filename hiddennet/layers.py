@@ -109,9 +109,11 @@ def build_intel(engine, settings: Settings) -> dict:
         "_layers_log_size",
         """
         SELECT g.log_id, g.log_date, g.grading_system, g.grading, g.handling_code, g.actionable,
-               g.after_as_of, count(DISTINCT n.nominal_id) AS k
-        FROM _layers_log_graded g LEFT JOIN intel_nominals n ON n.log_id = g.log_id
-        GROUP BY g.log_id, g.log_date, g.grading_system, g.grading, g.handling_code, g.actionable, g.after_as_of
+               g.after_as_of, coalesce(c.k, 0) AS k
+        FROM _layers_log_graded g
+        -- Counted per log first: grouping the join by every log column is slower for the same answer.
+        LEFT JOIN (SELECT log_id, count(DISTINCT nominal_id) AS k FROM intel_nominals GROUP BY log_id) c
+            ON c.log_id = g.log_id
         """,
     )
     max_k = int(settings.max_log_nominals)

@@ -78,19 +78,21 @@ def run_pipeline(
         step("safeguard", lambda: safeguard.run(engine, settings))
         step("harm", lambda: harm.run(engine, settings))
         step("dismantle", lambda: dismantle.run(engine, settings))
-        step("fairness", lambda: fairness.run(engine, settings, rerun=lambda s, scope: rerun_priority(engine, s, scope)))
+        step("fairness", lambda: fairness.run(engine, settings, rerun=lambda s, scope: rerun_priority(engine, settings, s, scope)))
         manifest = publish.run(engine, settings, out_dir, outputs, timings, input_dir=Path(input_dir))
     return RunResult(out_dir=out_dir, manifest=manifest)
 
 
-def rerun_priority(engine, settings: Settings, scope: str):
-    """Rerun the network-to-priority stages with other settings in a scratch namespace.
+def rerun_priority(engine, base: Settings, settings: Settings, scope: str):
+    """Rerun the layers-to-priority stages with other settings in a scratch namespace.
 
     Returns the members of the ranked groups (group_id, priority_rank, nominal_id) as Arrow, for the
-    stability checks of the fairness stage. The run's own tables are untouched.
+    stability checks of the fairness stage. The run's own tables are untouched. When only the layer
+    weights differ from the run's (`base`), the run's `edges` are reused: layers do not read them.
     """
     with engine.scope(scope):
-        layers.run(engine, settings)
+        if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
+            layers.run(engine, settings)
         network.run(engine, settings, ranking_only=True)
         safeguard.run(engine, settings)
         harm.run(engine, settings)

@@ -15,7 +15,6 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hiddennet.contract import OFFENDER_ROLES
@@ -137,6 +136,10 @@ def _regex_literal(text: str) -> str:
     return "".join(out).replace("'", "''")
 
 
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _contains_any(expr: str, words: list[str]) -> str:
     """SQL: lower-cased text `expr` contains one of `words` once its whitespace is collapsed.
 
@@ -215,9 +218,15 @@ def run(engine, settings) -> StageOutput:
     _check_inputs(engine)
 
     title, mo = _normalised("offence_title"), _normalised("modus_operandi")
+    source = f"(SELECT *, {mo} AS m FROM crimes) AS c0"
     if profile.has_title_rule:
         parts = [_contains_any("t", ws) for ws in (profile.child_words, profile.sex_words) if ws]
-        title_rule = " AND ".join(parts)
+        # Titles come from a short list of offence names: matched once per distinct title and
+        # joined back, instead of running the patterns on every crime (a missing title: no match).
+        source += (f" LEFT JOIN (SELECT offence_title AS title_key, {' AND '.join(parts)} AS title_hit "
+                   f"FROM (SELECT offence_title, {title} AS t FROM (SELECT DISTINCT offence_title FROM crimes) AS d0) AS d1) "
+                   f"AS tt ON tt.title_key = c0.offence_title")
+        title_rule = "coalesce(tt.title_hit, FALSE)"
     else:
         title_rule = "FALSE"
     exclude_da = "TRUE" if profile.exclude_domestic_abuse else "FALSE"
@@ -232,13 +241,13 @@ def run(engine, settings) -> StageOutput:
                (matched_title OR matched_flag OR matched_mo OR matched_code)
                    AND NOT ({exclude_da} AND is_da) AS candidate
         FROM (
-            SELECT crime_ref, offence_date, offence_title, offence_code, location_area,
-                   coalesce(domestic_abuse, FALSE) AS is_da,
+            SELECT c0.crime_ref, c0.offence_date, c0.offence_title, c0.offence_code, c0.location_area,
+                   coalesce(c0.domestic_abuse, FALSE) AS is_da,
                    {title_rule} AS matched_title,
                    {_has_code("if_codes", profile.flag_codes)} AS matched_flag,
                    {_contains_any("m", profile.mo_words)} AS matched_mo,
                    {_has_code("offence_code", profile.offence_codes)} AS matched_code
-            FROM (SELECT *, {title} AS t, {mo} AS m FROM crimes) AS c0
+            FROM {source}
         ) AS c1
         """,
     )
@@ -325,13 +334,13 @@ def run(engine, settings) -> StageOutput:
     )
 
     facts = _summarise(engine, profile, min_age, as_of)
-    summary = pa.table(
-        {
-            "measure": pa.array([k for k, v in facts.items() if isinstance(v, int)], pa.string()),
-            "value": pa.array([v for v in facts.values() if isinstance(v, int)], pa.int64()),
-        }
+    # Written as SQL literals: building an Arrow table from Python lists makes pyarrow import pandas
+    # (over a second in a process that has not loaded it yet).
+    rows = ", ".join(f"({_sql_text(k)}, {int(v)})" for k, v in facts.items() if isinstance(v, int))
+    engine.create_table(
+        "selection_summary",
+        f"SELECT CAST(measure AS VARCHAR) AS measure, CAST(value AS BIGINT) AS value FROM (VALUES {rows}) AS v(measure, value)",
     )
-    engine.register_arrow("selection_summary", summary)
     for t in (_CRIMES, _VICTIMS, _CANDIDATES):
         engine.drop(t)
 

@@ -37,6 +37,50 @@ def duck():
         yield e
 
 
+def pytest_configure(config):
+    # The Spark parity pipeline (tests/test_engine_parity.py) runs once, in a module fixture. Plain
+    # `-n N` distributes test by test (dist=load), so its tests could land on two workers and each
+    # would run the whole pipeline on both engines again. `loadgroup` is `load` plus keeping tests
+    # marked `xdist_group(name)` on one worker.
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on the same xdist worker")
+    if getattr(config.option, "dist", None) == "load":
+        config.option.dist = "loadgroup"
+
+
+# Spark for tests: local mode on the two cores CI has, and no machinery that pays only on big data.
+# Rows in tests number in the thousands, so each job's fixed cost is all there is: two shuffle
+# partitions (not 200, not 4), no adaptive re-planning between stages, no UI, a small driver heap.
+SPARK_TEST_CONF = {
+    "spark.master": "local[2]",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.ui.enabled": "false",
+    "spark.driver.memory": "1g",
+}
+
+
+@pytest.fixture(scope="session")
+def spark_conf():
+    """The Spark settings of every Spark engine a test makes (as a `[spark]` settings table)."""
+    return dict(SPARK_TEST_CONF)
+
+
+@pytest.fixture(scope="session")
+def spark_engine(spark_conf):
+    """The one Spark session of this test process (JVM start-up costs tens of seconds).
+
+    Every Spark engine made later in the process (`SparkEngine(...)`, `run_pipeline` with
+    engine="spark") shares its SparkContext, so this fixture fixes the context's settings first."""
+    if not HAVE_SPARK:
+        pytest.skip("spark extra or Java missing")
+    from hiddennet.engine.spark_engine import SparkEngine
+
+    e = SparkEngine.shared(spark_conf)
+    yield e
+    e.reset()
+
+
 @pytest.fixture(params=engine_params())
 def engine(request):
     """Each table test runs once per engine; the results must agree."""
@@ -44,9 +88,7 @@ def engine(request):
         with DuckDBEngine() as e:
             yield e
     else:
-        from hiddennet.engine.spark_engine import SparkEngine
-
-        e = SparkEngine.shared()
+        e = request.getfixturevalue("spark_engine")
         e.reset()
         yield e
 

@@ -1,6 +1,6 @@
 """Engine parity: the whole pipeline on DuckDB and on Spark gives the same published tables.
 
-One small generated force (scale 0.02, seed 3) runs through `run_pipeline` once per engine; then
+One small generated force (scale 0.005, seed 3, dirty) runs through `run_pipeline` once per engine; then
 every Parquet file of `<out>/tables/` is compared: same files, same columns, same types, and the
 same rows after sorting (floating values to 1e-9). Groups, priority ranks, dismantling orders and
 safeguarding rows are all in those tables, so they are all compared.
@@ -56,29 +56,53 @@ def _skip_reason() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")]
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.slow,
+    pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or ""),
+    # One worker runs the pipeline once for all the tests here (conftest turns -n's dist=load into loadgroup).
+    pytest.mark.xdist_group("engine_parity"),
+]
 
-SCALE, SEED = 0.02, 3
+# The smallest force that still fills every published table: all four layers, a component split
+# into several groups, dismantling orders, safeguarding rows and (dirty) quarantined rows; the
+# `runs` fixture checks this, so a generator change cannot quietly make the comparison hollow.
+# Spark's cost is mostly per statement, so a larger force buys little but time.
+SCALE, SEED, DIRTY = 0.005, 3, True
 FLOAT_TOL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The same generated force run on both engines: {engine: output folder}."""
+def runs(tmp_path_factory, spark_engine, spark_conf):
+    """The same generated force run on both engines: {engine: output folder}.
+
+    Spark runs on the test process's one SparkContext (conftest `spark_engine`)."""
     from hiddennet.generate import generate_force
     from hiddennet.pipeline import run_pipeline
     from hiddennet.settings import Settings
 
     root = tmp_path_factory.mktemp("parity")
     force = root / "force"
-    generate_force(force, scale=SCALE, seed=SEED)
+    generate_force(force, scale=SCALE, seed=SEED, dirty=DIRTY)
     out = {}
     for engine in ("duckdb", "spark"):
         out[engine] = root / engine
         # Stability reruns off: on 2 shared cores they alone take Spark over 15 minutes; the scope
         # machinery they use is covered by tests/test_spark_engine.py.
-        run_pipeline(force, out[engine], Settings(engine=engine, stability_checks=False))
+        run_pipeline(force, out[engine], Settings(engine=engine, stability_checks=False, spark=spark_conf))
+    _check_coverage(out["duckdb"])
     return out
+
+
+def _check_coverage(folder: Path) -> None:
+    """Fail (not skip) when the force no longer exercises what the comparison is meant to cover."""
+    tables = {name: pq.read_table(path) for name, path in _tables(folder).items()}
+    empty = sorted(name for name, t in tables.items() if t.num_rows == 0)
+    assert not empty, f"parity force too small: empty tables {empty}"
+    layers = set(tables["edges"].column("layer").to_pylist())
+    assert {"victim", "intel", "custody", "soc"} <= layers, f"parity force lacks layers: {sorted(layers)}"
+    parents = tables["groups"].column("parent_component").to_pylist()
+    assert any(parents.count(p) > 1 for p in set(parents)), "parity force has no component split into groups"
 
 
 def _tables(folder: Path) -> dict[str, Path]:

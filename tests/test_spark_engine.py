@@ -99,7 +99,7 @@ def _rows():
 ROW_EXPRESSIONS = [
     "big // 7", "big // -3", "x / 4", "y / 3", "x % 3", "2 ^ x", "pow(y, 2)", "power(2, 3)",
     "ln(abs(y) + 1)", "log2(abs(y) + 1)", "log(abs(y) + 1)", "log10(abs(y) + 1)", "exp(y / 100)", "sqrt(abs(y))",
-    "round(y, 1)", "round(y)", "abs(x)",
+    "round(y, 1)", "round(y)", "abs(x)", "sign(y)", "sign(x)",
     "greatest(x, 0)", "least(x, 1)", "greatest(d, e)", "greatest(x, NULL, 2)",
     "date_diff('day', d, e)", "date_diff('month', d, e)", "date_diff('year', d, e)", "date_diff('quarter', d, e)",
     "datediff('day', d, DATE '2021-03-15')", "date_diff('day', d, DATE '2021-03-15') // 365",
@@ -148,14 +148,13 @@ def _same(duck_result: pa.Table, spark_result: pa.Table, *, check_types: bool = 
 
 
 @pytest.fixture(scope="module")
-def both():
-    """The battery's rows on DuckDB and on a Spark engine of its own (not reset by other tests)."""
-    if not HAVE_SPARK:
-        pytest.skip("spark extra or Java missing")
+def both(spark_engine, spark_conf):
+    """The battery's rows on DuckDB and on a Spark engine of its own (not reset by other tests);
+    it shares the process's SparkContext (conftest `spark_engine`), so it starts in milliseconds."""
     from hiddennet.engine.spark_engine import SparkEngine
 
     duck = DuckDBEngine()
-    spark = SparkEngine({})
+    spark = SparkEngine(spark_conf)
     for e in (duck, spark):
         e.register_arrow("t", _rows())
     yield duck, spark
@@ -219,7 +218,7 @@ GROUP_QUERIES = [
 
 
 # Same values, different types: known, documented in dialect.py and docs/spark.md. Stage SQL casts.
-KNOWN_TYPE_DIFFERENCES = ["x // 2", "x // -3", "sign(y)", "sum(x)"]
+KNOWN_TYPE_DIFFERENCES = ["x // 2", "x // -3", "sum(x)"]
 
 
 @pytest.mark.spark
@@ -272,6 +271,46 @@ def test_ordered_lists_agree_on_random_rows(both, rows):
     for e in (duck, spark):
         e.register_arrow("r", table)
     _same(duck.fetch_arrow(sql), spark.fetch_arrow(sql))
+
+
+# Floating values whose sum depends on the order they are added in (1e16 swallows a lone 1.0).
+_ORDER_SENSITIVE = [1e16, 1.0, -3.0, 1.0, 0.1, 0.2, 0.3, -0.0, 3.5e-17, 2.0**-60, None, 7.0e15, 1.0]
+
+
+def _left_fold(values):
+    acc = 0.0
+    for v in values:
+        acc += v
+    return acc
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not HAVE_SPARK, reason="spark extra or Java missing")
+def test_ordered_sum_gives_the_same_bits(both):
+    """sum(w ORDER BY w) is the left fold of the sorted values, bit for bit, on both engines.
+
+    Expected values are worked in Python; the unordered sum of the same values would differ in the
+    last bits (or by 2.0, where 1e16 swallows the 1.0s), so a rewrite that ignored the order fails."""
+    duck, spark = both
+    rows = [("a", w) for w in _ORDER_SENSITIVE] + [("b", w) for w in reversed(_ORDER_SENSITIVE)]
+    rows += [("c", None), ("d", 0.1), ("d", 0.7), ("d", 0.2)]
+    table = pa.table({"g": [r[0] for r in rows], "w": pa.array([r[1] for r in rows], pa.float64())})
+    sql = ("SELECT g, sum(w ORDER BY w) AS up, sum(w ORDER BY w DESC) AS down, count(*) AS n "
+           "FROM so GROUP BY g ORDER BY g")
+    for e in (duck, spark):
+        e.register_arrow("so", table)
+    d, s = duck.fetch_arrow(sql), spark.fetch_arrow(sql)
+    a = sorted(w for w in _ORDER_SENSITIVE if w is not None)
+    expected = [
+        ("a", _left_fold(a), _left_fold(a[::-1])),
+        ("b", _left_fold(a), _left_fold(a[::-1])),
+        ("c", None, None),
+        ("d", _left_fold([0.1, 0.2, 0.7]), _left_fold([0.7, 0.2, 0.1])),
+    ]
+    assert _left_fold(a) != _left_fold(_ORDER_SENSITIVE[:10] + _ORDER_SENSITIVE[11:])  # the data is order-sensitive
+    for got in (d, s):
+        assert got.schema.field("up").type == pa.float64()
+        assert [(r["g"], r["up"], r["down"]) for r in got.to_pylist()] == expected
 
 
 # -- the Engine interface on both engines --------------------------------------------------------------
@@ -334,23 +373,41 @@ def test_parquet_round_trip_with_metadata(engine, tmp_path):
 
 @pytest.mark.spark
 @pytest.mark.skipif(not HAVE_SPARK, reason="spark extra or Java missing")
-def test_large_parquet_is_written_by_spark_and_combined(tmp_path):
+def test_large_parquet_is_written_by_spark_and_combined(tmp_path, spark_engine, spark_conf):
     """Above collect_max_rows Spark writes the parts; the result is still ONE file with the metadata."""
     from hiddennet.engine.spark_engine import SparkEngine
 
-    e = SparkEngine({"hiddennet.collect_max_rows": "10"})
+    e = SparkEngine({**spark_conf, "hiddennet.collect_max_rows": "10"})
     try:
         ids = list(range(1000))
         e.register_arrow("t", pa.table({"id": ids, "s": [str(i) for i in ids], "l": [[i] for i in ids]}))
-        e.create_table("t", "SELECT * FROM t")
+        # Sorted the way publish sorts, so the combined parts must come out in that order too.
+        e.create_table("t", "SELECT * FROM t ORDER BY id DESC")
         path = tmp_path / "t.parquet"
         e.write_parquet("t", path, {"k": "v"})
         assert path.is_file() and pq.read_metadata(path).metadata[b"k"] == b"v"
         got = pq.read_table(path)
-        assert got.num_rows == 1000 and sorted(got.column("id").to_pylist()) == list(range(1000))
+        assert got.num_rows == 1000 and got.column("id").to_pylist() == ids[::-1]
         assert not list(tmp_path.glob(".*parts*"))
     finally:
         e.close()
+
+
+def test_parquet_keeps_the_order_of_a_sorted_table(engine, tmp_path):
+    """As publish writes: a table made with ORDER BY every column is written in that order (NULLs
+    last, as DuckDB sorts them), even when the rows were spread over several partitions."""
+    n = 300
+    g = [None if i % 7 == 0 else f"g{(i * 37) % 11:02d}" for i in range(n)]
+    ids = [(i * 101) % n for i in range(n)]
+    engine.register_arrow("src", pa.table({"g": g, "id": pa.array(ids, pa.int64())}))
+    engine.create_table("spread", "SELECT * FROM src UNION ALL SELECT g, id + 1000 FROM src")
+    engine.create_table("__publish", 'SELECT * FROM spread ORDER BY "g", "id"')
+    path = tmp_path / "sorted.parquet"
+    engine.write_parquet("__publish", path)
+    rows = [(a, b) for a, b in zip(g + g, ids + [i + 1000 for i in ids], strict=True)]
+    expected = sorted(rows, key=lambda r: (r[0] is None, r[0] or "", r[1]))
+    got = pq.read_table(path)
+    assert list(zip(got.column("g").to_pylist(), got.column("id").to_pylist(), strict=True)) == expected
 
 
 def _group_sizes(table: pa.Table) -> pa.Table:
@@ -398,10 +455,8 @@ def test_scan_csv_same_rows_and_rejects(engine, tmp_path):
 
 @pytest.mark.spark
 @pytest.mark.skipif(not HAVE_SPARK, reason="spark extra or Java missing")
-def test_reset_drops_everything():
-    from hiddennet.engine.spark_engine import SparkEngine
-
-    e = SparkEngine.shared()
+def test_reset_drops_everything(spark_engine):
+    e = spark_engine
     e.create_table("a", "SELECT 1 AS x")
     with e.scope("s"):
         e.create_table("b", "SELECT 2 AS x")

@@ -66,22 +66,20 @@ class Result:
 
 def components(p: Problem, removed: set[int] | list[bool]) -> list[list[int]]:
     """Connected pieces of the graph without `removed`, each sorted, in order of their smallest node."""
-    gone = removed if isinstance(removed, list) else [i in removed for i in range(p.n)]
-    seen = list(gone)
+    # The hot loop of the search: plain lists and local names, no per-node function calls.
+    seen = list(removed) if isinstance(removed, list) else [i in removed for i in range(p.n)]
+    adj = p.adj
     out = []
     for s in range(p.n):
         if seen[s]:
             continue
         seen[s] = True
         piece = [s]
-        stack = [s]
-        while stack:
-            v = stack.pop()
-            for u in p.adj[v]:
+        for v in piece:  # the list grows while it is walked: a breadth-first search
+            for u in adj[v]:
                 if not seen[u]:
                     seen[u] = True
                     piece.append(u)
-                    stack.append(u)
         piece.sort()
         out.append(piece)
     return out

@@ -19,14 +19,24 @@ from hiddennet.dismantle.baselines import betweenness
 from hiddennet.dismantle.graph import Problem, components, order_removals, reinsert, swap_search
 
 
-def _better_or_equal(p: Problem, a: list[int], b: list[int]) -> bool:
+def _better_or_equal(p: Problem, a: list[int], b: list[int], speed: dict | None = None) -> bool:
     """a is no worse than b: fewest removals, then most harm, then the set whose step order breaks
-    the group fastest (smallest sum of the largest piece over the steps), then the tie order."""
+    the group fastest (smallest sum of the largest piece over the steps), then the tie order.
+
+    `speed` caches that sum per set: the current and best sets are compared again and again."""
     ka = (len(a), -math.fsum(p.harm[v] for v in a))
     kb = (len(b), -math.fsum(p.harm[v] for v in b))
     if ka != kb:
         return ka < kb
-    sa, sb = sum(order_removals(p, a)[1]), sum(order_removals(p, b)[1])
+    speed = {} if speed is None else speed
+
+    def pace(x: list[int]) -> int:
+        key = tuple(sorted(x))
+        if key not in speed:
+            speed[key] = sum(order_removals(p, x)[1])
+        return speed[key]
+
+    sa, sb = pace(a), pace(b)
     if sa != sb:
         return sa < sb
     return sorted(p.tie[v] for v in a) <= sorted(p.tie[v] for v in b)
@@ -57,6 +67,7 @@ def iterated_search(p: Problem, start: list[int], target: int, *, rounds: int = 
     rng = random.Random(seed)
     current = polish(p, start, target)
     best = current
+    speed: dict = {}
     for _ in range(rounds):
         if not current:
             break
@@ -66,8 +77,10 @@ def iterated_search(p: Problem, start: list[int], target: int, *, rounds: int = 
         if any(len(c) > target for c in components(p, trial)):
             continue  # flagged nodes block this repair
         trial_l = polish(p, sorted(trial), target)
-        if _better_or_equal(p, trial_l, current):
+        if trial_l == current:
+            continue  # the round came back to where it started
+        if _better_or_equal(p, trial_l, current, speed):
             current = trial_l
-            if current != best and _better_or_equal(p, current, best):
+            if current != best and _better_or_equal(p, current, best, speed):
                 best = current
     return best

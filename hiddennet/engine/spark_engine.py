@@ -129,10 +129,12 @@ class SparkEngine(Engine):
                 cls._shared = None
 
     @classmethod
-    def shared(cls) -> SparkEngine:
-        """One engine for the whole process (tests): starting Spark takes seconds."""
+    def shared(cls, conf: dict[str, str] | None = None) -> SparkEngine:
+        """One engine for the whole process (tests): starting Spark takes seconds.
+
+        `conf` counts only for the call that makes it (the first, or the first after a stop)."""
         if cls._shared is None or cls._root is None:
-            cls._shared = cls({})
+            cls._shared = cls(conf or {})
         return cls._shared
 
     def reset(self) -> None:

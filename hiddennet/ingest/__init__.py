@@ -269,7 +269,7 @@ def _ok(t: str) -> str:
 
 def _check(engine: Engine, src: _Source) -> None:
     """Build __ing_status_<t>: every parsed row, typed, with `__vreason`/`__vcolumn` (why its values
-    reject it; NULL = valid) and `<col>__err` per checked column; and __ing_rej_<t> (__row, reason):
+    reject it; NULL = valid) and `<col>__err` per checked optional column; and __ing_rej_<t> (__row, reason):
     the valid rows rejected as duplicates or orphans. Accepted rows are `_ok(t)`."""
     c, t = src.contract, src.contract.name
     status, rej = f"__ing_status_{t}", f"__ing_rej_{t}"
@@ -286,26 +286,34 @@ def _check(engine: Engine, src: _Source) -> None:
     values += [f"r.{q(raw)} AS {q(name)}" for name, raw in src.extras.items()]
     values += [f"{src.line_sql} AS source_line", "r.__row"]
     join = f" JOIN {src.lines} l ON r.__row = l.__row" if src.line_sql == "l.source_line" else ""
-    system = typed("grading_system", q("v_grading_system")) if "grading_system" in src.present else None
-    out, errs = [], {}
+    # Layered so that each expression is computed once per row: trimmed text (and the normalised
+    # grading system, which every grade depends on), then typed values, then error codes read from
+    # the typed values (a CASE repeating the typing expression would evaluate it twice).
+    trimmed = f"SELECT {', '.join(values)} FROM {src.raw} r{join}"
+    system = None
+    if "grading_system" in src.present:
+        trimmed = f"SELECT *, {typed('grading_system', q('v_grading_system'))} AS __sys FROM ({trimmed}) s0"
+        system = "__sys"
+    layer, out, errs = [], [], {}
     for col in c.columns:
         if col.name not in src.present:
             out.append(f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}")
             continue
-        v = q("v_" + col.name)
-        value = typed(col.kind, v, system)
-        out.append(f"{value} AS {q(col.name)}")
+        v, tv = q("v_" + col.name), q("__t_" + col.name)
+        value = system if col.kind == "grading_system" else typed(col.kind, v, system)
+        layer.append(f"{value} AS {tv}")
+        out.append(f"{tv} AS {q(col.name)}")
         missing = lit("missing_required") if col.required else "NULL"
         unknown = known_unknown(col.kind, v)
         when_unknown = f"WHEN {unknown} THEN NULL " if unknown else ""
         reason = "bad_weight" if (t, col.name) == ("soc_edges", "weight") else REASON_OF_KIND.get(col.kind)
-        bad = f"WHEN ({value}) IS NULL THEN {lit(reason)} " if reason else ""
+        bad = f"WHEN {tv} IS NULL THEN {lit(reason)} " if reason else ""
         if col.required or reason:
             out.append(f"CASE WHEN {v} IS NULL THEN {missing} {when_unknown}{bad}END AS {q(col.name + '__err')}")
             errs[col.name] = col
     extras = "".join(", " + q(n) for n in src.extras)
     typed_sql = (f"SELECT {', '.join(out)}, source_line, __row{extras} FROM "
-                 f"(SELECT {', '.join(values)} FROM {src.raw} r{join}) s")
+                 f"(SELECT *, {', '.join(layer) or 'NULL AS __none'} FROM ({trimmed}) s1) s")
 
     # 2. Row rules: the first failing check names the reason and the column.
     rules: list[tuple[str, str, str]] = []  # (condition, reason SQL, column)
@@ -325,7 +333,12 @@ def _check(engine: Engine, src: _Source) -> None:
         column = "CASE " + " ".join(f"WHEN {cond} THEN {lit(col)}" for cond, _, col in rules) + " END"
     else:
         reason = column = "CAST(NULL AS VARCHAR)"
-    engine.create_table(status, f"SELECT *, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x")
+    # A required column's error code lives on in __vreason/__vcolumn only: not stored (fewer columns
+    # to write); an optional column's is kept, quarantine reports it as a cleared value.
+    kept = [q(col.name) for col in c.columns]
+    kept += [q(n + "__err") for n in src.cleared]
+    kept += ["source_line", "__row"] + [q(n) for n in src.extras]
+    engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x")
 
     # 3. Duplicates among valid rows, by key (all contract columns when the table has none): exact
     #    copies collapse to the first; a key with two contents (some other column has two values,
@@ -333,19 +346,26 @@ def _check(engine: Engine, src: _Source) -> None:
     key_cols = list(c.key) if c.key else list(c.column_names)
     key = ", ".join(q(k) for k in key_cols)
     differ = " OR ".join(
-        f"min({q(n)}) <> max({q(n)}) OR (count({q(n)}) > 0 AND count({q(n)}) < count(*))"
+        f"min(s.{q(n)}) <> max(s.{q(n)}) OR (count(s.{q(n)}) > 0 AND count(s.{q(n)}) < count(*))"
         for n in c.column_names if n not in key_cols
     ) or "false"
-    dups = (f"SELECT {key}, min(__row) AS __first, CASE WHEN {differ} THEN 1 ELSE 2 END AS prio "
-            f"FROM {status} WHERE __vreason IS NULL GROUP BY {key} HAVING count(*) > 1")
     required = set(c.required_columns)
     on = " AND ".join(
         f"s.{q(k)} = d.{q(k)}" if k in required else f"s.{q(k)} IS NOT DISTINCT FROM d.{q(k)}" for k in key_cols
     )
-    # The keys involved are few: materialised first, and when there are none the pass below skips them.
-    engine.create_table(f"__ing_dups_{t}", dups)
+    # Two passes: the group-by over every row only finds the (few) repeated keys; comparing the
+    # other columns (min/max/count of each) is done for those keys' rows only, which is far cheaper
+    # than aggregating every column of every group.
+    engine.create_table(f"__ing_dupkeys_{t}", f"SELECT {key}, min(__row) AS __first FROM {status} "
+                        f"WHERE __vreason IS NULL GROUP BY {key} HAVING count(*) > 1")
     joins, whens, columns = [], [], []
-    if engine.count(f"__ing_dups_{t}"):
+    if engine.count(f"__ing_dupkeys_{t}"):
+        dkey = ", ".join(f"d.{q(k)}" for k in key_cols)
+        engine.create_table(
+            f"__ing_dups_{t}",
+            f"SELECT {dkey}, d.__first, CASE WHEN {differ} THEN 1 ELSE 2 END AS prio FROM {status} s "
+            f"JOIN __ing_dupkeys_{t} d ON {on} WHERE s.__vreason IS NULL GROUP BY {dkey}, d.__first",
+        )
         joins.append(f"LEFT JOIN __ing_dups_{t} d ON {on}")
         whens += ["WHEN d.prio = 1 THEN 'conflicting_duplicate'", "WHEN s.__row > d.__first THEN 'duplicate_row'"]
         columns += ["WHEN d.prio = 1 THEN NULL", "WHEN s.__row > d.__first THEN NULL"]
@@ -397,9 +417,17 @@ def _resolve_demographics(engine: Engine, bad_dob: str) -> None:
     """The person record wins where it has a value; else the crime records' value when they agree,
     else the most frequent one, ties to the latest offence date (then the smallest value)."""
     cn = f"(SELECT crime_ref, nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth FROM {_ok('crime_nominals')} o)"
+    # The crime records joined once (not once per column): the three columns are then read from it.
+    any_value = " OR ".join(f"cn.{q(col)} IS NOT NULL" for col in _DEMOGRAPHICS)
+    engine.create_table(
+        "__ing_demo_src",
+        f"SELECT cn.nominal_id, {', '.join(f'cn.{q(col)}' for col in _DEMOGRAPHICS)}, c.offence_date "
+        f"FROM {cn} cn JOIN (SELECT crime_ref, offence_date FROM {_ok('crimes')} k) c ON c.crime_ref = cn.crime_ref "
+        f"WHERE {any_value}",
+    )
     per_crime = " UNION ALL ".join(
-        f"SELECT cn.nominal_id, {lit(col)} AS col, CAST(cn.{q(col)} AS VARCHAR) AS value, c.offence_date "
-        f"FROM {cn} cn JOIN {_ok('crimes')} c ON c.crime_ref = cn.crime_ref WHERE cn.{q(col)} IS NOT NULL"
+        f"SELECT nominal_id, {lit(col)} AS col, CAST({q(col)} AS VARCHAR) AS value, offence_date "
+        f"FROM __ing_demo_src WHERE {q(col)} IS NOT NULL"
         for col in _DEMOGRAPHICS
     )
     engine.create_table(
@@ -519,9 +547,9 @@ def _facts(engine: Engine, sources: dict[str, _Source], as_of: dt.date, latest: 
 def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
     """Scratch tables ingest makes: a status table for every table; for those read from a file (all
     when `read` is None) the reader's tables too."""
-    names = ["__ing_demo", "__ing_demo_pick"]
+    names = ["__ing_demo_src", "__ing_demo", "__ing_demo_pick"]
     for t in TABLES:
         names += [f"__ing_status_{t}", f"__ing_rej_{t}"]
         if read is None or t in read:
-            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dups")]
+            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups")]
     return names

@@ -25,13 +25,15 @@ The rewrites (each one is tested in tests/test_spark_engine.py against DuckDB it
 | `epoch(t)` (seconds, DOUBLE)    | `UNIX_TIMESTAMP(t)` (BIGINT, whole seconds) | `UNIX_MICROS(t) / 1e6`        |
 | `length(s)`, `year(d)`, `row_number()`, `rank()`, ... (BIGINT) | INT in Spark | cast to BIGINT so types agree |
 | `SELECT DISTINCT ON (k) ... ORDER BY k` | ORDER BY dropped     | the ORDER BY put back around the result      |
+| `sign(x)` (TINYINT)             | `SIGN(x)` (DOUBLE)           | cast to TINYINT                              |
+| `sum(x ORDER BY k)` (a left fold in that order) | not valid Spark | `AGGREGATE` over the sorted list, from 0.0 (DOUBLE: meant for floating values) |
 
 Known differences that are *not* rewritten (stage SQL should avoid them; docs/spark.md lists them):
 `regexp_replace` without the `'g'` flag replaces only the first match in DuckDB but every match
 in Spark; `len()` of a list (use `array_length`); `date - date` (use `date_diff`); `hash()`;
 `SELECT * REPLACE`, `COLUMNS(...)`; sums of integers are HUGEINT in DuckDB but BIGINT in Spark
 (cast sums to BIGINT in stage SQL); `int // int` is INTEGER in DuckDB but BIGINT in Spark (`DIV`; both
-truncate; the rewrite cannot see column types), and `//` on DOUBLEs is plain division in DuckDB 2; `sign()` is TINYINT in DuckDB, DOUBLE in Spark.
+truncate; the rewrite cannot see column types), and `//` on DOUBLEs is plain division in DuckDB 2.
 """
 
 from __future__ import annotations
@@ -306,6 +308,13 @@ def _bigint(e: exp.Expression) -> exp.Expression | None:
     return exp.Cast(this=e.copy(), to=exp.DataType.build("BIGINT"))
 
 
+def _sign(e: exp.Sign) -> exp.Expression | None:
+    # TINYINT in DuckDB, DOUBLE in Spark; -1, 0 and 1 cast exactly (NaN has no TINYINT in either).
+    if isinstance(e.parent, exp.Cast):
+        return None
+    return exp.Cast(this=e.copy(), to=exp.DataType.build("TINYINT"))
+
+
 def _list_extract(args):
     return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=args)
 
@@ -371,6 +380,7 @@ _REWRITES = {
     exp.ArrayConcat: _concat_lists,
     exp.Window: _window,
     exp.Select: _distinct_on,
+    exp.Sign: _sign,
     **{t: _bigint for t in _BIGINT_IN_DUCKDB},
 }
 
