@@ -1,5 +1,9 @@
 """Network stage: components in SQL against networkx, centrality against networkx, Leiden split,
-hand-worked combined weights, SOC membership and layer ablation."""
+hand-worked combined weights, SOC membership and layer ablation.
+Spark runs the component, hand-worked and Leiden tests; the property and larger tests run on
+DuckDB only (each Spark run of the stage costs a minute on two cores), and tests/test_engine_parity.py
+runs the whole pipeline on both engines.
+"""
 
 from __future__ import annotations
 
@@ -120,9 +124,9 @@ def test_components_of_a_long_shuffled_path(engine):
 
 @hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)).filter(lambda p: p[0] != p[1]), min_size=1, max_size=60))
-def test_components_property(engine, raw):
+def test_components_property(duck, raw):
     pairs = [(f"n{a}", f"n{b}") for a, b in raw]
-    got, _ = cc_partition(engine, pairs)
+    got, _ = cc_partition(duck, pairs)
     assert got == nx_partition(pairs)
 
 
@@ -214,14 +218,14 @@ def test_hand_worked_network(engine):
     assert ab["without_soc"] == ab["all_layers"]
 
 
-def test_layer_weight_zero_leaves_pairs_out(engine):
+def test_layer_weight_zero_leaves_pairs_out(duck):
     """With layer_weight.intel = 0: A-C (intel only) is left out and A-B weighs 2 x 1 = 2
     (victim weight 2); C is not a nominal of the network."""
-    run_stage(engine, [("A", "B", "victim", 1.0), ("A", "B", "intel", 0.5), ("A", "C", "intel", 0.25)],
+    run_stage(duck, [("A", "B", "victim", 1.0), ("A", "B", "intel", 0.5), ("A", "C", "intel", 0.25)],
               layer_weight={"victim": 2.0, "intel": 0.0})
-    rows = engine.fetch_rows("SELECT nominal_a, nominal_b, weight, layers FROM combined_edges")
+    rows = duck.fetch_rows("SELECT nominal_a, nominal_b, weight, layers FROM combined_edges")
     assert len(rows) == 1 and rows[0][:3] == ("A", "B", pytest.approx(2.0)) and list(rows[0][3]) == ["victim"]
-    assert set(nominals(engine)) == {"A", "B"}
+    assert set(nominals(duck)) == {"A", "B"}
 
 
 def two_cliques(k: int, prefix: str = "N"):
@@ -249,7 +253,7 @@ def test_large_component_split_by_leiden(engine):
     assert engine.fetch_rows("SELECT nominal_id, group_id FROM network_nominals ORDER BY nominal_id") == members
 
 
-def test_every_group_is_connected_and_within_its_component(engine):
+def test_every_group_is_connected_and_within_its_component(duck):
     """A random sparse graph of 400 nominals with max_group_size 20: Leiden splits the big
     components; every group (Leiden part cut into pieces) is connected in the combined network,
     lies inside one networkx component, and node_index runs 0..size-1. Centrality on each group
@@ -257,11 +261,11 @@ def test_every_group_is_connected_and_within_its_component(engine):
     rng = random.Random(2)
     g = nx.gnm_random_graph(400, 520, seed=4)
     rows = [(f"N{a:03d}", f"N{b:03d}", "victim", rng.choice([0.5, 1.0, 2.0])) for a, b in g.edges]
-    run_stage(engine, rows, max_group_size=20)
+    run_stage(duck, rows, max_group_size=20)
     full = nx.Graph()
     full.add_weighted_edges_from([(a, b, w) for a, b, _, w in rows])
     comp_of = {n: i for i, c in enumerate(nx.connected_components(full)) for n in c}
-    nom = nominals(engine)
+    nom = nominals(duck)
     by_group: dict[str, list] = {}
     for n, v in nom.items():
         by_group.setdefault(v[0], []).append(n)
@@ -281,15 +285,15 @@ def test_every_group_is_connected_and_within_its_component(engine):
             assert nom[m][7] == pytest.approx(want[m], abs=1e-9)
 
 
-def test_sampled_betweenness_marked_in_the_table(engine):
+def test_sampled_betweenness_marked_in_the_table(duck):
     """betweenness_exact_max = 3: the 5-path group is sampled and marked, the pair is exact."""
-    run_stage(engine, [("A", "B", "victim", 1), ("B", "C", "victim", 1), ("C", "D", "victim", 1),
+    run_stage(duck, [("A", "B", "victim", 1), ("B", "C", "victim", 1), ("C", "D", "victim", 1),
                        ("D", "E", "victim", 1), ("X", "Y", "victim", 1)], betweenness_exact_max=3)
-    nom = nominals(engine)
+    nom = nominals(duck)
     assert not nom["A"][8] and not nom["C"][8] and nom["X"][8]
 
 
-def test_empty_edges_give_empty_tables(engine):
-    out = run_stage(engine, [])
-    assert engine.count("network_nominals") == 0 and engine.count("network_groups") == 0
+def test_empty_edges_give_empty_tables(duck):
+    out = run_stage(duck, [])
+    assert duck.count("network_nominals") == 0 and duck.count("network_groups") == 0
     assert out.facts["groups"] == 0 and out.facts["ablation"]["all_layers"]["groups"] == 0

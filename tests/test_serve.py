@@ -320,3 +320,16 @@ def test_api_docs_are_off(client):
     # FastAPI's docs pages load scripts from a CDN: they must not exist.
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code == 404
+
+
+def test_groups_api_ranks_follow_the_ranking_harm(client):
+    """Ranks follow the harm of members not flagged for safeguarding; the page says which harm ranks."""
+    rows = client.get("/api/groups", headers=bearer("analyst")).json()
+    rows = rows["data"]
+    rows = rows.get("groups", rows) if isinstance(rows, dict) else rows
+    ranked = [r for r in rows if r.get("priority_rank") is not None]
+    assert len(ranked) >= 3
+    harms = [r["rank_harm_cchi"] for r in sorted(ranked, key=lambda r: r["priority_rank"])]
+    assert harms == sorted(harms, reverse=True)
+    page = client.get("/groups", headers=bearer("analyst")).text
+    assert "Ranking harm (CCHI days)" in page and "Harm, all members (CCHI days)" in page

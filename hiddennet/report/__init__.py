@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from hiddennet.report import charts as _charts
@@ -26,7 +26,8 @@ __all__ = ["MARKING", "NOTICE", "build_charts", "environment", "render_report", 
 
 
 def _num(v, digits: int = 0) -> str:
-    if v is None:
+    # Undefined: a column that a run made by an older version does not have.
+    if v is None or isinstance(v, Undefined):
         return "not known"
     try:
         return f"{float(v):,.{digits}f}" if digits else f"{round(float(v)):,}"

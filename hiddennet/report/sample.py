@@ -93,7 +93,10 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
                 )
         only = flagged == set(members)
         groups.append({"group_id": gid, "size": size, "harm_cchi": sum(harm.values()), "harm_ons": sum(harm.values()) / 10, "priority_rank": None,
-                       "soc_overlap": int(rng.integers(0, 3)), "parent_component": gid, "safeguarding_only": only, "edges": len(pairs)})
+                       "soc_overlap": int(rng.integers(0, 3)), "parent_component": gid, "safeguarding_only": only, "edges": len(pairs),
+                       "rank_harm_cchi": sum(h for m, h in harm.items() if m not in flagged),
+                       "rank_harm_ons": sum(h for m, h in harm.items() if m not in flagged) / 10,
+                       "flagged_members": len(flagged & set(members))})
         if size >= 3 and not only:
             pickable = sorted((m for m in members if m not in flagged), key=lambda m: -harm[m])
             steps = pickable[: max(1, size // 4)]
@@ -102,7 +105,7 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
                 cum += harm[m]
                 dismantling.append({"group_id": gid, "step": s, "nominal_id": m, "remaining_largest_fraction": round(1 - s / (len(steps) + 1), 3),
                                     "harm_removed_cchi": cum, "exact": size <= 16, "method": "exact" if size <= 16 else "gnd", "target_reached": s == len(steps)})
-    ranked = sorted((g for g in groups if not g["safeguarding_only"]), key=lambda g: (-g["harm_cchi"], -g["size"], g["group_id"]))
+    ranked = sorted((g for g in groups if not g["safeguarding_only"]), key=lambda g: (-g["rank_harm_cchi"], -g["size"], g["group_id"]))
     for r, g in enumerate(ranked, 1):
         g["priority_rank"] = r
 

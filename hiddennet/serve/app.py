@@ -163,7 +163,8 @@ def create_app(
 
     def groups_table() -> pd.DataFrame:
         try:
-            g = run.table("groups", ["group_id", "size"], optional=["harm_cchi", "harm_ons", "priority_rank", "soc_overlap", "safeguarding_only", "edges", "parent_component"])
+            g = run.table("groups", ["group_id", "size"], optional=["harm_cchi", "harm_ons", "priority_rank", "soc_overlap", "safeguarding_only", "edges", "parent_component",
+                                                     "rank_harm_cchi", "flagged_members"])
         except Unavailable:
             raise NotFound() from None
         return g
