@@ -41,6 +41,8 @@ HAVE_SPARK = (
         ("SELECT date_diff('year', a, b) FROM t", "SELECT (CAST(YEAR(b) AS BIGINT) - CAST(YEAR(a) AS BIGINT)) FROM t"),
         ("SELECT first(x ORDER BY y DESC) FROM t", "SELECT MAX_BY(x, y) FROM t"),
         ("SELECT list_position(l, 'a') FROM t", "SELECT CAST(NULLIF(ARRAY_POSITION(l, 'a'), 0) AS INT) FROM t"),
+        # sign() is TINYINT in DuckDB, DOUBLE in Spark.
+        ("SELECT sign(y) FROM t", "SELECT CAST(SIGN(y) AS TINYINT) FROM t"),
     ],
 )
 def test_rewrites(duckdb_sql, spark_sql):
