@@ -168,13 +168,16 @@ def referrals(
     run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
     area: Annotated[str, typer.Option("--area", help="Local area whose safeguarding hub receives the pack.")],
     recipient: Annotated[str | None, typer.Option(help="Who receives the pack (default: the area's MASH).")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Who makes the export, for the disclosure log (default: the logged-in user).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the referral pack for one local area's multi-agency safeguarding hub; the export is logged."""
     from hiddennet.safeguard.referrals import write_referral_pack
 
     _check_run(run_dir)
-    facts = write_referral_pack(run_dir, area=area, recipient=recipient or f"{area} MASH")
+    facts = write_referral_pack(run_dir, area=area, recipient=recipient or f"{area} MASH", actor=actor)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:

@@ -147,3 +147,18 @@ def test_safeguarding_docs_use_the_word_only_in_identifiers():
     doc = (Path(__file__).parents[1] / "docs" / "safeguarding.md").read_text(encoding="utf-8")
     prose = re.sub(r"`[^`]*`", "", doc)
     assert "offender" not in prose.lower()
+
+
+def test_cli_records_the_actor_and_recipient_it_is_given(run_dir):
+    """`hiddennet referrals RUN --area East --actor ... --recipient ...` logs exactly those names."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "hiddennet", "referrals", str(run_dir), "--area", "East", "--actor", "officer7",
+         "--recipient", "East MASH duty desk", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    log = [json.loads(x) for x in (run_dir / referrals.DISCLOSURE_LOG).read_text(encoding="utf-8").splitlines()]
+    assert log[-1]["actor"] == "officer7" and log[-1]["recipient"] == "East MASH duty desk"
