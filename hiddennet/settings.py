@@ -114,8 +114,16 @@ class Settings(BaseModel):
     spark: dict[str, str] = Field(
         default_factory=dict,
         description="Spark configuration passed as is to the session builder (table `[spark]`), e.g. "
-        "`\"spark.master\" = \"spark://host:7077\"`. Empty: local mode on every core.",
+        "`\"spark.master\" = \"spark://host:7077\"`; numbers and booleans are passed as text. Empty: local mode on every core.",
     )
+
+    @field_validator("spark", mode="before")
+    @classmethod
+    def _spark_text(cls, v):
+        # Spark takes every setting as text; TOML gives numbers and booleans (`spark.executor.cores = 4`).
+        if isinstance(v, dict):
+            return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
+        return v
 
     @field_validator("actionable_3x5x2", "actionable_5x5x5")
     @classmethod

@@ -38,13 +38,9 @@ def duck():
 
 
 def pytest_configure(config):
-    # The Spark parity pipeline (tests/test_engine_parity.py) runs once, in a module fixture. Plain
-    # `-n N` distributes test by test (dist=load), so its tests could land on two workers and each
-    # would run the whole pipeline on both engines again. `loadgroup` is `load` plus keeping tests
-    # marked `xdist_group(name)` on one worker.
+    # Tests marked xdist_group(name) share one worker when pytest runs with `--dist loadgroup`
+    # (scripts/test does), so the parity and end-to-end pipelines in their module fixtures run once.
     config.addinivalue_line("markers", "xdist_group(name): run these tests on the same xdist worker")
-    if getattr(config.option, "dist", None) == "load":
-        config.option.dist = "loadgroup"
 
 
 # Spark for tests: local mode on the two cores CI has, and no machinery that pays only on big data.

@@ -51,3 +51,13 @@ def test_every_setting_is_documented():
     assert DOCS.read_text(encoding="utf-8") == settings_reference()
     for name in Settings.model_fields:
         assert f"`{name}`" in DOCS.read_text(encoding="utf-8")
+
+
+def test_spark_settings_from_toml_numbers_and_booleans_become_text(tmp_path):
+    """Spark takes text; a TOML number or boolean in `[spark]` is accepted and passed as text."""
+    from hiddennet.settings import load_settings
+
+    p = tmp_path / "s.toml"
+    p.write_text('[spark]\n"spark.executor.cores" = 4\n"spark.sql.adaptive.enabled" = false\n"spark.master" = "local[2]"\n')
+    s = load_settings(p)
+    assert s.spark == {"spark.executor.cores": "4", "spark.sql.adaptive.enabled": "false", "spark.master": "local[2]"}

@@ -46,7 +46,8 @@ SCHEMA = pa.schema(
 _SUMMARY_STEP = 0
 
 
-# Rounds of the local search after GND + reinsertion (search.py); a setting is requested for it.
+# Rounds of the local search after GND + reinsertion (search.py) when called outside the stage;
+# the stage passes the `dismantle_search_rounds` setting (same default).
 SEARCH_ROUNDS = 10
 
 
