@@ -225,17 +225,10 @@ def leiden_pieces_fn(seed: int, resolution: float, max_size: int):
     """
 
     def fn(t: pa.Table) -> pa.Table:
-        t = _in_order(t, "component")
-        comps = t.column("component").to_numpy(zero_copy_only=False)
-        a_all = t.column("a").to_numpy()
-        b_all = t.column("b").to_numpy()
-        w_all = t.column("weight").to_numpy()
-        n_all = t.column("n").to_numpy()
         out_c, out_i, out_p = [], [], []
-        for start, stop in _group_slices(comps):
-            a, b, w, n = a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
+        for comp, a, b, w, n in _each_group(t, "component"):
             piece = split_to_size(n, a, b, w, max_size, seed, resolution)
-            out_c.extend([comps[start]] * n)
+            out_c.extend([comp] * n)
             out_i.extend(range(n))
             out_p.extend(piece.tolist())
         return pa.table({"component": out_c, "node_index": out_i, "piece": out_p}, schema=LEIDEN_SCHEMA)
@@ -299,20 +292,25 @@ def _in_order(t: pa.Table, key: str) -> pa.Table:
     return t.sort_by([(key, "ascending"), ("a", "ascending"), ("b", "ascending")])
 
 
-def _centrality(t: pa.Table, exact_max: int, samples: int, seed: int) -> pa.Table:
-    t = _in_order(t, "group_id")
-    groups = t.column("group_id").to_numpy(zero_copy_only=False)
+def _each_group(t: pa.Table, key: str):
+    """(key value, a, b, weight, n) per group of a map_groups batch (columns key, a, b, weight, n)."""
+    t = _in_order(t, key)
+    keys = t.column(key).to_numpy(zero_copy_only=False)
     a_all = t.column("a").to_numpy()
     b_all = t.column("b").to_numpy()
     w_all = t.column("weight").to_numpy()
     n_all = t.column("n").to_numpy()
+    for start, stop in _group_slices(keys):
+        yield keys[start], a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
+
+
+def _centrality(t: pa.Table, exact_max: int, samples: int, seed: int) -> pa.Table:
     cols: dict[str, list] = {name: [] for name in CENTRALITY_SCHEMA.names}
-    for start, stop in _group_slices(groups):
-        a, b, w, n = a_all[start:stop], b_all[start:stop], w_all[start:stop], int(n_all[start])
+    for group, a, b, w, n in _each_group(t, "group_id"):
         degree = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
         wdeg = np.bincount(a, weights=w, minlength=n) + np.bincount(b, weights=w, minlength=n)
         btw, exact = group_betweenness(n, a, b, w, exact_max, samples, seed)
-        cols["group_id"].extend([groups[start]] * n)
+        cols["group_id"].extend([group] * n)
         cols["node_index"].extend(range(n))
         cols["degree"].extend(degree.tolist())
         cols["weighted_degree"].extend(wdeg.tolist())
