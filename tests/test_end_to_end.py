@@ -31,7 +31,9 @@ REQUIRED = {
 }
 
 
-@pytest.fixture(scope="module")
+# Session scope: under xdist a module fixture is torn down whenever the worker moves on to another
+# module between this module's tests, and the pipeline would run again.
+@pytest.fixture(scope="session")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     generate_force(base / "input", scale=0.05, seed=7, dirty=True)

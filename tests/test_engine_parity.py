@@ -72,7 +72,9 @@ SCALE, SEED, DIRTY = 0.005, 3, True
 FLOAT_TOL = 1e-9
 
 
-@pytest.fixture(scope="module")
+# Session scope: under xdist a module fixture is torn down whenever the worker moves on to another
+# module between this module's tests, and the pipeline would run again.
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory, spark_engine, spark_conf):
     """The same generated force run on both engines: {engine: output folder}.
 
