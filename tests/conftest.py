@@ -38,8 +38,8 @@ def duck():
 
 
 def pytest_configure(config):
-    # Tests marked xdist_group(name) share one worker when pytest runs with `--dist loadgroup`
-    # (scripts/test does), so the parity and end-to-end pipelines in their module fixtures run once.
+    # Registered so that `--dist loadgroup` can be used by hand; scripts/test uses `--dist loadfile`,
+    # which keeps each file (and so the parity and end-to-end pipelines) on one worker.
     config.addinivalue_line("markers", "xdist_group(name): run these tests on the same xdist worker")
 
 

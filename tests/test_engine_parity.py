@@ -60,7 +60,7 @@ pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
     pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or ""),
-    # One worker runs the pipeline once for all the tests here (scripts/test passes --dist loadgroup).
+    # One worker runs the pipeline once for all the tests here (scripts/test passes --dist loadfile).
     pytest.mark.xdist_group("engine_parity"),
 ]
 
