@@ -191,14 +191,13 @@ def _split_to_size(n, a, b, w, max_size, seed, resolution) -> np.ndarray:
     while work:
         nodes, sa, sb, sw, gamma = work.pop()
         m = len(nodes)
-        sub = _connected_pieces(m, sa, sb, sw, _leiden(m, sa, sb, sw, seed, gamma))
-        doublings = 0
-        while sub.max(initial=0) == 0:  # Leiden kept the piece whole: raise the resolution
-            if doublings == _MAX_RESOLUTION_DOUBLINGS:
-                raise HiddennetError("network: Leiden could not split a group down to max_group_size")
-            gamma *= 2
-            doublings += 1
+        for _ in range(_MAX_RESOLUTION_DOUBLINGS + 1):
             sub = _connected_pieces(m, sa, sb, sw, _leiden(m, sa, sb, sw, seed, gamma))
+            if sub.max(initial=0) > 0:
+                break
+            gamma *= 2  # Leiden kept the piece whole: raise the resolution
+        else:
+            raise HiddennetError("network: Leiden could not split a group down to max_group_size")
         sizes = np.bincount(sub)
         # New local index of each node inside its sub-piece, for the sub-piece's own edge list.
         order = np.argsort(sub, kind="stable")
@@ -468,10 +467,7 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         """,
     )
     if ranking_only:
-        engine.create_table("_net_centrality", "SELECT * FROM (SELECT CAST(NULL AS VARCHAR) AS group_id, "
-                            "CAST(NULL AS BIGINT) AS node_index, CAST(NULL AS BIGINT) AS degree, "
-                            "CAST(NULL AS DOUBLE) AS weighted_degree, CAST(NULL AS DOUBLE) AS betweenness, "
-                            "CAST(NULL AS BOOLEAN) AS betweenness_exact) WHERE 1 = 0")
+        engine.register_arrow("_net_centrality", CENTRALITY_SCHEMA.empty_table())
     else:
         _centrality_table(engine, settings)
 

@@ -335,13 +335,14 @@ def ethnicity(run: RunOutputs) -> dict:
 SIZE_BANDS = ((2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10, "6-10"), (11, 20, "11-20"), (21, 50, "21-50"), (51, None, "over 50"))
 
 
-def _rank_harm(r) -> float:
-    v = getattr(r, "rank_harm_cchi", None)
-    return float(r.harm_cchi or 0) if v is None or v != v else float(v)
+def _known(r, column: str) -> float | None:
+    """A value of a column that runs made by older versions lack; None there (shown as not known)."""
+    v = getattr(r, column, None)
+    return None if v is None or pd.isna(v) else float(v)
 
 
 def network(run: RunOutputs, top: int = 20) -> dict:
-    groups = run.table("groups", ["group_id", "size", "harm_cchi", "harm_ons", "priority_rank", "soc_overlap"], optional=["safeguarding_only", "edges", "rank_harm_cchi", "rank_harm_ons", "flagged_members"])
+    groups = run.table("groups", ["group_id", "size", "harm_cchi", "harm_ons", "priority_rank", "soc_overlap"], optional=["safeguarding_only", "edges", "rank_harm_cchi", "flagged_members"])
     sizes = groups["size"].astype(int)
     bands = []
     for lo, hi, lab in SIZE_BANDS:
@@ -356,8 +357,8 @@ def network(run: RunOutputs, top: int = 20) -> dict:
             "harm_cchi": float(r.harm_cchi or 0),
             "harm_ons": float(r.harm_ons or 0),
             # The harm that ranks the group: members flagged for safeguarding left out (never targets).
-            "rank_harm": _rank_harm(r),
-            "flagged_members": int(getattr(r, "flagged_members", 0) or 0),
+            "rank_harm": _known(r, "rank_harm_cchi"),
+            "flagged_members": _known(r, "flagged_members"),
             "soc_overlap": int(r.soc_overlap or 0),
         }
         for r in ranked.head(top).itertuples()
