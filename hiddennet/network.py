@@ -13,6 +13,7 @@ in SQL. Every choice the method leaves open is written down in docs/network.md.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -221,18 +222,19 @@ def leiden_pieces_fn(seed: int, resolution: float, max_size: int):
 
     Leiden runs on one thread (`one_thread`): NetworKit's ParallelLeiden gives the same partition
     for the same seed only when the thread count is fixed, and one is the count every machine has.
+    A partial, not a closure, so that it pickles (an engine may run batches in worker processes).
     """
+    return partial(_leiden_pieces, seed=seed, resolution=resolution, max_size=max_size)
 
-    def fn(t: pa.Table) -> pa.Table:
-        out_c, out_i, out_p = [], [], []
-        for comp, a, b, w, n in _each_group(t, "component"):
-            piece = split_to_size(n, a, b, w, max_size, seed, resolution)
-            out_c.extend([comp] * n)
-            out_i.extend(range(n))
-            out_p.extend(piece.tolist())
-        return pa.table({"component": out_c, "node_index": out_i, "piece": out_p}, schema=LEIDEN_SCHEMA)
 
-    return fn
+def _leiden_pieces(t: pa.Table, *, seed: int, resolution: float, max_size: int) -> pa.Table:
+    out_c, out_i, out_p = [], [], []
+    for comp, a, b, w, n in _each_group(t, "component"):
+        piece = split_to_size(n, a, b, w, max_size, seed, resolution)
+        out_c.extend([comp] * n)
+        out_i.extend(range(n))
+        out_p.extend(piece.tolist())
+    return pa.table({"component": out_c, "node_index": out_i, "piece": out_p}, schema=LEIDEN_SCHEMA)
 
 
 CENTRALITY_SCHEMA = pa.schema(
@@ -276,13 +278,14 @@ def centrality_fn(exact_max: int, samples: int, seed: int):
 
     One NetworKit thread (`one_thread`): parallel betweenness adds path counts in an order that
     varies from run to run, so the last digits (and the ties of a dismantling order) would vary too.
+    A partial, not a closure, so that it pickles (an engine may run batches in worker processes).
     """
+    return partial(_centrality_one_thread, exact_max=exact_max, samples=samples, seed=seed)
 
-    def fn(t: pa.Table) -> pa.Table:
-        with one_thread():
-            return _centrality(t, exact_max, samples, seed)
 
-    return fn
+def _centrality_one_thread(t: pa.Table, *, exact_max: int, samples: int, seed: int) -> pa.Table:
+    with one_thread():
+        return _centrality(t, exact_max, samples, seed)
 
 
 def _in_order(t: pa.Table, key: str) -> pa.Table:

@@ -111,6 +111,12 @@ class Settings(BaseModel):
     duckdb_memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. `16GB` (default: DuckDB's own, 80% of RAM).")
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: one per core).")
     duckdb_temp_directory: str | None = Field(None, description="Where DuckDB spills to disk (default: next to the run's database).")
+    duckdb_group_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Processes for the per-group graph work on DuckDB (Leiden, centrality, dismantling) when there is "
+        "enough of it (default: `duckdb_threads`, else one per core; 1: all in the main process). Results do not depend on it.",
+    )
     spark: dict[str, str] = Field(
         default_factory=dict,
         description="Spark configuration passed as is to the session builder (table `[spark]`), e.g. "

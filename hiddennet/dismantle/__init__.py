@@ -18,6 +18,8 @@ nominal id) is computed there too; the per-group work runs through `engine.map_g
 
 from __future__ import annotations
 
+from functools import partial
+
 import pyarrow as pa
 
 from hiddennet.dismantle.baselines import adaptive, corehd
@@ -65,53 +67,60 @@ def dismantle_problem(
 
 
 def _group_fn(settings):
-    fraction = settings.dismantle_fraction
-    exact_max = settings.exact_dismantle_max
-    method = settings.dismantle_method
-    reinsertion = settings.dismantle_reinsertion
-    seed = settings.seed
-    rounds = int(settings.dismantle_search_rounds)
+    # A partial of a module-level function, not a closure: it must pickle, so that an engine can
+    # hand batches to worker processes.
+    return partial(
+        _dismantle_batch,
+        fraction=settings.dismantle_fraction,
+        exact_max=settings.exact_dismantle_max,
+        method=settings.dismantle_method,
+        reinsertion=settings.dismantle_reinsertion,
+        seed=settings.seed,
+        rounds=int(settings.dismantle_search_rounds),
+    )
 
-    def fn(batch: pa.Table) -> pa.Table:
-        cols = {name: batch.column(name).to_pylist() for name in batch.column_names}
-        by_group: dict[str, list[int]] = {}
-        for i, g in enumerate(cols["group_id"]):
-            by_group.setdefault(g, []).append(i)
-        out: dict[str, list] = {f.name: [] for f in SCHEMA}
 
-        def emit(g, step, nid, frac, harm, exact, meth, reached):
-            for k, v in zip(SCHEMA.names, (g, step, nid, frac, harm, exact, meth, reached), strict=True):
-                out[k].append(v)
+def _dismantle_batch(
+    batch: pa.Table, *, fraction: float, exact_max: int, method: str, reinsertion: bool, seed: int, rounds: int
+) -> pa.Table:
+    """Dismantling steps (and a summary row, step 0) of every group in a batch of whole groups."""
+    cols = {name: batch.column(name).to_pylist() for name in batch.column_names}
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(cols["group_id"]):
+        by_group.setdefault(g, []).append(i)
+    out: dict[str, list] = {f.name: [] for f in SCHEMA}
 
-        for g, rows in by_group.items():
-            nodes = [i for i in rows if cols["kind"][i] == "node"]
-            n = len(nodes)
-            ids = [""] * n
-            harm = [0.0] * n
-            flagged = [False] * n
-            tie = [0] * n
-            for i in nodes:
-                k = cols["a"][i]
-                ids[k] = cols["nominal_id"][i]
-                harm[k] = cols["harm"][i] or 0.0
-                flagged[k] = bool(cols["flagged"][i])
-                tie[k] = cols["tie"][i]
-            # Sorted: engines hand rows over in any order, and the search's ties must not depend on it.
-            edges = sorted((cols["a"][i], cols["b"][i], cols["weight"][i]) for i in rows if cols["kind"][i] == "edge")
-            p = Problem(n, edges, harm, flagged, tie)
-            target = target_size(n, fraction)
-            res = dismantle_problem(
-                p, target, exact_max=exact_max, method=method, reinsertion=reinsertion, seed=seed, search_rounds=rounds
-            )
-            done = 0.0
-            for step, (v, size) in enumerate(zip(res.order, res.largest_after, strict=True), start=1):
-                done += harm[v]
-                emit(g, step, ids[v], size / n, done, res.exact, res.method, res.target_reached)
-            # Summary: reached flag and whether flagged nominals block the target.
-            emit(g, _SUMMARY_STEP, None, None, None, res.exact, res.method, res.target_reached)
-        return pa.table(out, schema=SCHEMA)
+    def emit(g, step, nid, frac, harm, exact, meth, reached):
+        for k, v in zip(SCHEMA.names, (g, step, nid, frac, harm, exact, meth, reached), strict=True):
+            out[k].append(v)
 
-    return fn
+    for g, rows in by_group.items():
+        nodes = [i for i in rows if cols["kind"][i] == "node"]
+        n = len(nodes)
+        ids = [""] * n
+        harm = [0.0] * n
+        flagged = [False] * n
+        tie = [0] * n
+        for i in nodes:
+            k = cols["a"][i]
+            ids[k] = cols["nominal_id"][i]
+            harm[k] = cols["harm"][i] or 0.0
+            flagged[k] = bool(cols["flagged"][i])
+            tie[k] = cols["tie"][i]
+        # Sorted: engines hand rows over in any order, and the search's ties must not depend on it.
+        edges = sorted((cols["a"][i], cols["b"][i], cols["weight"][i]) for i in rows if cols["kind"][i] == "edge")
+        p = Problem(n, edges, harm, flagged, tie)
+        target = target_size(n, fraction)
+        res = dismantle_problem(
+            p, target, exact_max=exact_max, method=method, reinsertion=reinsertion, seed=seed, search_rounds=rounds
+        )
+        done = 0.0
+        for step, (v, size) in enumerate(zip(res.order, res.largest_after, strict=True), start=1):
+            done += harm[v]
+            emit(g, step, ids[v], size / n, done, res.exact, res.method, res.target_reached)
+        # Summary: reached flag and whether flagged nominals block the target.
+        emit(g, _SUMMARY_STEP, None, None, None, res.exact, res.method, res.target_reached)
+    return pa.table(out, schema=SCHEMA)
 
 
 def run(engine, settings) -> StageOutput:

@@ -20,6 +20,7 @@ def make_engine(settings, database: str | Path = ":memory:") -> Engine:
             memory_limit=settings.duckdb_memory_limit,
             threads=settings.duckdb_threads,
             temp_directory=settings.duckdb_temp_directory,
+            group_workers=settings.duckdb_group_workers,
         )
     if settings.engine == "spark":
         try:

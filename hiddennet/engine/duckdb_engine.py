@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import multiprocessing
+import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +18,19 @@ from hiddennet.engine.base import Engine, GroupFn
 
 # Rows handed to a per-group function at once; batches always hold whole groups.
 _BATCH_ROWS = 500_000
+# Per-group work goes to worker processes only from this many rows: a worker costs about a second
+# to start (it imports NetworKit and pyarrow), which a scale-1 force's centrality does not repay.
+_POOL_MIN_ROWS = 100_000
+# Batches per worker: groups differ widely in cost (the largest come first), so smaller batches
+# spread the work more evenly.
+_BATCHES_PER_WORKER = 8
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class DuckDBEngine(Engine):
@@ -26,8 +43,10 @@ class DuckDBEngine(Engine):
         memory_limit: str | None = None,
         threads: int | None = None,
         temp_directory: str | Path | None = None,
+        group_workers: int | None = None,
     ):
         self.database = str(database)
+        self.group_workers = int(group_workers or threads or _cores())
         self.con = duckdb.connect(self.database)
         # Insertion order is kept so that a table's rowid follows the file it was read from.
         self.con.execute("SET preserve_insertion_order = true")
@@ -142,20 +161,43 @@ class DuckDBEngine(Engine):
         data = self.fetch_arrow(f"SELECT * FROM ({select_sql}) ORDER BY {group_col}")
         parts: list[pa.Table] = []
         if data.num_rows:
-            keys = data.column(group_col)
-            # Cut points where the group changes; batches end on such a cut.
-            change = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
-            cuts = [i + 1 for i in pc.indices_nonzero(change).to_pylist()] + [data.num_rows]
-            start = 0
-            for c in cuts:
-                if c - start >= _BATCH_ROWS or c == data.num_rows:
-                    parts.append(fn(data.slice(start, c - start)).cast(schema))
-                    start = c
-        result = pa.concat_tables(parts) if parts else schema.empty_table()
+            pooled = self.group_workers > 1 and data.num_rows >= _POOL_MIN_ROWS
+            size = _BATCH_ROWS
+            if pooled:
+                size = min(size, math.ceil(data.num_rows / (self.group_workers * _BATCHES_PER_WORKER)))
+            batches = list(_whole_group_batches(data, group_col, size))
+            if pooled and len(batches) > 1:
+                parts = _map_in_processes(fn, batches, self.group_workers)
+            else:
+                parts = [fn(b) for b in batches]
+        result = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
         self.register_arrow(name, result)
 
     def close(self) -> None:
         self.con.close()
+
+
+def _whole_group_batches(data: pa.Table, group_col: str, size: int) -> Iterator[pa.Table]:
+    """Slices of `data` (sorted by `group_col`) of about `size` rows, each ending where a group ends."""
+    keys = data.column(group_col)
+    # Cut points where the group changes; batches end on such a cut.
+    change = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+    cuts = [i + 1 for i in pc.indices_nonzero(change).to_pylist()] + [data.num_rows]
+    start = 0
+    for c in cuts:
+        if c - start >= size or c == data.num_rows:
+            yield data.slice(start, c - start)
+            start = c
+
+
+def _map_in_processes(fn: GroupFn, batches: list[pa.Table], workers: int) -> list[pa.Table]:
+    """fn over the batches in worker processes, results in batch order (so the output is the same
+    as in one process: every per-group function gives each group the same rows whatever batch it
+    is in). forkserver, not fork: this process runs DuckDB's threads, and forking a threaded
+    process can leave a lock held in the child."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=multiprocessing.get_context(method)) as pool:
+        return list(pool.map(fn, batches))
 
 
 def _quote(text: str) -> str:

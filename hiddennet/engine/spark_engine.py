@@ -12,6 +12,7 @@ naming the `spark` extra. See docs/spark.md for configuration and trade-offs.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import sys
@@ -407,6 +408,8 @@ class _PandasGroupFn:  # pragma: no cover - Spark 3.5 only
 def _ship_by_value(fn) -> None:
     """Python workers import hiddennet's own modules; a function defined elsewhere (a test, a
     notebook) is sent with its module's code instead, since the workers may not be able to import it."""
+    while isinstance(fn, functools.partial):  # the module of the function inside, not functools
+        fn = fn.func
     module = getattr(fn, "__module__", None) or ""
     if module == "__main__" or module == "hiddennet" or module.startswith("hiddennet."):
         return
