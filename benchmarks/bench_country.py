@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
             r = runs[scale]
             print(f"  {r['seconds']:.0f}s, peak {r['peak_mb']:.0f} MB, spilled at most {r['spill_mb']:.0f} MB",
                   file=sys.stderr, flush=True)
+            # Each run's figures at once: an interrupted command keeps those of its finished runs.
+            print(f"  {json.dumps(r)}", file=sys.stderr, flush=True)
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
         rows.append((limit, stability, runs))
