@@ -22,14 +22,12 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engines import _tree_rss  # noqa: E402  (same folder; the RSS of a process tree)
+from bench_engines import run_measured  # noqa: E402  (same folder: a child run, its peak memory)
 
 _CHILD = r"""
 import json, sys, time
@@ -62,35 +60,14 @@ def _run(force: Path, out: Path, spill: Path, overrides: dict) -> dict:
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(parents=True)
     overrides = {**overrides, "duckdb_temp_directory": str(spill)}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(force), str(out), json.dumps(overrides)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    result = run_measured(
+        [_CHILD, str(force), str(out), json.dumps(overrides)], f"run with {overrides}", interval=1.0,
+        watch=lambda: _du(spill),
     )
-    peak = {"rss": 0, "spill": 0}
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(1.0):
-            rss = _tree_rss(proc.pid)
-            peak["rss"] = max(peak["rss"], rss or 0)
-            peak["spill"] = max(peak["spill"], _du(spill))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, stderr = proc.communicate()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        raise SystemExit(f"run failed (exit {proc.returncode}) with {overrides}:\n{tail}")
-    result = json.loads(stdout.strip().splitlines()[-1])
     # Publishing (sorted Parquet writes, input checksums) has no stage timing of its own.
     result["timings"]["publish"] = round(result["seconds"] - sum(result["timings"].values()), 3)
-    result.update(wall=wall, peak_mb=peak["rss"] / 2**20, spill_mb=peak["spill"] / 2**20)
+    result["peak_mb"] = result["peak_mb"] or 0.0
+    result["spill_mb"] = result.pop("watch_peak") / 2**20
     database = out / "hiddennet.duckdb"
     result["database_mb"] = database.stat().st_size / 2**20 if database.exists() else 0.0
     result["out_mb"] = _du(out) / 2**20

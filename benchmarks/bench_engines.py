@@ -67,24 +67,25 @@ def _tree_rss(root: int) -> int | None:
     return total
 
 
-def _run(force: Path, out: Path, engine: str, cores: int, stability: bool) -> dict:
+def run_measured(args: list[str], label: str, interval: float = 0.2, watch=None) -> dict:
+    """Run a child Python (`python -c ...`) that prints a JSON object on its last line of stdout.
+
+    Returns that object with `wall` (seconds, interpreter start included), `peak_mb` (largest RSS
+    of the child's process tree, sampled every `interval` s; None without /proc) and, when `watch`
+    (a function returning bytes) is given, `watch_peak` (its largest value at a sample).
+    """
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(force), str(out), engine, str(cores), "1" if stability else "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    peak = [0]
+    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak: dict = {"rss": 0, "watch": 0}
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.2):
-            rss = _tree_rss(proc.pid)
-            if rss is None:
-                peak[0] = None
-                return
-            peak[0] = max(peak[0], rss)
+        while not done.wait(interval):
+            if peak["rss"] is not None:
+                rss = _tree_rss(proc.pid)
+                peak["rss"] = None if rss is None else max(peak["rss"], rss)
+            if watch is not None:
+                peak["watch"] = max(peak["watch"], watch())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -94,12 +95,20 @@ def _run(force: Path, out: Path, engine: str, cores: int, stability: bool) -> di
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-15:])
-        raise SystemExit(f"{engine} run failed (exit {proc.returncode}):\n{tail}")
+        raise SystemExit(f"{label} failed (exit {proc.returncode}):\n{tail}")
     result = json.loads(stdout.strip().splitlines()[-1])
-    # Wall time includes interpreter start and, for Spark, starting the JVM.
     result["wall"] = wall
-    result["peak_mb"] = None if peak[0] is None else peak[0] / 2**20
+    result["peak_mb"] = None if peak["rss"] is None else peak["rss"] / 2**20
+    if watch is not None:
+        result["watch_peak"] = peak["watch"]
     return result
+
+
+def _run(force: Path, out: Path, engine: str, cores: int, stability: bool) -> dict:
+    # Wall time includes interpreter start and, for Spark, starting the JVM.
+    return run_measured(
+        [_CHILD, str(force), str(out), engine, str(cores), "1" if stability else "0"], f"{engine} run"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -93,3 +93,24 @@ def engine(request):
 def settings():
     """Default settings with a fixed reference date."""
     return Settings(as_of=dt.date(2021, 3, 15))
+
+
+@pytest.fixture
+def one_process_and_workers(monkeypatch):
+    """`run(work)` calls `work(engine)` on two fresh DuckDB engines: per-group work in the main
+    process, then forced into two worker processes (the pool's row threshold lowered to 0). Returns
+    both results and how many `map_groups` calls went to the workers."""
+    from hiddennet.engine import duckdb_engine
+
+    def run(work):
+        pooled = []
+        real = duckdb_engine._map_in_processes
+        monkeypatch.setattr(duckdb_engine, "_map_in_processes", lambda *a: pooled.append(1) or real(*a))
+        results = []
+        for workers, min_rows in ((1, 10**9), (2, 0)):
+            monkeypatch.setattr(duckdb_engine, "_POOL_MIN_ROWS", min_rows)
+            with DuckDBEngine(group_workers=workers) as e:
+                results.append(work(e))
+        return results, len(pooled)
+
+    return run

@@ -163,14 +163,11 @@ def test_no_flagged_nominal_is_ever_picked_or_ranked(duck, data):
             assert steps[-1][2] * n <= max(2, -(-s.dismantle_fraction * n // 1)) + 1e-9
 
 
-def test_worker_processes_give_the_same_orders(monkeypatch):
+def test_worker_processes_give_the_same_orders(one_process_and_workers):
     """Dismantling in worker processes (the DuckDB engine's pool, forced on for small data) gives
     the same rows as in the main process: 60 random groups of 4 to 30 nominals (exact and GND), with
     random harm and a few flagged nominals."""
     import random
-
-    from hiddennet.engine import duckdb_engine
-    from hiddennet.engine.duckdb_engine import DuckDBEngine
 
     rng = random.Random(5)
     members, edges, harm_cchi, flagged = {}, [], {}, set()
@@ -185,15 +182,11 @@ def test_worker_processes_give_the_same_orders(monkeypatch):
                 flagged.add(nid)
         edges += [tuple(rng.sample(ids, 2)) for _ in range(len(ids) // 2)]
     edges = sorted({(min(a, b), max(a, b)) for a, b in edges})
-    pooled = []
-    real = duckdb_engine._map_in_processes
-    monkeypatch.setattr(duckdb_engine, "_map_in_processes", lambda *a: pooled.append(1) or real(*a))
-    results = []
-    for workers, min_rows in ((1, 10**9), (2, 0)):
-        monkeypatch.setattr(duckdb_engine, "_POOL_MIN_ROWS", min_rows)
-        with DuckDBEngine(group_workers=workers) as e:
-            load(e, members, edges, harm_cchi, flagged)
-            dismantle.run(e, Settings(as_of=AS_OF))
-            results.append(e.fetch_rows("SELECT * FROM dismantling ORDER BY group_id, step"))
-    assert pooled == [1]
+    def work(e):
+        load(e, members, edges, harm_cchi, flagged)
+        dismantle.run(e, Settings(as_of=AS_OF))
+        return e.fetch_rows("SELECT * FROM dismantling ORDER BY group_id, step")
+
+    results, pooled = one_process_and_workers(work)
+    assert pooled == 1
     assert results[0] == results[1] and {"exact", "gnd+reinsertion+search"} <= {r[6] for r in results[0]}

@@ -299,13 +299,10 @@ def test_empty_edges_give_empty_tables(duck):
     assert out.facts["groups"] == 0 and out.facts["ablation"]["all_layers"]["groups"] == 0
 
 
-def test_worker_processes_give_the_same_network(monkeypatch):
+def test_worker_processes_give_the_same_network(one_process_and_workers):
     """Leiden pieces and centrality computed in worker processes (the DuckDB engine's pool, forced
     on for small data) equal those computed in the main process, bit for bit: a random graph of 600
     nominals in six blocks, max_group_size 20, so both per-group functions have several batches."""
-    from hiddennet.engine import duckdb_engine
-    from hiddennet.engine.duckdb_engine import DuckDBEngine
-
     rng = random.Random(11)
     rows = []
     for block in range(0, 600, 100):
@@ -313,15 +310,12 @@ def test_worker_processes_give_the_same_network(monkeypatch):
                   rng.choice(["victim", "intel"]), rng.random()) for _ in range(150)]
     rows = [r for r in rows if r[0] != r[1]]
     cols = "nominal_id, group_id, node_index, degree, weighted_degree, betweenness, betweenness_exact"
-    pooled = []
-    real = duckdb_engine._map_in_processes
-    monkeypatch.setattr(duckdb_engine, "_map_in_processes", lambda *a: pooled.append(1) or real(*a))
-    results = []
-    for workers, min_rows in ((1, 10**9), (2, 0)):
-        monkeypatch.setattr(duckdb_engine, "_POOL_MIN_ROWS", min_rows)
-        with DuckDBEngine(group_workers=workers) as e:
-            run_stage(e, rows, max_group_size=20)
-            results.append((e.fetch_rows(f"SELECT {cols} FROM network_nominals ORDER BY nominal_id"),
-                            e.fetch_rows("SELECT * FROM network_groups ORDER BY group_id")))
-    assert len(pooled) == 2  # Leiden and centrality went to the workers
+
+    def work(e):
+        run_stage(e, rows, max_group_size=20)
+        return (e.fetch_rows(f"SELECT {cols} FROM network_nominals ORDER BY nominal_id"),
+                e.fetch_rows("SELECT * FROM network_groups ORDER BY group_id"))
+
+    results, pooled = one_process_and_workers(work)
+    assert pooled == 2  # Leiden and centrality went to the workers
     assert results[0] == results[1] and len(results[0][0]) > 400
