@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hiddennet.errors import SettingsError
 
 LAYERS = ("victim", "intel", "custody", "soc")
+DashboardRole = Literal["analyst", "intelligence_officer", "safeguarding_lead"]
 
 
 class LayerWeights(BaseModel):
@@ -121,6 +122,58 @@ class Settings(BaseModel):
         default_factory=dict,
         description="Spark configuration passed as is to the session builder (table `[spark]`), e.g. "
         "`\"spark.master\" = \"spark://host:7077\"`; numbers and booleans are passed as text. Empty: local mode on every core.",
+    )
+
+    # -- dashboard ---------------------------------------------------------------------------------
+    dashboard_session_idle_minutes: float = Field(
+        30.0, gt=0, description="A dashboard session unused for this many minutes ends (held on the server)."
+    )
+    dashboard_session_max_hours: float = Field(
+        8.0, gt=0, description="A dashboard session ends this many hours after sign-in, however much it is used."
+    )
+    dashboard_login_max_failures: int = Field(
+        5, ge=1, description="Failed dashboard sign-ins (per user name and per client address) before sign-in is held off."
+    )
+    dashboard_login_backoff_seconds: float = Field(
+        30.0, gt=0, description="First hold-off after too many failed sign-ins; it doubles with each further failure."
+    )
+    dashboard_login_backoff_max_seconds: float = Field(900.0, gt=0, description="Longest hold-off of failed sign-ins.")
+    dashboard_login_window_minutes: float = Field(
+        15.0, gt=0, description="Failed sign-ins older than this are forgotten (a success forgets them at once)."
+    )
+    dashboard_page_max: int = Field(500, ge=1, description="Largest page (`limit`) any dashboard list API returns.")
+    dashboard_handling_roles: dict[str, list[DashboardRole]] = Field(
+        default_factory=lambda: {"5": ["intelligence_officer"]},
+        description="Handling code of an intelligence link -> dashboard roles allowed to see its evidence (log ids); "
+        "codes not listed are shown to every role that may see the link; `none` stands for a link without a code. "
+        "Default: the most restrictive code (5x5x5 `5`) hides the log ids from analysts.",
+    )
+    dashboard_oidc_issuer: str | None = Field(
+        None, description="OpenID Connect issuer URL of the dashboard's single sign-on (for Entra ID the tenant's "
+        "v2.0 issuer, `login.microsoftonline.com/<tenant>/v2.0` over HTTPS); unset: token sign-in only."
+    )
+    dashboard_oidc_client_id: str | None = Field(None, description="OIDC client (application) id of the dashboard.")
+    dashboard_oidc_client_secret_env: str = Field(
+        "HIDDENNET_OIDC_CLIENT_SECRET", description="Environment variable holding the OIDC client secret (never in a file)."
+    )
+    dashboard_oidc_redirect_url: str | None = Field(
+        None, description="Redirect URL registered with the provider, ending in `/auth/callback`."
+    )
+    dashboard_oidc_roles_claim: str = Field("roles", description="ID-token claim holding the user's app roles (Entra ID: `roles`).")
+    dashboard_oidc_role_map: dict[str, DashboardRole] = Field(
+        default_factory=lambda: {
+            "Hiddennet.Analyst": "analyst",
+            "Hiddennet.IntelligenceOfficer": "intelligence_officer",
+            "Hiddennet.SafeguardingLead": "safeguarding_lead",
+        },
+        description="Provider app-role value -> dashboard role. A user with none of them is refused; with several, "
+        "the first in the order analyst, safeguarding_lead, intelligence_officer (least access first).",
+    )
+    dashboard_oidc_areas_claim: str = Field(
+        "hiddennet_areas", description="ID-token claim listing a safeguarding lead's local areas (a list or one text)."
+    )
+    dashboard_oidc_name_claim: str = Field(
+        "preferred_username", description="ID-token claim naming the user in the audit log (`sub` when absent)."
     )
 
     @field_validator("spark", mode="before")

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fastapi.testclient import TestClient
+from serve_helpers import TOKENS, USERS, audit_lines, bearer, csrf_of, https_client, sign_in
 
+from hiddennet import auditlog
 from hiddennet.errors import OutputError
 from hiddennet.report.sample import write_sample_run
 from hiddennet.serve import add_user, create_app, hash_token
-from hiddennet.serve.security import CSRF_COOKIE, SESSION_COOKIE, Actor, TokenAuthority, User, load_users
+from hiddennet.serve.security import Actor
+from hiddennet.serve.users import load_users
 from hiddennet.stage import NOTICE
 
-TOKENS = {"analyst": "tok-analyst", "intelligence_officer": "tok-officer", "safeguarding_lead": "tok-safeguarding"}
-USERS = [{"name": f"user-{role}", "role": role, "token_sha256": hash_token(tok)} for role, tok in TOKENS.items()]
+TestClient = https_client  # the session cookies are Secure: every client talks HTTPS
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +37,6 @@ def app_audit(run_dir, tmp_path):
 @pytest.fixture
 def client(app_audit):
     return TestClient(app_audit[0])
-
-
-def bearer(role: str | None) -> dict:
-    return {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
-
-
-def audit_lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def ids(run_dir: Path):
@@ -119,63 +111,57 @@ def test_every_request_is_audited_allowed_and_denied(app_audit, run_dir):
         assert "tok-" not in json.dumps(x)  # a token never reaches the log
 
 
-def test_audit_is_append_only_across_apps(run_dir, tmp_path):
+def test_audit_is_append_only_and_chained_across_apps(run_dir, tmp_path):
     audit = tmp_path / "audit.jsonl"
-    audit.write_text('{"earlier": true}\n', encoding="utf-8")
+    auditlog.append_event(audit, {"earlier": True})
     TestClient(create_app(run_dir, users=USERS, audit_path=audit)).get("/", headers=bearer("analyst"))
     TestClient(create_app(run_dir, users=USERS, audit_path=audit)).get("/")
     lines = audit_lines(audit)
-    assert lines[0] == {"earlier": True} and len(lines) == 3
+    assert lines[0]["earlier"] is True and len(lines) == 3
+    assert [x["seq"] for x in lines] == [1, 2, 3] and lines[2]["prev"] == lines[1]["hash"]
+    assert auditlog.verify(audit)[0]
 
 
 def test_login_with_csrf_then_session_then_logout(client, app_audit):
     _, audit = app_audit
     r = client.get("/login")
     assert r.status_code == 200
-    csrf = client.cookies.get(CSRF_COOKIE)
-    assert csrf
+    csrf = csrf_of(r.text)
+    form = {"name": "user-analyst", "token": TOKENS["analyst"]}
     # No CSRF token: refused before the handler runs, and audited.
-    r = client.post("/login", data={"token": TOKENS["analyst"]}, follow_redirects=False)
+    r = client.post("/login", data=form, follow_redirects=False)
     assert r.status_code == 403
     assert audit_lines(audit)[-1]["outcome"] == "rejected_csrf"
-    r = client.post("/login", data={"token": TOKENS["analyst"], "csrf_token": "wrong"}, follow_redirects=False)
+    r = client.post("/login", data={**form, "csrf_token": "wrong"}, follow_redirects=False)
     assert r.status_code == 403
-    r = client.post("/login", data={"token": TOKENS["analyst"], "csrf_token": csrf}, follow_redirects=False)
+    r = client.post("/login", data={**form, "csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
-    assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
+    (cookie,) = [c.lower() for c in r.headers.get_list("set-cookie") if "hiddennet-session" in c]
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie and cookie.startswith("__host-")
+    assert "max-age" not in cookie and "expires" not in cookie  # a session cookie: gone with the browser
     assert audit_lines(audit)[-1]["outcome"] == "signed_in" and audit_lines(audit)[-1]["actor"] == "user-analyst"
-    assert client.get("/groups").status_code == 200  # the session cookie is the actor now
-    # State-changing request with a header that does not match the cookie: refused.
-    assert client.post("/logout", headers={"X-Hiddennet-CSRF": "forged"}, follow_redirects=False).status_code == 403
+    page = client.get("/groups")
+    assert page.status_code == 200  # the session cookie is the actor now
+    session_csrf = csrf_of(page.text)
+    # State-changing request with a token that is not the session's: refused.
+    assert client.post("/logout", headers={"X-Hiddennet-CSRF": csrf}, follow_redirects=False).status_code == 403
     assert client.get("/groups").status_code == 200
-    assert client.post("/logout", headers={"X-Hiddennet-CSRF": csrf}, follow_redirects=False).status_code == 303
+    assert client.post("/logout", headers={"X-Hiddennet-CSRF": session_csrf}, follow_redirects=False).status_code == 303
     assert client.get("/groups").status_code == 401
 
 
 def test_wrong_token_sign_in_is_refused_and_audited(client, app_audit):
     _, audit = app_audit
-    client.get("/login")
-    csrf = client.cookies.get(CSRF_COOKIE)
-    r = client.post("/login", data={"token": "guess", "csrf_token": csrf}, follow_redirects=False)
-    assert r.status_code == 401 and SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    r = sign_in(client, "user-analyst", "guess", expect=401)
+    assert "hiddennet-session" not in r.headers.get("set-cookie", "")
     assert audit_lines(audit)[-1]["outcome"] == "sign_in_failed"
+    # A right token under another user's name is refused too.
+    sign_in(client, "user-intelligence_officer", TOKENS["analyst"], expect=401)
 
 
 def test_csrf_without_cookie_is_refused(client):
     r = client.post("/logout", headers={"X-Hiddennet-CSRF": "anything"}, follow_redirects=False)
     assert r.status_code == 403
-
-
-def test_session_cookie_tampering_and_expiry():
-    users = {"a": User("a", "analyst", hash_token("t"))}
-    auth = TokenAuthority(users, key=b"k" * 32)
-    cookie = auth.session(Actor("a", "analyst"))
-    assert auth.from_session(cookie) == Actor("a", "analyst")
-    forged = cookie.replace(".analyst.", ".intelligence_officer.")
-    assert auth.from_session(forged) is None  # role change breaks the signature
-    assert auth.from_session(cookie, now=time.time() + 9 * 3600) is None  # expired
-    assert TokenAuthority(users, key=b"x" * 32).from_session(cookie) is None  # another server's key
-    assert TokenAuthority({}, key=b"k" * 32).from_session(cookie) is None  # user removed
 
 
 def test_security_headers_on_every_response(client, run_dir):
@@ -309,6 +295,7 @@ def test_users_files(tmp_path, run_dir):
         load_users([{"name": "x", "role": "admin", "token_sha256": "0" * 64}], tmp_path)
     with pytest.raises(ValueError):
         add_user(tmp_path, "x", "admin")
+    assert oct((tmp_path / "dashboard_users.json").stat().st_mode & 0o777) == "0o600"
 
 
 def test_no_users_file_means_nobody_gets_in(run_dir, tmp_path):
