@@ -155,12 +155,29 @@ def serve(
     run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
     host: Annotated[str, typer.Option(help="Address to listen on (localhost only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="TLS certificate (PEM) to serve HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Private key (PEM) of --tls-cert.")] = None,
+    allowed_host: Annotated[
+        list[str] | None, typer.Option("--allowed-host", help="Host name the dashboard answers to (repeatable); needed beyond loopback.")
+    ] = None,
+    insecure_no_tls: Annotated[
+        bool, typer.Option("--insecure-no-tls", help="Allow plain HTTP beyond loopback (not for personal data; warns).")
+    ] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file of settings (dashboard_* keys, docs/settings.md).")] = None,
+    oidc_issuer: Annotated[str | None, typer.Option("--oidc-issuer", help="OIDC issuer URL for single sign-on.")] = None,
+    oidc_client_id: Annotated[str | None, typer.Option("--oidc-client-id", help="OIDC client id.")] = None,
+    oidc_redirect_url: Annotated[str | None, typer.Option("--oidc-redirect-url", help="OIDC redirect URL (ends in /auth/callback).")] = None,
 ) -> None:
     """Start the dashboard for a run on localhost; every access is audited to <run>/audit.jsonl."""
     from hiddennet.serve import serve as _serve
 
     _check_run(run_dir)
-    _serve(run_dir, host=host, port=port)
+    settings = load_settings(
+        config, dashboard_oidc_issuer=oidc_issuer, dashboard_oidc_client_id=oidc_client_id,
+        dashboard_oidc_redirect_url=oidc_redirect_url,
+    )
+    _serve(run_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, allowed_hosts=allowed_host or (),
+           insecure_no_tls=insecure_no_tls, settings=settings)
 
 
 @app.command()
@@ -183,6 +200,81 @@ def referrals(
     else:
         for k, v in facts.items():
             out.print(f"{k}: {v}")
+
+
+users_app = typer.Typer(no_args_is_help=True, help="Dashboard users of a run: add, remove, rotate a token, list.")
+app.add_typer(users_app, name="users")
+RunArg = Annotated[Path, typer.Argument(help="A run's output folder.")]
+NameArg = Annotated[str, typer.Argument(help="The user's name (as shown in the audit log).")]
+
+
+@users_app.command("add")
+def users_add(
+    run_dir: RunArg,
+    name: NameArg,
+    role: Annotated[str, typer.Option("--role", help="analyst, intelligence_officer or safeguarding_lead.")],
+    area: Annotated[list[str] | None, typer.Option("--area", help="Local area of a safeguarding lead (repeatable).")] = None,
+) -> None:
+    """Add (or replace) a user; their new token is printed once, on stdout, and never stored."""
+    from hiddennet.serve.users import add_user
+
+    _check_run(run_dir)
+    print(add_user(run_dir, name, role, area or ()))
+
+
+@users_app.command("remove")
+def users_remove(run_dir: RunArg, name: NameArg) -> None:
+    """Remove a user: their token and sessions stop working on the next request."""
+    from hiddennet.serve.users import remove_user
+
+    _check_run(run_dir)
+    remove_user(run_dir, name)
+    err.print("removed", markup=False)
+
+
+@users_app.command("rotate")
+def users_rotate(run_dir: RunArg, name: NameArg) -> None:
+    """Give a user a new token (printed once); the old one and its sessions stop working at once."""
+    from hiddennet.serve.users import rotate_token
+
+    _check_run(run_dir)
+    print(rotate_token(run_dir, name))
+
+
+@users_app.command("list")
+def users_list(run_dir: RunArg, as_json: JsonOpt = False) -> None:
+    """Name, role and areas of each user (never a token or its hash)."""
+    from hiddennet.serve.users import list_users
+
+    _check_run(run_dir)
+    users = list_users(run_dir)
+    if as_json:
+        out.print_json(json.dumps(users))
+        return
+    for u in users:
+        out.print(f"{u['name']}\t{u['role']}\t{','.join(u['areas'])}", markup=False)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The run's hash-chained logs (audit.jsonl, disclosures.jsonl).")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(run_dir: RunArg) -> None:
+    """Check that audit.jsonl and disclosures.jsonl are intact: exit 0, or 2 naming the first broken line."""
+    from hiddennet.auditlog import verify
+
+    _check_run(run_dir)
+    broken = False
+    for name in ("audit.jsonl", "disclosures.jsonl"):
+        ok, line, reason = verify(Path(run_dir) / name)
+        if ok:
+            out.print(f"{name}: intact ({reason})", markup=False)
+        else:
+            broken = True
+            out.print(f"{name}: BROKEN at line {line}: {reason}", markup=False)
+    if broken:
+        raise typer.Exit(2)
 
 
 def _check_run(run_dir: Path) -> None:
