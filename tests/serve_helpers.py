@@ -46,3 +46,54 @@ def sign_in(client: TestClient, name: str, token: str, expect: int = 303):
 def session_cookie(client: TestClient) -> tuple[str, str]:
     (name, value), = [(k, v) for k, v in client.cookies.items() if "hiddennet-session" in k]
     return name, value
+
+
+ODD_ID = "N/0001 %é+x"  # a nominal id with a slash, a percent sign, a space, non-ASCII and a plus
+
+
+def _rename(df, old: str, new: str):
+    for col in df.columns:
+        if df[col].dtype == object:
+            df[col] = df[col].map(lambda v: new if v == old else ([new if x == old else x for x in v] if isinstance(v, (list, tuple)) else v))
+    return df
+
+
+def write_rich_run(run_dir: Path) -> dict:
+    """The sample run plus what it lacks for these tests: intelligence links with handling codes and
+    log ids (5x5x5 `5` on the first, `3` on the next, none on the third, per group) and crime refs on
+    victim links, and one unflagged member of the top group renamed to ODD_ID. Returns the facts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hiddennet.report.sample import write_sample_run, write_table
+
+    write_sample_run(run_dir)
+    t = lambda name: pq.read_table(run_dir / "tables" / f"{name}.parquet").to_pandas()  # noqa: E731
+    groups = t("groups")
+    top = groups[groups["priority_rank"] == 1]["group_id"].iloc[0]
+    noms = t("nominals")
+    odd_from = noms[(noms["group_id"] == top) & ~noms["safeguarding_flagged"]]["nominal_id"].iloc[0]
+    edges = t("edges")
+    codes, logs, crimes = [], [], []
+    for i, layer in enumerate(edges["layer"]):
+        code = ("5", "3", None)[i % 3] if layer == "intel" else None
+        codes.append(code)
+        logs.append([f"=L{i:04d}", f"L{i:04d}b"] if layer == "intel" else None)
+        crimes.append([f"C{i:05d}"] if layer == "victim" else None)
+    edges["handling_code"], edges["log_ids"], edges["crime_refs"] = codes, logs, crimes
+    # Every pair of the top group gets an intel link with code 5, so the group shows one for sure.
+    tops = noms[noms["group_id"] == top]["nominal_id"].tolist()
+    extra = [{"nominal_a": min(a, b), "nominal_b": max(a, b), "layer": "intel", "weight": 1.0, "first_date": None,
+              "last_date": None, "evidence_count": 1, "handling_code": "5", "log_ids": ["LSECRET5"], "crime_refs": None}
+             for a, b in zip(tops, tops[1:], strict=False)]
+    extra.append({"nominal_a": min(tops[0], tops[-1]), "nominal_b": max(tops[0], tops[-1]), "layer": "intel", "weight": 1.0,
+                  "first_date": None, "last_date": None, "evidence_count": 1, "handling_code": "2",
+                  "log_ids": ["LOPEN2"], "crime_refs": None})
+    import pandas as pd
+
+    edges = pd.concat([edges, pd.DataFrame(extra)], ignore_index=True)
+    write_table(run_dir, "edges", pa.Table.from_pandas(edges, preserve_index=False))
+    for name in ("nominals", "combined_edges", "edges", "dismantling", "harm_explained"):
+        df = _rename(t(name), odd_from, ODD_ID)
+        write_table(run_dir, name, pa.Table.from_pandas(df, preserve_index=False))
+    return {"top": top, "odd": ODD_ID, "safeguarding_only": groups[groups["safeguarding_only"]]["group_id"].iloc[0]}

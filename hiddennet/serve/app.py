@@ -64,7 +64,7 @@ def create_app(
     d = Dashboard(
         run_dir=run_dir, run=run, data=RunData(run, HandlingPolicy(s.dashboard_handling_roles), s.dashboard_page_max),
         users=UserStore(users, run_dir),
-        sessions=session_store or SessionStore(s.dashboard_session_idle_minutes * 60, s.dashboard_session_max_hours * 3600),
+        sessions=session_store if session_store is not None else SessionStore(s.dashboard_session_idle_minutes * 60, s.dashboard_session_max_hours * 3600),
         cookies=CookieNames(session_key or secrets.token_bytes(32), deployment, secure_cookies),
         throttle=LoginThrottle(s.dashboard_login_max_failures, s.dashboard_login_backoff_seconds,
                                s.dashboard_login_backoff_max_seconds, s.dashboard_login_window_minutes * 60),
