@@ -51,10 +51,18 @@ def session_cookie(client: TestClient) -> tuple[str, str]:
 ODD_ID = "N/0001 %é+x"  # a nominal id with a slash, a percent sign, a space, non-ASCII and a plus
 
 
+def _swap(v, old: str, new: str):
+    if isinstance(v, str):
+        return new if v == old else v
+    if hasattr(v, "__len__") and not isinstance(v, (bytes, dict)):
+        return [new if x == old else x for x in v]
+    return v
+
+
 def _rename(df, old: str, new: str):
     for col in df.columns:
-        if df[col].dtype == object:
-            df[col] = df[col].map(lambda v: new if v == old else ([new if x == old else x for x in v] if isinstance(v, (list, tuple)) else v))
+        if not (df[col].dtype.kind in "biufcmMb"):
+            df[col] = [_swap(v, old, new) for v in df[col]]
     return df
 
 
