@@ -72,18 +72,29 @@ def _count_lines(fd: int) -> int:
     return n
 
 
-def _next_link(fd: int) -> tuple[int, str]:
-    """(seq, prev) for the line to append after what the file holds now."""
+def _ends_with_newline(fd: int) -> bool:
+    end = os.lseek(fd, 0, os.SEEK_END)
+    if end == 0:
+        return True
+    os.lseek(fd, end - 1, os.SEEK_SET)
+    return os.read(fd, 1) == b"\n"
+
+
+def _next_link(fd: int) -> tuple[int, str, str]:
+    """(seq, prev, prefix) for the line to append after what the file holds now."""
     last = _last_line(fd)
     if last is None:
-        return 1, GENESIS
+        return 1, GENESIS, ""
+    prefix = "" if _ends_with_newline(fd) else "\n"  # a torn last line stays a line of its own
     try:
+        if prefix:
+            raise ValueError("torn")
         rec = json.loads(last)
-        return int(rec["seq"]) + 1, str(rec["hash"])
+        return int(rec["seq"]) + 1, str(rec["hash"]), prefix
     except (ValueError, KeyError, TypeError):
         # A line that is not a chained record (a torn write, an old log): chain on from its bytes,
         # and `verify` names it as the first broken line.
-        return _count_lines(fd) + 1, hashlib.sha256(last).hexdigest()
+        return _count_lines(fd) + (2 if prefix else 1), hashlib.sha256(last).hexdigest(), prefix
 
 
 def append_event(path: str | Path, event: dict[str, Any]) -> dict[str, Any]:
@@ -97,11 +108,11 @@ def append_event(path: str | Path, event: dict[str, Any]) -> dict[str, Any]:
         try:
             os.fchmod(fd, fsio.FILE_MODE)
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev = _next_link(fd)
+            seq, prev, prefix = _next_link(fd)
             record = {**base, "seq": seq, "time_utc": base.get("time_utc") or _now(), "prev": prev}
             record["hash"] = record_hash(record)
             line = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-            fsio.append_private(path, line)
+            fsio.append_private(path, prefix + line)
         finally:
             os.close(fd)  # closing releases the lock
     return record
