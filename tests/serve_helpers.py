@@ -61,7 +61,7 @@ def _swap(v, old: str, new: str):
 
 def _rename(df, old: str, new: str):
     for col in df.columns:
-        if not (df[col].dtype.kind in "biufcmMb"):
+        if df[col].dtype.kind not in "biufcmMb":
             df[col] = [_swap(v, old, new) for v in df[col]]
     return df
 

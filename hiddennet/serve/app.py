@@ -19,7 +19,7 @@ from hiddennet.serve.data import HandlingPolicy, RunData
 from hiddennet.serve.oidc import OidcClient, OidcConfig
 from hiddennet.serve.sessions import CookieNames, SessionStore
 from hiddennet.serve.throttle import LoginThrottle
-from hiddennet.serve.users import UserStore, UsersSource
+from hiddennet.serve.users import UsersSource, UserStore
 from hiddennet.serve.views import api, auth, exports, pages
 from hiddennet.settings import Settings
 
