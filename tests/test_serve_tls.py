@@ -76,3 +76,37 @@ def test_serve_hands_the_certificate_to_uvicorn(run_dir, tmp_path, monkeypatch):
     d = seen["app"].state.dash
     assert d.allowed_hosts == {"dash.force.test", "dash.force.test:9443"}  # 0.0.0.0 keeps the Host check on
     assert d.cookies.secure and d.cookies.session.startswith("__Host-")
+
+
+def _cookies(r: httpx.Response) -> dict[str, str]:
+    return dict(c.split(";", 1)[0].split("=", 1) for c in r.headers.get_list("set-cookie"))
+
+
+def test_a_cookie_issued_on_one_port_is_refused_on_another(run_dir, tmp_path):
+    """Two real dashboards of the same run on 127.0.0.1 (two ports): the session cookie the first
+    issues, replayed to the second (a browser sends it there: cookies ignore ports), is refused."""
+    import re
+
+    from serve_helpers import TOKENS
+
+    servers = []
+    for port in (free_port(), free_port()):
+        plan = plan_deployment(run_dir, "127.0.0.1", port)
+        app = create_app(run_dir, users=USERS, audit_path=tmp_path / f"{port}.jsonl", allowed_hosts=plan.allowed_hosts,
+                         secure_cookies=plan.secure_cookies, deployment=plan.deployment)
+        servers.append((port, Running(app, port)))
+    (p1, s1), (p2, s2) = servers
+    with s1, s2:
+        login = httpx.get(f"http://127.0.0.1:{p1}/login")
+        jar = _cookies(login)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+        cookie_header = "; ".join(f"{k}={v}" for k, v in jar.items())
+        r = httpx.post(f"http://127.0.0.1:{p1}/login", headers={"Cookie": cookie_header},
+                       data={"name": "user-analyst", "token": TOKENS["analyst"], "csrf_token": csrf})
+        assert r.status_code == 303
+        session = "; ".join(f"{k}={v}" for k, v in _cookies(r).items() if "session" in k)
+        assert httpx.get(f"http://127.0.0.1:{p1}/groups", headers={"Cookie": session}).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{p2}/groups", headers={"Cookie": session}).status_code == 401
+        value = session.split("=", 1)[1]
+        other = servers[1][1].server.config.app.state.dash.cookies.session
+        assert httpx.get(f"http://127.0.0.1:{p2}/groups", headers={"Cookie": f"{other}={value}"}).status_code == 401

@@ -92,12 +92,12 @@ class RunData:
     def figures(self, actor) -> tuple[dict, dict]:
         """(figures, charts) of the overview; an area-scoped actor gets no network or dismantling
         section (they rank groups by harm) and the safeguarding figures of their areas only."""
+        if "figures" not in self._cache:
+            f = report_data.figures(self.run)
+            self._cache["figures"] = (f, build_charts(f))
         if actor is None or not actor.area_scoped:
-            if "figures" not in self._cache:
-                f = report_data.figures(self.run)
-                self._cache["figures"] = (f, build_charts(f))
             return self._cache["figures"]
-        f = dict(report_data.figures(self.run))
+        f = dict(self._cache["figures"][0])
         for name in ("network", "dismantling"):
             f[name] = {"available": False, "reason": NOT_FOR_AREA_SCOPED}
         try:

@@ -106,6 +106,6 @@ class CookieNames:
         value, mac = signed.rsplit(".", 1)
         return value if hmac.compare_digest(mac, self.mac(purpose, value)) else None
 
-    def attributes(self) -> dict:
+    def attributes(self, samesite: str = "strict") -> dict:
         """No max_age/expires: a session cookie, gone when the browser closes."""
-        return {"httponly": True, "samesite": "strict", "secure": self.secure, "path": "/"}
+        return {"httponly": True, "samesite": samesite, "secure": self.secure, "path": "/"}

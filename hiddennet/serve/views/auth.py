@@ -21,16 +21,27 @@ from hiddennet.serve.users import hash_token
 router = APIRouter()
 
 
-def start_session(d: Dashboard, request: Request, actor: sec.Actor, token_sha256: str | None) -> Response:
+SIGNED_IN_PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">'
+    '<title>Signed in</title></head><body><p><a href="/">Continue to the dashboard</a></p></body></html>'
+)
+
+
+def start_session(
+    d: Dashboard, request: Request, actor: sec.Actor, token_sha256: str | None, *, via_provider: bool = False
+) -> Response:
     old = request.state.session
     if old is not None:
         d.sessions.revoke(old.sid)  # a new sign-in never keeps an old session id (fixation)
     s = d.sessions.create(actor, d.cookies.deployment, token_sha256)
     request.state.audit.update(outcome="signed_in", actor_name=actor.name, actor_role=actor.role)
-    r = RedirectResponse("/", status_code=303)
+    # Back from the identity provider the navigation is cross-site, and a redirect would carry that
+    # on, so the browser would withhold the SameSite=Strict session cookie from "/": a page of our
+    # own starts the next navigation instead.
+    r: Response = HTMLResponse(SIGNED_IN_PAGE) if via_provider else RedirectResponse("/", status_code=303)
     r.set_cookie(d.cookies.session, d.cookies.sign("session", s.sid), **d.cookies.attributes())
     if d.cookies.pending in request.cookies:
-        r.delete_cookie(d.cookies.pending, path="/", secure=d.cookies.secure, httponly=True, samesite="strict")
+        r.delete_cookie(d.cookies.pending, path="/", secure=d.cookies.secure, httponly=True, samesite="lax")
     return r
 
 
@@ -88,7 +99,9 @@ async def sso_begin(request: Request) -> Response:
         return d.error(request, 502, "The identity provider cannot be reached. Try again later.")
     request.state.audit["outcome"] = "allowed"
     r = RedirectResponse(url, status_code=303)
-    r.set_cookie(d.cookies.pending, d.cookies.sign("sso", pid), **d.cookies.attributes())
+    # Lax, not Strict: the browser must send it back on the provider's cross-site redirect to the callback.
+    # It holds only the id of a one-use pending sign-in (state, nonce and PKCE verifier stay on the server).
+    r.set_cookie(d.cookies.pending, d.cookies.sign("sso", pid), **d.cookies.attributes("lax"))
     return r
 
 
@@ -112,4 +125,4 @@ async def sso_callback(request: Request) -> Response:
         request.state.audit.update(outcome="sign_in_failed", detail=e.reason)
         return d.error(request, 401, "Single sign-on did not succeed. Sign in again, or ask for a dashboard role.")
     d.throttle.succeeded(keys)
-    return start_session(d, request, actor, None)
+    return start_session(d, request, actor, None, via_provider=True)
