@@ -184,6 +184,16 @@ class Settings(BaseModel):
             return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
         return v
 
+    @field_validator("dashboard_handling_roles")
+    @classmethod
+    def _handling_codes(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        # A mistyped code would silently leave its evidence open: only real codes (and `none`) are keys.
+        known = {"1", "2", "3", "4", "5", "P", "C", "none"}
+        bad = sorted(k for k in v if k not in known)
+        if bad:
+            raise ValueError(f"unknown handling code key(s) {', '.join(bad)}; use 1-5, P, C or none")
+        return v
+
     @field_validator("actionable_3x5x2", "actionable_5x5x5")
     @classmethod
     def _upper(cls, v: list[str]) -> list[str]:

@@ -205,3 +205,13 @@ def test_other_roles_cannot_make_referral_packs(rich, tmp_path):
         r = c.post("/safeguarding/referral-pack", data={"area": "Northtown", "csrf_token": csrf})
         assert r.status_code == 403, role
     assert pq.read_table(rich[0] / "tables" / "safeguarding.parquet").num_rows  # the run is intact
+
+
+def test_a_mistyped_handling_code_is_a_settings_error():
+    from hiddennet.errors import SettingsError
+    from hiddennet.settings import load_settings
+
+    with pytest.raises(SettingsError, match="dashboard_handling_roles"):
+        load_settings(dashboard_handling_roles={"05": ["analyst"]})
+    with pytest.raises(SettingsError, match="dashboard_handling_roles"):
+        load_settings(dashboard_handling_roles={"5": ["admin"]})
