@@ -111,7 +111,8 @@ def append_event(path: str | Path, event: dict[str, Any]) -> dict[str, Any]:
             seq, prev, prefix = _next_link(fd)
             record = {**base, "seq": seq, "time_utc": base.get("time_utc") or _now(), "prev": prev}
             record["hash"] = record_hash(record)
-            line = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+            # ASCII only: U+2028, U+0085 and the like stay escaped, so every reader splits lines alike.
+            line = json.dumps(record, sort_keys=True, ensure_ascii=True, default=str) + "\n"
             fsio.append_private(path, prefix + line)
         finally:
             os.close(fd)  # closing releases the lock

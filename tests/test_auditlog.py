@@ -150,3 +150,13 @@ def test_audit_verify_command(run_dir):
     (run_dir / "audit.jsonl").write_text("".join(lines[:1] + lines[2:]), encoding="utf-8")
     r = runner.invoke(cli_app, ["audit", "verify", str(run_dir)])
     assert r.exit_code == 2 and "audit.jsonl: BROKEN at line 2" in r.output and "disclosures.jsonl: intact" in r.output
+
+
+def test_unusual_line_breaks_in_values_stay_inside_their_line(tmp_path):
+    """U+2028, U+0085, form feed and the like split a line for str.splitlines(): they are escaped."""
+    log = tmp_path / "a.jsonl"
+    for v in ("a\u2028b", "c\x85d", "e\x0cf", "g\x1ch", "é/ü"):
+        auditlog.append_event(log, {"resource": v})
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["resource"] for x in lines] == ["a\u2028b", "c\x85d", "e\x0cf", "g\x1ch", "é/ü"]
+    assert auditlog.verify(log)[0]

@@ -215,3 +215,25 @@ def test_a_mistyped_handling_code_is_a_settings_error():
         load_settings(dashboard_handling_roles={"05": ["analyst"]})
     with pytest.raises(SettingsError, match="dashboard_handling_roles"):
         load_settings(dashboard_handling_roles={"5": ["admin"]})
+
+
+def test_any_id_reaches_its_route_intact(rich, tmp_path_factory):
+    """Property: whatever characters an id holds, its encoded link reaches the route with the id
+    unchanged (the audit names exactly that person). Ids "." and ".." are left out: every URL
+    parser folds them as path steps, so no id of those two values can be a path segment."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from hiddennet.serve.context import id_path
+
+    audit = tmp_path_factory.mktemp("a") / "a.jsonl"
+    c = https_client(create_app(rich[0], users=USERS, audit_path=audit))
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.text(min_size=1, max_size=12).filter(lambda s: s not in (".", "..")))
+    def check(nominal_id):
+        r = c.get(f"/api/people/{id_path(nominal_id)}", headers=bearer("intelligence_officer"))
+        assert r.status_code == 404
+        assert audit_lines(audit)[-1]["resource"] == f"person:{nominal_id}"
+
+    check()
