@@ -34,8 +34,9 @@ FAULTS = ("bad_signature", "wrong_audience", "wrong_nonce", "expired", "no_role"
 class Provider:
     client_id: str = "hiddennet-dashboard"
     client_secret: str = "test-secret"
-    user: dict = field(default_factory=lambda: {"sub": "u-1", "preferred_username": "ana@force.test",
-                                                "roles": ["Hiddennet.Analyst"]})
+    user: dict = field(
+        default_factory=lambda: {"sub": "u-1", "preferred_username": "ana@force.test", "roles": ["Hiddennet.Analyst"]}
+    )
     fault: str | None = None
     port: int = 0
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
@@ -48,24 +49,39 @@ class Provider:
     # -- endpoints -------------------------------------------------------------------------------
     async def discovery(self, request: Request) -> Response:
         i = self.issuer
-        return JSONResponse({
-            "issuer": i, "authorization_endpoint": f"{i}/authorize", "token_endpoint": f"{i}/token", "jwks_uri": f"{i}/jwks",
-            "response_types_supported": ["code"], "id_token_signing_alg_values_supported": ["RS256"],
-            "code_challenge_methods_supported": ["S256"], "subject_types_supported": ["public"],
-        })
+        return JSONResponse(
+            {
+                "issuer": i,
+                "authorization_endpoint": f"{i}/authorize",
+                "token_endpoint": f"{i}/token",
+                "jwks_uri": f"{i}/jwks",
+                "response_types_supported": ["code"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+                "subject_types_supported": ["public"],
+            }
+        )
 
     async def jwks(self, request: Request) -> Response:
         return JSONResponse({"keys": [self.key.as_dict(private=False)]})
 
     async def authorize(self, request: Request) -> Response:
         q = request.query_params
-        ok = (q.get("client_id") == self.client_id and q.get("response_type") == "code"
-              and q.get("code_challenge_method") == "S256" and q.get("code_challenge") and q.get("nonce") and q.get("state"))
+        ok = (
+            q.get("client_id") == self.client_id
+            and q.get("response_type") == "code"
+            and q.get("code_challenge_method") == "S256"
+            and q.get("code_challenge")
+            and q.get("nonce")
+            and q.get("state")
+        )
         if not ok:
             return JSONResponse({"error": "invalid_request"}, status_code=400)
         code = secrets.token_urlsafe(16)
         self.codes[code] = {"nonce": q["nonce"], "challenge": q["code_challenge"], "redirect_uri": q["redirect_uri"]}
-        return RedirectResponse(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q['state']})}", status_code=302)
+        return RedirectResponse(
+            f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q['state']})}", status_code=302
+        )
 
     async def token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}  # no python-multipart here
@@ -78,11 +94,21 @@ class Provider:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if challenge != grant["challenge"]:
             return JSONResponse({"error": "invalid_grant", "error_description": "PKCE"}, status_code=400)
-        return JSONResponse({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": self.id_token(grant["nonce"])})
+        return JSONResponse(
+            {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": self.id_token(grant["nonce"])}
+        )
 
     def id_token(self, nonce: str) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer, "aud": self.client_id, "iat": now, "nbf": now, "exp": now + 300, "nonce": nonce, **self.user}
+        claims = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            **self.user,
+        }
         key = self.key
         if self.fault == "bad_signature":
             key = RSAKey.generate_key(2048, parameters={"kid": "k1"})  # same key id, another key
@@ -99,10 +125,14 @@ class Provider:
         return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, key)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/.well-known/openid-configuration", self.discovery), Route("/jwks", self.jwks),
-            Route("/authorize", self.authorize), Route("/token", self.token, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/.well-known/openid-configuration", self.discovery),
+                Route("/jwks", self.jwks),
+                Route("/authorize", self.authorize),
+                Route("/token", self.token, methods=["POST"]),
+            ]
+        )
 
 
 def free_port() -> int:

@@ -13,7 +13,12 @@ from hiddennet.serve import hash_token
 
 TOKENS = {"analyst": "tok-analyst", "intelligence_officer": "tok-officer", "safeguarding_lead": "tok-safeguarding"}
 USERS = [
-    {"name": f"user-{role}", "role": role, "token_sha256": hash_token(tok), **({"areas": ["Northtown"]} if role == "safeguarding_lead" else {})}
+    {
+        "name": f"user-{role}",
+        "role": role,
+        "token_sha256": hash_token(tok),
+        **({"areas": ["Northtown"]} if role == "safeguarding_lead" else {}),
+    }
     for role, tok in TOKENS.items()
 ]
 
@@ -44,7 +49,7 @@ def sign_in(client: TestClient, name: str, token: str, expect: int = 303):
 
 
 def session_cookie(client: TestClient) -> tuple[str, str]:
-    (name, value), = [(k, v) for k, v in client.cookies.items() if "hiddennet-session" in k]
+    ((name, value),) = [(k, v) for k, v in client.cookies.items() if "hiddennet-session" in k]
     return name, value
 
 
@@ -64,6 +69,21 @@ def _rename(df, old: str, new: str):
         if df[col].dtype.kind not in "biufcmMb":
             df[col] = [_swap(v, old, new) for v in df[col]]
     return df
+
+
+def _intel(a: str, b: str, code: str, log_id: str) -> dict:
+    return {
+        "nominal_a": min(a, b),
+        "nominal_b": max(a, b),
+        "layer": "intel",
+        "weight": 1.0,
+        "first_date": None,
+        "last_date": None,
+        "evidence_count": 1,
+        "handling_code": code,
+        "log_ids": [log_id],
+        "crime_refs": None,
+    }
 
 
 def write_rich_run(run_dir: Path) -> dict:
@@ -91,12 +111,8 @@ def write_rich_run(run_dir: Path) -> dict:
     edges["handling_code"], edges["log_ids"], edges["crime_refs"] = codes, logs, crimes
     # Every pair of the top group gets an intel link with code 5, so the group shows one for sure.
     tops = noms[noms["group_id"] == top]["nominal_id"].tolist()
-    extra = [{"nominal_a": min(a, b), "nominal_b": max(a, b), "layer": "intel", "weight": 1.0, "first_date": None,
-              "last_date": None, "evidence_count": 1, "handling_code": "5", "log_ids": ["LSECRET5"], "crime_refs": None}
-             for a, b in zip(tops, tops[1:], strict=False)]
-    extra.append({"nominal_a": min(tops[0], tops[-1]), "nominal_b": max(tops[0], tops[-1]), "layer": "intel", "weight": 1.0,
-                  "first_date": None, "last_date": None, "evidence_count": 1, "handling_code": "2",
-                  "log_ids": ["LOPEN2"], "crime_refs": None})
+    extra = [_intel(a, b, "5", "LSECRET5") for a, b in zip(tops, tops[1:], strict=False)]
+    extra.append(_intel(tops[0], tops[-1], "2", "LOPEN2"))
     import pandas as pd
 
     edges = pd.concat([edges, pd.DataFrame(extra)], ignore_index=True)

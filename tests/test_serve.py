@@ -50,7 +50,14 @@ def ids(run_dir: Path):
 
 
 PAGES = ["/", "/groups", "/groups/{g}", "/groups/{g}/dismantling", "/safeguarding", "/people/{p}"]
-APIS = ["/api/overview", "/api/groups", "/api/groups/{g}", "/api/groups/{g}/dismantling", "/api/safeguarding", "/api/people/{p}"]
+APIS = [
+    "/api/overview",
+    "/api/groups",
+    "/api/groups/{g}",
+    "/api/groups/{g}/dismantling",
+    "/api/safeguarding",
+    "/api/people/{p}",
+]
 
 # Expected status per role (None = no token). Written from the policy in the brief:
 # safeguarding list for safeguarding leads and intelligence officers only; per-person detail
@@ -103,7 +110,9 @@ def test_every_request_is_audited_allowed_and_denied(app_audit, run_dir):
         ("static", "allowed"),
         ("request", "not_found"),
     ]
-    assert lines[0]["actor"] == "user-analyst" and lines[0]["role"] == "analyst" and lines[0]["resource"] == f"group:{g}"
+    assert (
+        lines[0]["actor"] == "user-analyst" and lines[0]["role"] == "analyst" and lines[0]["resource"] == f"group:{g}"
+    )
     assert lines[1]["resource"] == f"person:{member}" and lines[1]["status"] == 403
     assert lines[2]["actor"] is None and lines[2]["status"] == 401
     for x in lines:
@@ -166,7 +175,14 @@ def test_csrf_without_cookie_is_refused(client):
 
 def test_security_headers_on_every_response(client, run_dir):
     g, _, member = ids(run_dir)
-    for path, role in (("/", "analyst"), ("/", None), ("/static/hiddennet.css", None), ("/nope", None), ("/api/groups", "analyst"), (f"/people/{member}", "analyst")):
+    for path, role in (
+        ("/", "analyst"),
+        ("/", None),
+        ("/static/hiddennet.css", None),
+        ("/nope", None),
+        ("/api/groups", "analyst"),
+        (f"/people/{member}", "analyst"),
+    ):
         h = client.get(path, headers=bearer(role)).headers
         assert "default-src 'self'" in h["content-security-policy"]
         assert "frame-ancestors 'none'" in h["content-security-policy"]
@@ -234,7 +250,12 @@ def test_groups_list_is_by_priority_without_safeguarding_only_groups(client, run
     ranks = [r["priority_rank"] for r in rows]
     assert ranks == sorted(ranks) and None not in ranks
     assert not any(r.get("safeguarding_only") for r in rows)
-    assert client.get("/api/groups?limit=2&offset=1", headers=bearer("analyst")).json()["data"]["groups"][0]["priority_rank"] == 2
+    assert (
+        client.get("/api/groups?limit=2&offset=1", headers=bearer("analyst")).json()["data"]["groups"][0][
+            "priority_rank"
+        ]
+        == 2
+    )
 
 
 def test_failures_never_show_a_traceback(run_dir, tmp_path):
@@ -245,7 +266,7 @@ def test_failures_never_show_a_traceback(run_dir, tmp_path):
     c = TestClient(create_app(broken, users=USERS, audit_path=audit))
     r = c.get("/groups", headers=bearer("analyst"))
     assert r.status_code == 500
-    assert "Traceback" not in r.text and "File \"" not in r.text and NOTICE in r.text
+    assert "Traceback" not in r.text and 'File "' not in r.text and NOTICE in r.text
     assert audit_lines(audit)[-1]["outcome"] == "error"
 
 
@@ -287,7 +308,9 @@ def test_users_files(tmp_path, run_dir):
     token = add_user(tmp_path, "ana", "analyst")
     text = (tmp_path / "dashboard_users.json").read_text(encoding="utf-8")
     assert token not in text and hash_token(token) in text
-    (tmp_path / "u.toml").write_text(f'[[users]]\nname = "io"\nrole = "intelligence_officer"\ntoken_sha256 = "{hash_token("x")}"\n', encoding="utf-8")
+    (tmp_path / "u.toml").write_text(
+        f'[[users]]\nname = "io"\nrole = "intelligence_officer"\ntoken_sha256 = "{hash_token("x")}"\n', encoding="utf-8"
+    )
     assert load_users(tmp_path / "u.toml", tmp_path)["io"].role == "intelligence_officer"
     assert load_users(None, tmp_path)["ana"].role == "analyst"
     assert load_users(None, tmp_path / "nowhere") == {}

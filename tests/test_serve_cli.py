@@ -34,7 +34,9 @@ def exit_code_of(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 
 
 def test_add_list_rotate_remove(run_dir):
-    r = invoke("users", "add", str(run_dir), "sam", "--role", "safeguarding_lead", "--area", "Northtown", "--area", "Southvale")
+    r = invoke(
+        "users", "add", str(run_dir), "sam", "--role", "safeguarding_lead", "--area", "Northtown", "--area", "Southvale"
+    )
     assert r.exit_code == 0
     token = r.stdout.strip()
     assert len(token) >= 40 and "\n" not in token
@@ -42,7 +44,9 @@ def test_add_list_rotate_remove(run_dir):
     assert token not in stored and hash_token(token) in stored
     assert oct((run_dir / "dashboard_users.json").stat().st_mode & 0o777) == "0o600"
     listed = invoke("users", "list", str(run_dir), "--json")
-    assert json.loads(listed.stdout) == [{"name": "sam", "role": "safeguarding_lead", "areas": ["Northtown", "Southvale"]}]
+    assert json.loads(listed.stdout) == [
+        {"name": "sam", "role": "safeguarding_lead", "areas": ["Northtown", "Southvale"]}
+    ]
     plain = invoke("users", "list", str(run_dir)).stdout
     assert token not in plain and hash_token(token) not in plain and "sam" in plain
 
@@ -57,12 +61,15 @@ def test_add_list_rotate_remove(run_dir):
     assert json.loads(invoke("users", "list", str(run_dir), "--json").stdout) == []
 
 
-@pytest.mark.parametrize("args", [
-    ("users", "add", "{run}", "x", "--role", "admin"),
-    ("users", "remove", "{run}", "nobody"),
-    ("users", "rotate", "{run}", "nobody"),
-    ("users", "list", "{nowhere}"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "add", "{run}", "x", "--role", "admin"),
+        ("users", "remove", "{run}", "nobody"),
+        ("users", "rotate", "{run}", "nobody"),
+        ("users", "list", "{nowhere}"),
+    ],
+)
 def test_errors_exit_2_with_one_line(run_dir, tmp_path, monkeypatch, capsys, args):
     code, err = exit_code_of(monkeypatch, capsys, *(a.format(run=run_dir, nowhere=tmp_path / "none") for a in args))
     assert code == 2 and err.startswith("error: ") and "Traceback" not in err

@@ -45,6 +45,7 @@ def get(client, path: str, role: str):
 
 # -- handling codes -------------------------------------------------------------------------------
 
+
 def _layers(links: list[dict]) -> list[dict]:
     return [e for link in links for e in link["layers"] if e["layer"] == "intel"]
 
@@ -87,6 +88,7 @@ def test_person_links_follow_the_handling_policy(rich, tmp_path):
 
 # -- safeguarding leads scoped to their areas --------------------------------------------------------
 
+
 def test_safeguarding_lead_sees_only_their_area(client, rich):
     people = get(client, "/api/safeguarding?limit=500", "safeguarding_lead").json()["data"]["people"]
     assert people and {p["local_area"] for p in people} == {"Northtown"}  # USERS give the lead Northtown
@@ -115,11 +117,18 @@ def test_overview_shows_a_lead_no_ranked_groups_with_harm(client, rich):
 
 # -- children-only groups carry no harm ------------------------------------------------------------------
 
+
 def test_safeguarding_only_group_carries_no_harm_in_any_view(client, rich):
     g = rich[1]["safeguarding_only"]
     for role in ("analyst", "intelligence_officer"):
         row = get(client, f"/api/groups/{g}", role).json()["data"]["group"]
-        assert row["safeguarding_only"] and not {"harm_cchi", "harm_ons", "rank_harm_cchi", "rank_harm_ons", "priority_rank"} & set(row)
+        assert row["safeguarding_only"] and not {
+            "harm_cchi",
+            "harm_ons",
+            "rank_harm_cchi",
+            "rank_harm_ons",
+            "priority_rank",
+        } & set(row)
         page = get(client, f"/groups/{g}", role).text
         assert "Harm" not in page.split("<main>")[1].split("Members and links")[0]
     listed = get(client, "/api/groups?limit=500", "analyst").json()["data"]["groups"]
@@ -128,9 +137,16 @@ def test_safeguarding_only_group_carries_no_harm_in_any_view(client, rich):
 
 # -- pagination ------------------------------------------------------------------------------------------
 
+
 def test_every_list_api_is_paginated_with_a_maximum(rich, tmp_path):
-    c = https_client(create_app(rich[0], users=USERS, audit_path=tmp_path / "a.jsonl", settings=Settings(dashboard_page_max=3)))
-    for path, key in (("/api/safeguarding", "people"), ("/api/groups", "groups"), (f"/api/groups/{rich[1]['top']}/links", "links")):
+    c = https_client(
+        create_app(rich[0], users=USERS, audit_path=tmp_path / "a.jsonl", settings=Settings(dashboard_page_max=3))
+    )
+    for path, key in (
+        ("/api/safeguarding", "people"),
+        ("/api/groups", "groups"),
+        (f"/api/groups/{rich[1]['top']}/links", "links"),
+    ):
         d = get(c, f"{path}?limit=100000", "intelligence_officer").json()["data"]
         assert d["limit"] == 3 and len(d[key]) == 3 and d["total"] > 3 and d["next_offset"] == 3, path
         seen = []
@@ -149,6 +165,7 @@ def test_default_safeguarding_page_is_bounded(client):
 
 # -- ids with any character --------------------------------------------------------------------------------
 
+
 def test_person_whose_id_holds_a_slash_is_reachable(client, rich):
     enc = quote(ODD_ID, safe="")
     assert get(client, f"/people/{enc}", "intelligence_officer").status_code == 200
@@ -159,6 +176,7 @@ def test_person_whose_id_holds_a_slash_is_reachable(client, rich):
 
 
 # -- CSV cells ------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_cells_cannot_start_a_formula(cell):
@@ -177,6 +195,7 @@ def test_links_export_escapes_formula_cells(client, rich):
 
 
 # -- referral pack for the lead's own area -------------------------------------------------------------------
+
 
 def test_lead_makes_the_referral_pack_of_their_own_area(rich, tmp_path):
     audit = tmp_path / "a.jsonl"

@@ -33,8 +33,12 @@ def provider():
 
 def make_app(run_dir: Path, provider: Provider, audit: Path, monkeypatch):
     monkeypatch.setenv("TEST_OIDC_SECRET", provider.client_secret)
-    s = Settings(dashboard_oidc_issuer=provider.issuer, dashboard_oidc_client_id=provider.client_id,
-                 dashboard_oidc_client_secret_env="TEST_OIDC_SECRET", dashboard_oidc_redirect_url="https://testserver/auth/callback")
+    s = Settings(
+        dashboard_oidc_issuer=provider.issuer,
+        dashboard_oidc_client_id=provider.client_id,
+        dashboard_oidc_client_secret_env="TEST_OIDC_SECRET",
+        dashboard_oidc_redirect_url="https://testserver/auth/callback",
+    )
     return create_app(run_dir, users=[], audit_path=audit, settings=s)
 
 
@@ -72,16 +76,26 @@ def test_sign_in_with_the_mapped_role(run_dir, provider_user, tmp_path, monkeypa
 
 
 def test_safeguarding_lead_areas_come_from_a_claim(run_dir, provider_user, tmp_path, monkeypatch):
-    provider_user.user = {"sub": "u-2", "preferred_username": "sam", "roles": ["Hiddennet.SafeguardingLead"],
-                          "hiddennet_areas": ["Southvale"]}
+    provider_user.user = {
+        "sub": "u-2",
+        "preferred_username": "sam",
+        "roles": ["Hiddennet.SafeguardingLead"],
+        "hiddennet_areas": ["Southvale"],
+    }
     c = https_client(make_app(run_dir, provider_user, tmp_path / "a.jsonl", monkeypatch))
     assert sso(c).status_code == 200
     people = c.get("/api/safeguarding?limit=500").json()["data"]["people"]
     assert people and {p["local_area"] for p in people} == {"Southvale"}
 
 
-REASONS = {"bad_signature": "bad_signature", "wrong_audience": "claim_aud", "wrong_nonce": "claim_nonce",
-           "expired": "claim_exp", "no_role": "no_allowed_role", "wrong_issuer": "claim_iss"}
+REASONS = {
+    "bad_signature": "bad_signature",
+    "wrong_audience": "claim_aud",
+    "wrong_nonce": "claim_nonce",
+    "expired": "claim_exp",
+    "no_role": "no_allowed_role",
+    "wrong_issuer": "claim_iss",
+}
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -114,6 +128,11 @@ def test_oidc_settings_are_checked():
     with pytest.raises(SettingsError, match="client_id"):
         OidcConfig.from_settings(Settings(dashboard_oidc_issuer="https://idp.test"))
     with pytest.raises(SettingsError, match="https"):
-        OidcConfig.from_settings(Settings(dashboard_oidc_issuer="http://idp.test", dashboard_oidc_client_id="c",
-                                          dashboard_oidc_redirect_url="https://x.test/auth/callback"))
+        OidcConfig.from_settings(
+            Settings(
+                dashboard_oidc_issuer="http://idp.test",
+                dashboard_oidc_client_id="c",
+                dashboard_oidc_redirect_url="https://x.test/auth/callback",
+            )
+        )
     assert OidcConfig.from_settings(Settings()) is None

@@ -111,8 +111,12 @@ def test_idle_and_absolute_timeouts(run_dir, tmp_path):
 
 
 def test_timeouts_come_from_the_settings(run_dir, tmp_path):
-    app = create_app(run_dir, users=USERS, audit_path=tmp_path / "a.jsonl",
-                     settings=Settings(dashboard_session_idle_minutes=5, dashboard_session_max_hours=1))
+    app = create_app(
+        run_dir,
+        users=USERS,
+        audit_path=tmp_path / "a.jsonl",
+        settings=Settings(dashboard_session_idle_minutes=5, dashboard_session_max_hours=1),
+    )
     assert app.state.dash.sessions.idle_seconds == 300 and app.state.dash.sessions.max_seconds == 3600
 
 
@@ -131,10 +135,22 @@ def test_a_cookie_from_another_deployment_is_refused(run_dir, tmp_path):
     the session made on one is refused by the other, under its own cookie name or the other's."""
     store = SessionStore(1800, 28800)
     key = b"k" * 32
-    one = create_app(run_dir, users=USERS, audit_path=tmp_path / "a.jsonl", session_store=store, session_key=key,
-                     deployment="http://127.0.0.1:8001|run")
-    two = create_app(run_dir, users=USERS, audit_path=tmp_path / "b.jsonl", session_store=store, session_key=key,
-                     deployment="http://127.0.0.1:8002|run")
+    one = create_app(
+        run_dir,
+        users=USERS,
+        audit_path=tmp_path / "a.jsonl",
+        session_store=store,
+        session_key=key,
+        deployment="http://127.0.0.1:8001|run",
+    )
+    two = create_app(
+        run_dir,
+        users=USERS,
+        audit_path=tmp_path / "b.jsonl",
+        session_store=store,
+        session_key=key,
+        deployment="http://127.0.0.1:8002|run",
+    )
     c1 = https_client(one)
     sign_in(c1, "user-analyst", TOKENS["analyst"])
     name, value = session_cookie(c1)
@@ -153,7 +169,11 @@ def test_a_planted_csrf_cookie_cannot_forge_a_request(run_dir, tmp_path):
     app = create_app(run_dir, users=USERS, audit_path=tmp_path / "a.jsonl")
     c = https_client(app)
     c.cookies.set(app.state.dash.cookies.csrf, "attacker-known")
-    r = c.post("/login", data={"name": "user-analyst", "token": TOKENS["analyst"], "csrf_token": "attacker-known"}, follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={"name": "user-analyst", "token": TOKENS["analyst"], "csrf_token": "attacker-known"},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     sign_in(c, "user-analyst", TOKENS["analyst"])
     anon = csrf_of(https_client(app).get("/login").text)  # a validly signed anonymous token, not this session's
@@ -187,15 +207,23 @@ def test_serving_beyond_loopback_needs_tls_and_allowed_hosts(run_dir, tmp_path):
 
 
 def test_serve_command_exits_2_beyond_loopback_without_tls(run_dir):
-    r = subprocess.run([sys.executable, "-m", "hiddennet", "serve", str(run_dir), "--host", "0.0.0.0", "--allowed-host", "x.test"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "hiddennet", "serve", str(run_dir), "--host", "0.0.0.0", "--allowed-host", "x.test"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "--tls-cert" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_sign_in_throttling_per_user_and_address_with_backoff(run_dir, tmp_path):
     audit = tmp_path / "a.jsonl"
-    app = create_app(run_dir, users=USERS, audit_path=audit,
-                     settings=Settings(dashboard_login_max_failures=3, dashboard_login_backoff_seconds=10))
+    app = create_app(
+        run_dir,
+        users=USERS,
+        audit_path=audit,
+        settings=Settings(dashboard_login_max_failures=3, dashboard_login_backoff_seconds=10),
+    )
     clock = Clock()
     app.state.dash.throttle.clock = clock
     c = https_client(app)

@@ -27,15 +27,21 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -49,8 +55,14 @@ def test_dashboard_over_tls_with_a_self_signed_certificate(run_dir, tmp_path):
     port = free_port()
     plan = plan_deployment(run_dir, "127.0.0.1", port, tls_cert=cert, tls_key=key)
     assert plan.tls and plan.deployment.startswith("https://")
-    app = create_app(run_dir, users=USERS, audit_path=tmp_path / "a.jsonl", allowed_hosts=plan.allowed_hosts,
-                     secure_cookies=plan.secure_cookies, deployment=plan.deployment)
+    app = create_app(
+        run_dir,
+        users=USERS,
+        audit_path=tmp_path / "a.jsonl",
+        allowed_hosts=plan.allowed_hosts,
+        secure_cookies=plan.secure_cookies,
+        deployment=plan.deployment,
+    )
     with Running(app, port, ssl_certfile=str(cert), ssl_keyfile=str(key)):
         trust = ssl.create_default_context(cafile=str(cert))
         r = httpx.get(f"https://127.0.0.1:{port}/login", verify=trust)
@@ -92,8 +104,14 @@ def test_a_cookie_issued_on_one_port_is_refused_on_another(run_dir, tmp_path):
     servers = []
     for port in (free_port(), free_port()):
         plan = plan_deployment(run_dir, "127.0.0.1", port)
-        app = create_app(run_dir, users=USERS, audit_path=tmp_path / f"{port}.jsonl", allowed_hosts=plan.allowed_hosts,
-                         secure_cookies=plan.secure_cookies, deployment=plan.deployment)
+        app = create_app(
+            run_dir,
+            users=USERS,
+            audit_path=tmp_path / f"{port}.jsonl",
+            allowed_hosts=plan.allowed_hosts,
+            secure_cookies=plan.secure_cookies,
+            deployment=plan.deployment,
+        )
         servers.append((port, Running(app, port)))
     (p1, s1), (p2, s2) = servers
     with s1, s2:
@@ -101,8 +119,11 @@ def test_a_cookie_issued_on_one_port_is_refused_on_another(run_dir, tmp_path):
         jar = _cookies(login)
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
         cookie_header = "; ".join(f"{k}={v}" for k, v in jar.items())
-        r = httpx.post(f"http://127.0.0.1:{p1}/login", headers={"Cookie": cookie_header},
-                       data={"name": "user-analyst", "token": TOKENS["analyst"], "csrf_token": csrf})
+        r = httpx.post(
+            f"http://127.0.0.1:{p1}/login",
+            headers={"Cookie": cookie_header},
+            data={"name": "user-analyst", "token": TOKENS["analyst"], "csrf_token": csrf},
+        )
         assert r.status_code == 303
         session = "; ".join(f"{k}={v}" for k, v in _cookies(r).items() if "session" in k)
         assert httpx.get(f"http://127.0.0.1:{p1}/groups", headers={"Cookie": session}).status_code == 200

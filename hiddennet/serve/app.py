@@ -27,6 +27,29 @@ STATIC = Path(__file__).parent.parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+def _sessions(s: Settings) -> SessionStore:
+    return SessionStore(s.dashboard_session_idle_minutes * 60, s.dashboard_session_max_hours * 3600)
+
+
+def _throttle(s: Settings) -> LoginThrottle:
+    return LoginThrottle(
+        s.dashboard_login_max_failures,
+        s.dashboard_login_backoff_seconds,
+        s.dashboard_login_backoff_max_seconds,
+        s.dashboard_login_window_minutes * 60,
+    )
+
+
+def _oidc(config: OidcConfig | None) -> OidcClient | None:
+    return OidcClient(config) if config else None
+
+
+def _templates():
+    env = environment(TEMPLATES)
+    env.filters["idpath"] = id_path
+    return env
+
+
 def create_app(
     run_dir: Path,
     *,
@@ -57,20 +80,21 @@ def create_app(
     run_dir = Path(run_dir)
     s = settings or Settings()
     run = RunOutputs(run_dir)
-    deployment = deployment or f"hiddennet:{run_dir.resolve()}"
-    env = environment(TEMPLATES)
-    env.filters["idpath"] = id_path
-    oidc = oidc if oidc is not None else OidcConfig.from_settings(s)
     d = Dashboard(
-        run_dir=run_dir, run=run, data=RunData(run, HandlingPolicy(s.dashboard_handling_roles), s.dashboard_page_max),
+        run_dir=run_dir,
+        run=run,
+        data=RunData(run, HandlingPolicy(s.dashboard_handling_roles), s.dashboard_page_max),
         users=UserStore(users, run_dir),
-        sessions=session_store if session_store is not None else SessionStore(s.dashboard_session_idle_minutes * 60, s.dashboard_session_max_hours * 3600),
-        cookies=CookieNames(session_key or secrets.token_bytes(32), deployment, secure_cookies),
-        throttle=LoginThrottle(s.dashboard_login_max_failures, s.dashboard_login_backoff_seconds,
-                               s.dashboard_login_backoff_max_seconds, s.dashboard_login_window_minutes * 60),
-        oidc=OidcClient(oidc) if oidc else None, custom_resolver=actor_resolver,
+        sessions=session_store if session_store is not None else _sessions(s),
+        cookies=CookieNames(
+            session_key or secrets.token_bytes(32), deployment or f"hiddennet:{run_dir.resolve()}", secure_cookies
+        ),
+        throttle=_throttle(s),
+        oidc=_oidc(oidc if oidc is not None else OidcConfig.from_settings(s)),
+        custom_resolver=actor_resolver,
         permission=permission or sec.policy_permission(),
-        sink=audit_sink or sec.JsonlAuditSink(audit_path or run_dir / "audit.jsonl"), env=env,
+        sink=audit_sink or sec.JsonlAuditSink(audit_path or run_dir / "audit.jsonl"),
+        env=_templates(),
         allowed_hosts=frozenset(h.lower() for h in allowed_hosts) if allowed_hosts is not None else None,
     )
     app = FastAPI(title="hiddennet dashboard", docs_url=None, redoc_url=None, openapi_url=None)
@@ -79,6 +103,6 @@ def create_app(
     errors.install(app)
     app.middleware("http")(middleware.guard)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, exports, api, pages):  # exports before pages: `/groups/{id:path}` takes the rest
+    for module in (auth, exports, api, pages):  # exports before pages: `/groups/{id:anyid}` takes the rest
         app.include_router(module.router)
     return app

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,12 +26,32 @@ from hiddennet.serve.throttle import LoginThrottle
 from hiddennet.serve.users import UserStore
 from hiddennet.stage import NOTICE
 
-NAV = (("/", "Overview", sec.VIEW_OVERVIEW), ("/groups", "Groups", sec.VIEW_GROUPS), ("/safeguarding", "Safeguarding", sec.VIEW_SAFEGUARDING))
+NAV = (
+    ("/", "Overview", sec.VIEW_OVERVIEW),
+    ("/groups", "Groups", sec.VIEW_GROUPS),
+    ("/safeguarding", "Safeguarding", sec.VIEW_SAFEGUARDING),
+)
 
 
 class Denied(Exception):
     def __init__(self, signed_in: bool):
         self.signed_in = signed_in
+
+
+class AnyIdConvertor(Convertor):
+    """The rest of the path, whatever it holds: Starlette's `path` (`.*`) stops at a line break and
+    lets `$` match before a final one, so an id ending in a newline would reach the route cut short."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("anyid", AnyIdConvertor())
 
 
 def id_path(value: Any) -> str:
@@ -83,8 +104,14 @@ class Dashboard:
         actor = getattr(request.state, "actor", None)
         nav = [(href, label) for href, label, action in NAV if self.may(actor, action)]
         html = self.env.get_template(template).render(
-            notice=NOTICE, marking=MARKING, actor=actor, nav=nav, as_of=self.run.manifest.get("as_of", ""),
-            csrf=getattr(request.state, "csrf", ""), sso=self.oidc is not None, **ctx,
+            notice=NOTICE,
+            marking=MARKING,
+            actor=actor,
+            nav=nav,
+            as_of=self.run.manifest.get("as_of", ""),
+            csrf=getattr(request.state, "csrf", ""),
+            sso=self.oidc is not None,
+            **ctx,
         )
         return HTMLResponse(html, status_code=status)
 

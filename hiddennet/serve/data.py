@@ -74,7 +74,11 @@ class AreaView:
         self.min_cell = run.min_cell
 
     def table(self, name: str, columns: Sequence[str] | None = None, *, optional: Sequence[str] = ()) -> pd.DataFrame:
-        extra = [*optional, *([] if "local_area" in optional else ["local_area"])] if name == "safeguarding" else list(optional)
+        extra = (
+            [*optional, *([] if "local_area" in optional else ["local_area"])]
+            if name == "safeguarding"
+            else list(optional)
+        )
         t = self._run.table(name, columns, optional=extra)
         if name == "safeguarding":
             t = t[t["local_area"].isin(self._areas)] if "local_area" in t else t.iloc[0:0]
@@ -110,9 +114,20 @@ class RunData:
     def groups_table(self) -> pd.DataFrame:
         try:
             return self.run.table(
-                "groups", ["group_id", "size"],
-                optional=["harm_cchi", "harm_ons", "priority_rank", "soc_overlap", "safeguarding_only", "edges",
-                          "parent_component", "rank_harm_cchi", "rank_harm_ons", "flagged_members"],
+                "groups",
+                ["group_id", "size"],
+                optional=[
+                    "harm_cchi",
+                    "harm_ons",
+                    "priority_rank",
+                    "soc_overlap",
+                    "safeguarding_only",
+                    "edges",
+                    "parent_component",
+                    "rank_harm_cchi",
+                    "rank_harm_ons",
+                    "flagged_members",
+                ],
             )
         except Unavailable:
             raise NotFound() from None
@@ -152,9 +167,20 @@ class RunData:
 
     def members(self, group_id: str) -> pd.DataFrame:
         try:
-            n = self.run.table("nominals", ["nominal_id", "group_id"], optional=[
-                "node_index", "degree", "weighted_degree", "betweenness", "in_soc_network", "harm_cchi", "harm_ons",
-                "safeguarding_flagged"])
+            n = self.run.table(
+                "nominals",
+                ["nominal_id", "group_id"],
+                optional=[
+                    "node_index",
+                    "degree",
+                    "weighted_degree",
+                    "betweenness",
+                    "in_soc_network",
+                    "harm_cchi",
+                    "harm_ons",
+                    "safeguarding_flagged",
+                ],
+            )
         except Unavailable:
             return pd.DataFrame(columns=["nominal_id", "group_id", "to_safeguard"])
         m = n[n["group_id"] == group_id].copy()
@@ -186,8 +212,11 @@ class RunData:
         except Unavailable:
             return []
         e = e[e["group_id"] == group_id] if "group_id" in e else e
-        return [(index[a], index[b], float(w)) for a, b, w in zip(e["nominal_a"], e["nominal_b"], e["weight"], strict=True)
-                if a in index and b in index]
+        return [
+            (index[a], index[b], float(w))
+            for a, b, w in zip(e["nominal_a"], e["nominal_b"], e["weight"], strict=True)
+            if a in index and b in index
+        ]
 
     def graph(self, officer: bool, group_id: str) -> dict:
         m = self.members(group_id)
@@ -197,20 +226,31 @@ class RunData:
         pos = _charts.layout(len(labels), [(a, b) for a, b, _ in edges], seed=1)
         return {
             "nodes": [
-                {"id": f"n{i}", "label": labels[i], "to_safeguard": bool(m["to_safeguard"].iloc[i]),
-                 "x": round(float(pos[i][0]) * 700, 1), "y": round(float(pos[i][1]) * 460, 1)}
+                {
+                    "id": f"n{i}",
+                    "label": labels[i],
+                    "to_safeguard": bool(m["to_safeguard"].iloc[i]),
+                    "x": round(float(pos[i][0]) * 700, 1),
+                    "y": round(float(pos[i][1]) * 460, 1),
+                }
                 for i in range(len(labels))
             ],
             "edges": [{"source": f"n{a}", "target": f"n{b}", "weight": round(w, 4)} for a, b, w in edges],
-            "_labels": labels, "_flags": [bool(x) for x in m["to_safeguard"]], "_edges": edges,
-            "_ids": [str(x) for x in m["nominal_id"]], "_pos": pos,
+            "_labels": labels,
+            "_flags": [bool(x) for x in m["to_safeguard"]],
+            "_edges": edges,
+            "_ids": [str(x) for x in m["nominal_id"]],
+            "_pos": pos,
         }
 
     # -- link evidence, under the handling policy ----------------------------------------------------
     def _layer_edges(self) -> pd.DataFrame | None:
         try:
-            return self.run.table("edges", ["nominal_a", "nominal_b", "layer"],
-                                  optional=["evidence_count", "handling_code", "log_ids", "crime_refs", "first_date", "last_date"])
+            return self.run.table(
+                "edges",
+                ["nominal_a", "nominal_b", "layer"],
+                optional=["evidence_count", "handling_code", "log_ids", "crime_refs", "first_date", "last_date"],
+            )
         except Unavailable:
             return None
 
@@ -242,8 +282,16 @@ class RunData:
         out: dict[tuple[str, str], dict] = {}
         for r in e.sort_values(["nominal_a", "nominal_b", "layer"]).to_dict("records"):
             key = (r["nominal_a"], r["nominal_b"])
-            link = out.setdefault(key, {"source": f"n{index[key[0]]}", "target": f"n{index[key[1]]}",
-                                        "a": labels[key[0]], "b": labels[key[1]], "layers": []})
+            link = out.setdefault(
+                key,
+                {
+                    "source": f"n{index[key[0]]}",
+                    "target": f"n{index[key[1]]}",
+                    "a": labels[key[0]],
+                    "b": labels[key[1]],
+                    "layers": [],
+                },
+            )
             link["layers"].append(self.evidence(actor, officer, r))
         return list(out.values())
 
@@ -261,8 +309,11 @@ class RunData:
     # -- dismantling, safeguarding, people ---------------------------------------------------------
     def dismantling_rows(self, officer: bool, group_id: str) -> list[dict]:
         try:
-            d = self.run.table("dismantling", ["group_id", "step", "nominal_id", "remaining_largest_fraction"],
-                               optional=["harm_removed_cchi", "exact", "method", "target_reached"])
+            d = self.run.table(
+                "dismantling",
+                ["group_id", "step", "nominal_id", "remaining_largest_fraction"],
+                optional=["harm_removed_cchi", "exact", "method", "target_reached"],
+            )
         except Unavailable:
             return []
         d = d[d["group_id"] == group_id].sort_values("step")
@@ -278,8 +329,11 @@ class RunData:
 
     def _safeguarding(self) -> pd.DataFrame:
         try:
-            return self.run.table("safeguarding", ["nominal_id", "reasons"],
-                                  optional=["age_on_as_of", "group_ids", "local_area", "referral_status"])
+            return self.run.table(
+                "safeguarding",
+                ["nominal_id", "reasons"],
+                optional=["age_on_as_of", "group_ids", "local_area", "referral_status"],
+            )
         except Unavailable:
             raise NotFound() from None
 
@@ -318,10 +372,18 @@ class RunData:
             hit = s[s["nominal_id"] == nominal_id]
             out["safeguarding"] = _safeguarding_row(records(hit)[0]) if not hit.empty else None
             return out
-        out["network"] = {k: row.get(k) for k in ("degree", "weighted_degree", "betweenness", "in_cse_network", "in_soc_network") if k in row}
+        out["network"] = {
+            k: row.get(k)
+            for k in ("degree", "weighted_degree", "betweenness", "in_cse_network", "in_soc_network")
+            if k in row
+        }
         out["harm"] = {k: row.get(k) for k in ("harm_cchi", "harm_ons") if k in row}
         try:
-            h = self.run.table("harm_explained", ["nominal_id", "item_kind", "item_ref"], optional=["layer", "cchi_days", "ons_weight", "link_weight"])
+            h = self.run.table(
+                "harm_explained",
+                ["nominal_id", "item_kind", "item_ref"],
+                optional=["layer", "cchi_days", "ons_weight", "link_weight"],
+            )
             out["harm_explained"] = records(h[h["nominal_id"] == nominal_id].drop(columns=["nominal_id"]))
         except Unavailable:
             out["harm_explained"] = None

@@ -112,7 +112,9 @@ async def respond(d: Dashboard, request: Request, call_next: Callable) -> Respon
         return d.error(request, 429, "Too many failed sign-ins from here: try again later.")
     session: Session | None = request.state.session
     cookie = request.cookies.get(d.cookies.csrf)
-    request.state.csrf = session.csrf if session else (cookie if d.cookies.unsign("csrf", cookie) else new_anonymous_token(d.cookies))
+    request.state.csrf = (
+        session.csrf if session else (cookie if d.cookies.unsign("csrf", cookie) else new_anonymous_token(d.cookies))
+    )
     if request.method in UNSAFE_METHODS and not await csrf_ok(request, d.cookies, session, cookie):
         request.state.audit.update(action=request.state.audit["action"] or "csrf_check", outcome="rejected_csrf")
         return d.error(request, 403, "The request was refused: the CSRF check failed. Reload the page and try again.")
@@ -167,7 +169,11 @@ async def guard(request: Request, call_next: Callable) -> Response:
     request.state.actor, request.state.session, request.state.csrf = None, None, ""
     response = await respond(d, request, call_next)
     response.headers.update(SECURITY_HEADERS)
-    if request.state.session is None and request.state.csrf and request.cookies.get(d.cookies.csrf) != request.state.csrf:
+    if (
+        request.state.session is None
+        and request.state.csrf
+        and request.cookies.get(d.cookies.csrf) != request.state.csrf
+    ):
         # The sign-in form's CSRF token: random, MAC-signed by this server, bound to the deployment.
         response.set_cookie(d.cookies.csrf, request.state.csrf, **d.cookies.attributes())
     try:

@@ -62,16 +62,25 @@ class OidcConfig:
         if not s.dashboard_oidc_issuer:
             return None
         if not s.dashboard_oidc_client_id or not s.dashboard_oidc_redirect_url:
-            raise SettingsError("dashboard_oidc_issuer is set: dashboard_oidc_client_id and dashboard_oidc_redirect_url are needed too")
-        for what, url in (("dashboard_oidc_issuer", s.dashboard_oidc_issuer), ("dashboard_oidc_redirect_url", s.dashboard_oidc_redirect_url)):
+            raise SettingsError(
+                "dashboard_oidc_issuer is set: dashboard_oidc_client_id and dashboard_oidc_redirect_url are needed too"
+            )
+        for what, url in (
+            ("dashboard_oidc_issuer", s.dashboard_oidc_issuer),
+            ("dashboard_oidc_redirect_url", s.dashboard_oidc_redirect_url),
+        ):
             u = urlsplit(url)
             if u.scheme != "https" and not (u.scheme == "http" and u.hostname in LOOPBACK):
                 raise SettingsError(f"{what}: must be an https URL (http only on loopback, for testing)")
         return cls(
-            issuer=s.dashboard_oidc_issuer.rstrip("/"), client_id=s.dashboard_oidc_client_id,
-            client_secret=environ.get(s.dashboard_oidc_client_secret_env), redirect_url=s.dashboard_oidc_redirect_url,
-            roles_claim=s.dashboard_oidc_roles_claim, role_map=dict(s.dashboard_oidc_role_map),
-            areas_claim=s.dashboard_oidc_areas_claim, name_claim=s.dashboard_oidc_name_claim,
+            issuer=s.dashboard_oidc_issuer.rstrip("/"),
+            client_id=s.dashboard_oidc_client_id,
+            client_secret=environ.get(s.dashboard_oidc_client_secret_env),
+            redirect_url=s.dashboard_oidc_redirect_url,
+            roles_claim=s.dashboard_oidc_roles_claim,
+            role_map=dict(s.dashboard_oidc_role_map),
+            areas_claim=s.dashboard_oidc_areas_claim,
+            name_claim=s.dashboard_oidc_name_claim,
         )
 
 
@@ -137,9 +146,15 @@ class OidcClient:
             self._pending = {k: v for k, v in self._pending.items() if now - v.created <= PENDING_SECONDS}
             self._pending[pid] = p
         url = prepare_grant_uri(
-            self.metadata()["authorization_endpoint"], self.config.client_id, "code",
-            redirect_uri=self.config.redirect_url, scope="openid profile", state=p.state, nonce=p.nonce,
-            code_challenge=create_s256_code_challenge(p.code_verifier), code_challenge_method="S256",
+            self.metadata()["authorization_endpoint"],
+            self.config.client_id,
+            "code",
+            redirect_uri=self.config.redirect_url,
+            scope="openid profile",
+            state=p.state,
+            nonce=p.nonce,
+            code_challenge=create_s256_code_challenge(p.code_verifier),
+            code_challenge_method="S256",
         )
         return url, pid
 
@@ -163,8 +178,13 @@ class OidcClient:
         return self.verify_id_token(token, pending.nonce)
 
     def _redeem(self, code: str, pending: Pending) -> str:
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.config.redirect_url,
-                "code_verifier": pending.code_verifier, "client_id": self.config.client_id}
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.config.redirect_url,
+            "code_verifier": pending.code_verifier,
+            "client_id": self.config.client_id,
+        }
         auth = (self.config.client_id, self.config.client_secret) if self.config.client_secret else None
         try:
             with self._http() as h:
@@ -187,9 +207,13 @@ class OidcClient:
             except (JoseError, ValueError):
                 raise OidcError("bad_signature") from None
         registry = jwt.JWTClaimsRegistry(
-            now=lambda: int(self.clock()), leeway=self.config.leeway_seconds,
-            iss={"essential": True, "value": self.config.issuer}, aud={"essential": True, "value": self.config.client_id},
-            exp={"essential": True}, sub={"essential": True}, nonce={"essential": True, "value": nonce},
+            now=lambda: int(self.clock()),
+            leeway=self.config.leeway_seconds,
+            iss={"essential": True, "value": self.config.issuer},
+            aud={"essential": True, "value": self.config.client_id},
+            exp={"essential": True},
+            sub={"essential": True},
+            nonce={"essential": True, "value": nonce},
         )
         try:
             registry.validate(tok.claims)
@@ -208,6 +232,12 @@ class OidcClient:
         if role is None:
             raise OidcError("no_allowed_role")
         areas_raw = claims.get(self.config.areas_claim) or []
-        areas = (areas_raw,) if isinstance(areas_raw, str) else tuple(str(a) for a in areas_raw) if isinstance(areas_raw, list) else ()
+        areas = (
+            (areas_raw,)
+            if isinstance(areas_raw, str)
+            else tuple(str(a) for a in areas_raw)
+            if isinstance(areas_raw, list)
+            else ()
+        )
         name = claims.get(self.config.name_claim) or claims["sub"]
         return Actor(f"oidc:{name}", role, tuple(sorted(set(areas))), source="oidc")

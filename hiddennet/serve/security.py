@@ -37,7 +37,9 @@ MAKE_REFERRAL_PACK = "make_referral_pack"
 # safeguarding list is for safeguarding leads (their own areas) and intelligence officers.
 DEFAULT_POLICY: dict[str, frozenset[str]] = {
     "analyst": frozenset({VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING}),
-    "intelligence_officer": frozenset({VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, VIEW_SAFEGUARDING, VIEW_PERSON}),
+    "intelligence_officer": frozenset(
+        {VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, VIEW_SAFEGUARDING, VIEW_PERSON}
+    ),
     "safeguarding_lead": frozenset({VIEW_OVERVIEW, VIEW_SAFEGUARDING, MAKE_REFERRAL_PACK}),
 }
 

@@ -12,10 +12,19 @@ from collections.abc import Callable, Iterable
 
 class LoginThrottle:
     def __init__(
-        self, max_failures: int, backoff_seconds: float, backoff_max_seconds: float, window_seconds: float,
+        self,
+        max_failures: int,
+        backoff_seconds: float,
+        backoff_max_seconds: float,
+        window_seconds: float,
         clock: Callable[[], float] = time.time,
     ):
-        self.max_failures, self.backoff, self.backoff_max, self.window = max_failures, backoff_seconds, backoff_max_seconds, window_seconds
+        self.max_failures, self.backoff, self.backoff_max, self.window = (
+            max_failures,
+            backoff_seconds,
+            backoff_max_seconds,
+            window_seconds,
+        )
         self.clock = clock
         self._fails: dict[str, list[float]] = {}
         self._lock = threading.Lock()

@@ -143,6 +143,7 @@ class UserStore:
 
 # -- the users file, as the `hiddennet users` command edits it -------------------------------------
 
+
 def _read_entries(run_dir: Path) -> list[dict]:
     path = users_path(run_dir)
     if not path.is_file():

@@ -27,7 +27,7 @@ async def api_groups(request: Request, limit: int = 100, offset: int = 0) -> Res
     return d.api({**{k: v for k, v in p.items() if k != "items"}, "groups": p["items"]})
 
 
-@router.get("/groups/{group_id:path}/dismantling")
+@router.get("/groups/{group_id:anyid}/dismantling")
 async def api_dismantling(request: Request, group_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_DISMANTLING, f"group:{group_id}")
@@ -35,7 +35,7 @@ async def api_dismantling(request: Request, group_id: str) -> Response:
     return d.api({"group_id": group_id, "steps": d.data.dismantling_rows(d.officer(actor), group_id)})
 
 
-@router.get("/groups/{group_id:path}/links")
+@router.get("/groups/{group_id:anyid}/links")
 async def api_links(request: Request, group_id: str, limit: int = 100, offset: int = 0) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_GROUP, f"group:{group_id}")
@@ -43,11 +43,19 @@ async def api_links(request: Request, group_id: str, limit: int = 100, offset: i
     links = d.data.links(actor, d.officer(actor), group_id)
     limit, offset = d.data.page(limit, offset)
     nxt = offset + limit if offset + limit < len(links) else None
-    return d.api({"group_id": group_id, "total": len(links), "limit": limit, "offset": offset, "next_offset": nxt,
-                  "links": links[offset : offset + limit]})
+    return d.api(
+        {
+            "group_id": group_id,
+            "total": len(links),
+            "limit": limit,
+            "offset": offset,
+            "next_offset": nxt,
+            "links": links[offset : offset + limit],
+        }
+    )
 
 
-@router.get("/groups/{group_id:path}")
+@router.get("/groups/{group_id:anyid}")
 async def api_group(request: Request, group_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_GROUP, f"group:{group_id}")
@@ -66,7 +74,7 @@ async def api_safeguarding(request: Request, area: str | None = None, limit: int
     return d.api({**{k: v for k, v in p.items() if k != "items"}, "people": p["items"]})
 
 
-@router.get("/people/{nominal_id:path}")
+@router.get("/people/{nominal_id:anyid}")
 async def api_person(request: Request, nominal_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_PERSON, f"person:{nominal_id}")

@@ -33,11 +33,30 @@ def _links_csv(links: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     buf.write(f"# {MARKING}: {NOTICE}\n")
-    w.writerow(["member_a", "member_b", "layer", "evidence_count", "handling_code", "log_ids", "crime_refs", "evidence_withheld"])
+    w.writerow(
+        [
+            "member_a",
+            "member_b",
+            "layer",
+            "evidence_count",
+            "handling_code",
+            "log_ids",
+            "crime_refs",
+            "evidence_withheld",
+        ]
+    )
     for link in links:
         for e in link["layers"]:
-            row = [link["a"], link["b"], e["layer"], e.get("evidence_count"), e.get("handling_code"),
-                   ";".join(e.get("log_ids") or []), ";".join(e.get("crime_refs") or []), e.get("evidence_withheld")]
+            row = [
+                link["a"],
+                link["b"],
+                e["layer"],
+                e.get("evidence_count"),
+                e.get("handling_code"),
+                ";".join(e.get("log_ids") or []),
+                ";".join(e.get("crime_refs") or []),
+                e.get("evidence_withheld"),
+            ]
             w.writerow([csv_cell(c) for c in row])
     return buf.getvalue()
 
@@ -46,15 +65,16 @@ def attachment(name: str) -> str:
     return f"attachment; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@router.get("/groups/{group_id:path}/links.csv")
+@router.get("/groups/{group_id:anyid}/links.csv")
 async def links_csv(request: Request, group_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_GROUP, f"group:{group_id}")
     request.state.audit["action"] = "export_links"
     d.data.group_row(group_id)
     text = _links_csv(d.data.links(actor, d.officer(actor), group_id))
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": attachment(f"links-{group_id}.csv")})
+    return Response(
+        text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": attachment(f"links-{group_id}.csv")}
+    )
 
 
 @router.post("/safeguarding/referral-pack")
@@ -71,7 +91,8 @@ async def referral_pack(request: Request) -> Response:
         d.refuse(request)
     try:
         facts = await run_in_threadpool(
-            write_referral_pack, d.run_dir, area=area, recipient=f"{area} MASH", actor=actor.name)
+            write_referral_pack, d.run_dir, area=area, recipient=f"{area} MASH", actor=actor.name
+        )
     except HiddennetError:
         request.state.audit["outcome"] = "not_found"
         return d.error(request, 404, "No referral pack can be made for that area in this run.")

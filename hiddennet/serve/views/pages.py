@@ -22,8 +22,14 @@ async def overview(request: Request) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_OVERVIEW, "overview")
     f, charts = d.data.figures(actor)
-    return d.page(request, "overview.html.j2", f=f, charts=charts, min_cell=d.run.min_cell,
-                  group_links=d.may(actor, sec.VIEW_GROUP))
+    return d.page(
+        request,
+        "overview.html.j2",
+        f=f,
+        charts=charts,
+        min_cell=d.run.min_cell,
+        group_links=d.may(actor, sec.VIEW_GROUP),
+    )
 
 
 @router.get("/groups", response_class=HTMLResponse)
@@ -34,16 +40,18 @@ async def groups_page(request: Request, limit: int = 100, offset: int = 0) -> Re
     return d.page(request, "groups.html.j2", rows=p["items"], total=p["total"], limit=p["limit"], offset=p["offset"])
 
 
-@router.get("/groups/{group_id:path}/dismantling", response_class=HTMLResponse)
+@router.get("/groups/{group_id:anyid}/dismantling", response_class=HTMLResponse)
 async def dismantling_page(request: Request, group_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_DISMANTLING, f"group:{group_id}")
     row = d.data.group_row(group_id)
     officer = d.officer(actor)
-    return d.page(request, "dismantling.html.j2", group=row, rows=d.data.dismantling_rows(officer, group_id), officer=officer)
+    return d.page(
+        request, "dismantling.html.j2", group=row, rows=d.data.dismantling_rows(officer, group_id), officer=officer
+    )
 
 
-@router.get("/groups/{group_id:path}", response_class=HTMLResponse)
+@router.get("/groups/{group_id:anyid}", response_class=HTMLResponse)
 async def group_page(request: Request, group_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_GROUP, f"group:{group_id}")
@@ -51,13 +59,27 @@ async def group_page(request: Request, group_id: str) -> Response:
     officer = d.officer(actor)
     gr = d.data.graph(officer, group_id)
     svg = _charts.network_svg(
-        gr["_labels"], gr["_flags"], gr["_edges"], title=f"Group {group_id}", seed=1,
-        links=[f"/people/{id_path(i)}" for i in gr["_ids"]] if officer else None, pos=gr["_pos"],
+        gr["_labels"],
+        gr["_flags"],
+        gr["_edges"],
+        title=f"Group {group_id}",
+        seed=1,
+        links=[f"/people/{id_path(i)}" for i in gr["_ids"]] if officer else None,
+        pos=gr["_pos"],
     )
     data = json.dumps({"nodes": gr["nodes"], "edges": gr["edges"]}).replace("<", "\\u003c")
     members = d.data.member_rows(d.data.members(group_id)) if officer else None
-    return d.page(request, "group.html.j2", group=row, svg=svg, graph_json=Markup(data), members=members, officer=officer,
-                  links=d.data.links(actor, officer, group_id), can_dismantle=d.may(actor, sec.VIEW_DISMANTLING, f"group:{group_id}"))
+    return d.page(
+        request,
+        "group.html.j2",
+        group=row,
+        svg=svg,
+        graph_json=Markup(data),
+        members=members,
+        officer=officer,
+        links=d.data.links(actor, officer, group_id),
+        can_dismantle=d.may(actor, sec.VIEW_DISMANTLING, f"group:{group_id}"),
+    )
 
 
 @router.get("/safeguarding", response_class=HTMLResponse)
@@ -69,11 +91,21 @@ async def safeguarding_page(request: Request, area: str | None = None, limit: in
     p = d.data.safeguarding(actor, area, limit, offset)
     areas = d.data.areas(actor)
     packs = [a for a in areas if d.may(actor, sec.MAKE_REFERRAL_PACK, f"area:{a}")]
-    return d.page(request, "safeguarding.html.j2", rows=p["items"], total=p["total"], limit=p["limit"], offset=p["offset"],
-                  area=area, areas=areas, packs=packs, officer=d.officer(actor))
+    return d.page(
+        request,
+        "safeguarding.html.j2",
+        rows=p["items"],
+        total=p["total"],
+        limit=p["limit"],
+        offset=p["offset"],
+        area=area,
+        areas=areas,
+        packs=packs,
+        officer=d.officer(actor),
+    )
 
 
-@router.get("/people/{nominal_id:path}", response_class=HTMLResponse)
+@router.get("/people/{nominal_id:anyid}", response_class=HTMLResponse)
 async def person_page(request: Request, nominal_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_PERSON, f"person:{nominal_id}")
