@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from hiddennet.contract import OFFENDER_ROLES
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 OUTPUTS = ("crime_harm", "nominal_harm", "group_harm", "harm_explained")
 
@@ -265,3 +265,10 @@ def run(engine, settings) -> StageOutput:
     }
     return StageOutput(tables=OUTPUTS, facts=facts)
 
+
+STAGE = Stage(
+    "harm",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("crimes", "crime_nominals", "combined_edges", "network_nominals", "network_groups", "safeguarding"),
+    writes=OUTPUTS,
+)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 LAYER_NAMES = ("victim", "intel", "custody", "soc")
 
@@ -324,3 +324,11 @@ def run(engine, settings: Settings) -> StageOutput:
     for name in _SCRATCH:
         engine.drop(name)
     return StageOutput(tables=("edges",), facts=facts)
+
+
+STAGE = Stage(
+    "layers",
+    lambda engine, settings, ctx: run(engine, settings),
+    optional_reads=("full_table", "final_table", "intel_logs", "intel_nominals", "custody_cells", "soc_edges"),
+    writes=("edges",),
+)

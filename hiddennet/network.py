@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from hiddennet.errors import HiddennetError
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 LAYER_NAMES = ("victim", "intel", "custody", "soc")
 
@@ -552,3 +552,12 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
         engine.drop(name)
     return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
+
+
+STAGE = Stage(
+    "network",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("edges",),
+    optional_reads=("full_table", "soc_nominals"),
+    writes=("combined_edges", "network_nominals", "network_groups"),
+)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hiddennet.contract import OFFENDER_ROLES
 from hiddennet.errors import InputContractError, SettingsError
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 BUILTIN_PROFILES = ("cse", "cce", "msht")
 _WS = re.compile(r"\s+")
@@ -458,3 +458,11 @@ def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
     combined = " CROSS JOIN ".join(f"({p.strip()}) AS s{i}" for i, p in enumerate(parts))
     t = engine.fetch_arrow(f"SELECT * FROM {combined}")
     return {name: int(t.column(name)[0].as_py() or 0) for name in t.column_names}
+
+
+STAGE = Stage(
+    "select",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("crimes", "input_nominals", "crime_nominals"),
+    writes=("full_table", "final_table", "selection_summary"),
+)

@@ -26,7 +26,7 @@ from hiddennet.dismantle.baselines import adaptive, corehd
 from hiddennet.dismantle.exact import exact_dismantle
 from hiddennet.dismantle.gnd import gnd_dismantle
 from hiddennet.dismantle.graph import Problem, Result, target_size
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 OUTPUT = "dismantling"
 
@@ -185,3 +185,11 @@ def run(engine, settings) -> StageOutput:
             "longest_order": int(stats[2]),
         },
     )
+
+
+STAGE = Stage(
+    "dismantle",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("combined_edges", "network_nominals", "network_groups", "nominal_harm", "safeguarding"),
+    writes=(OUTPUT,),
+)

@@ -35,6 +35,7 @@ def _cores() -> int:
 
 class DuckDBEngine(Engine):
     name = "duckdb"
+    errors = (duckdb.Error,)
 
     def __init__(
         self,
@@ -59,12 +60,15 @@ class DuckDBEngine(Engine):
             self.con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
 
     def execute(self, sql: str) -> None:
+        self.last_statement = sql
         self.con.execute(sql)
 
     def fetch_arrow(self, select_sql: str) -> pa.Table:
+        self.last_statement = select_sql
         return self.con.sql(select_sql).to_arrow_table()
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.last_statement = f"CREATE TABLE {name} AS SELECT 1"
         view = f"__arrow_{name}"
         self.con.register(view, table)
         try:

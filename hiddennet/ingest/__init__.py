@@ -30,7 +30,7 @@ from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
 from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, known_unknown, lit, typed
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 __all__ = ["run", "REASONS", "OUTPUT_TABLES"]
 
@@ -553,3 +553,12 @@ def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
         if read is None or t in read:
             names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups")]
     return names
+
+
+STAGE = Stage(
+    "ingest",
+    lambda engine, settings, ctx: run(engine, settings, ctx.input_dir),
+    writes=("crimes", "input_nominals", "crime_nominals", "intel_logs", "intel_nominals", "custody_cells",
+            "soc_nominals", "soc_edges", "quarantine", "demographic_conflicts"),
+    resolves=("as_of",),
+)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from hiddennet.engine import Engine
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 REASONS = ("child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap")
 
@@ -230,3 +230,12 @@ def _facts(engine: Engine, child: int) -> dict:
         "flagged_with_unknown_age": int(row[4]),
         "network_nominals_with_unknown_age": int(unknown_age_in_network),
     }
+
+
+STAGE = Stage(
+    "safeguard",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("crimes", "input_nominals", "crime_nominals", "full_table", "network_nominals"),
+    optional_reads=("final_table",),
+    writes=("safeguarding",),
+)

@@ -26,13 +26,14 @@ count = top-10 groups kept, share = kept / top-10 groups of the run).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pyarrow as pa
 
 from hiddennet.engine import Engine
 from hiddennet.safeguard import age_sql
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
 
 Rerun = Callable[[Settings, str], pa.Table]
 
@@ -304,3 +305,12 @@ def _data_gaps(engine: Engine) -> dict[str, int]:
             if any(w in str(measure).lower() for w in _GAP_WORDS):
                 gaps[f"selection_{measure}"] = int(value or 0)
     return gaps
+
+
+STAGE = Stage(
+    "fairness",
+    lambda engine, settings, ctx: run(engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None),
+    reads=("network_nominals", "input_nominals"),
+    optional_reads=("group_harm", "safeguarding", "dismantling"),
+    writes=("fairness", "data_gaps"),
+)
