@@ -528,7 +528,7 @@ _REGISTRY: tuple[Table, ...] = (
         """
         group_id           VARCHAR
         size               BIGINT     members
-        harm_cchi          DOUBLE     all members" harm (flagged members included)
+        harm_cchi          DOUBLE     all members' harm (flagged members included)
         harm_ons           DOUBLE     same, ONS
         priority_rank      INTEGER    see above; NULL for a safeguarding-only group
         soc_overlap        INTEGER    members in the SOC network
@@ -561,7 +561,7 @@ def written_by(stage: str) -> tuple[str, ...]:
 
 def arrow_schema(name: str) -> pa.Schema:
     """The Arrow schema of a registered table (registered columns only)."""
-    return pa.schema([(c.name, arrow_type(c.type)) for c in table(name).columns])
+    return pa.schema([(c.name, arrow_type(c.type)) for c in t.columns])
 
 
 def empty_sql(name: str, select: str = "*") -> str:
@@ -577,14 +577,35 @@ _BLOCK = re.compile(r"(<!-- tables:(\w+) -->\n)(.*?)(<!-- /tables -->)", re.S)
 
 def markdown(name: str) -> str:
     """The column table of docs/tables.md for one table."""
-    lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{c.name}` | {c.type} | {c.meaning} |".replace(" | |", " | |") for c in table(name).columns]
+    t = table(name)
+    lines = ["*Restricted: holds personal data.*", ""] if t.restricted else []
+    lines += ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type} | {c.meaning} |".replace("|  |", "| |") for c in t.columns]
     return "\n".join(lines) + "\n"
 
 
+def stage_map() -> str:
+    """The map of stages and tables for docs/tables.md, from the stages' declarations (stage.py)."""
+    from hiddennet.pipeline import STAGES  # the stages import this module: imported when asked for
+
+    def names(ts: tuple[str, ...]) -> str:
+        return ", ".join(f"`{t}`" for t in ts)
+
+    lines = ["| stage | reads | reads when present | writes |", "|---|---|---|---|"]
+    for st in STAGES:
+        reads = names(st.reads) or ("the input folder" if st is STAGES[0] else "")
+        row = f"| {st.name} | {reads} | {names(st.optional_reads)} | {names(st.writes)} |"
+        lines.append(row.replace("|  |", "| |"))
+    return "\n".join(lines) + "\n"
+
+
+_STAGE_BLOCK = re.compile(r"(<!-- stages -->\n)(.*?)(<!-- /stages -->)", re.S)
+
+
 def render_doc(text: str) -> str:
-    """`text` with every `<!-- tables:NAME -->` block rewritten from the registry."""
-    return _BLOCK.sub(lambda m: m.group(1) + markdown(m.group(2)) + m.group(4), text)
+    """`text` with every `<!-- tables:NAME -->` block and the `<!-- stages -->` block rewritten."""
+    text = _BLOCK.sub(lambda m: m.group(1) + markdown(m.group(2)) + m.group(4), text)
+    return _STAGE_BLOCK.sub(lambda m: m.group(1) + stage_map() + m.group(3), text)
 
 
 def main(argv: list[str]) -> int:

@@ -311,6 +311,7 @@ STAGE = Stage(
     "fairness",
     lambda engine, settings, ctx: run(engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None),
     reads=("network_nominals", "input_nominals"),
-    optional_reads=("group_harm", "safeguarding", "dismantling"),
+    optional_reads=("group_harm", "safeguarding", "dismantling", "full_table", "demographic_conflicts", "quarantine",
+                    "crime_harm", "selection_summary"),
     writes=("fairness", "data_gaps"),
 )
