@@ -13,9 +13,8 @@ docs/network.md.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from hiddennet.settings import Settings
+from hiddennet.sql import date_lit
 from hiddennet.stage import Stage, StageOutput
 
 LAYER_NAMES = ("victim", "intel", "custody", "soc")
@@ -41,10 +40,6 @@ EDGE_COLUMNS = (
     "nominal_a, nominal_b, layer, weight, first_date, last_date, evidence_count, handling_code, "
     "crime_refs, log_ids, soc_layer"
 )
-
-
-def _date(d: dt.date) -> str:
-    return f"DATE '{d.isoformat()}'"
 
 
 def _in_list(values) -> str:
@@ -91,7 +86,7 @@ def victim_sql() -> str:
 # -- intelligence ---------------------------------------------------------------------------------
 def build_intel(engine, settings: Settings) -> dict:
     """Writes `_layers_intel_pairs` (one row per pair and log) and returns the counts by grading."""
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     grading = "concat(source_grade, information_grade)"
     engine.create_table(
         "_layers_log_graded",
@@ -200,7 +195,7 @@ def intel_sql() -> str:
 # -- custody --------------------------------------------------------------------------------------
 def build_custody(engine, settings: Settings) -> dict:
     """Writes `_layers_stays` (a person's stays per cell, overlaps merged) and `_layers_custody_pairs`."""
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     # Stays are clipped to as_of (an open stay ends there; days after it are not known yet).
     # Merging is gaps-and-islands: a stay starts a new island when it begins after every earlier
     # stay of the same person in the same cell has ended.
@@ -262,7 +257,7 @@ def build_custody(engine, settings: Settings) -> dict:
 
 
 def custody_sql(settings: Settings) -> str:
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     return f"""
         SELECT nominal_a, nominal_b, 'custody' AS layer,
                {_decay(f"date_diff('day', max(shared_to), {as_of})", settings.recency_half_life)} AS weight,

@@ -26,6 +26,7 @@ from hiddennet.dismantle.baselines import adaptive, corehd
 from hiddennet.dismantle.exact import exact_dismantle
 from hiddennet.dismantle.gnd import gnd_dismantle
 from hiddennet.dismantle.graph import Problem, Result, target_size
+from hiddennet.settings import Settings
 from hiddennet.stage import Stage, StageOutput
 
 OUTPUT = "dismantling"
@@ -49,8 +50,8 @@ _SUMMARY_STEP = 0
 
 
 # Rounds of the local search after GND + reinsertion (search.py) when called outside the stage;
-# the stage passes the `dismantle_search_rounds` setting (same default).
-SEARCH_ROUNDS = 10
+# the stage passes the `dismantle_search_rounds` setting, whose default this is.
+SEARCH_ROUNDS: int = Settings.model_fields["dismantle_search_rounds"].default
 
 
 def dismantle_problem(

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hiddennet.engine.base import Engine, GroupFn
+from hiddennet.sql import lit as _quote, q
 
 # Rows handed to a per-group function at once; batches always hold whole groups.
 _BATCH_ROWS = 500_000
@@ -156,7 +157,7 @@ class DuckDBEngine(Engine):
         src = f"read_parquet({_quote(Path(path).as_posix())}, file_row_number = true)"
         names = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
         names = [n for n in names if n != "file_row_number"]
-        cols = ", ".join(f'CAST("{_ident(n)}" AS VARCHAR) AS "{_ident(n)}"' for n in names)
+        cols = ", ".join(f"CAST({q(n)} AS VARCHAR) AS {q(n)}" for n in names)
         sep = ", " if cols else ""
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}{sep}file_row_number::BIGINT AS __row FROM {src}")
         return names
@@ -204,9 +205,3 @@ def _map_in_processes(fn: GroupFn, batches: list[pa.Table], workers: int) -> lis
         return list(pool.map(fn, batches))
 
 
-def _quote(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _ident(text: str) -> str:
-    return str(text).replace('"', '""')

@@ -30,6 +30,7 @@ from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
 from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, known_unknown, lit, typed
 from hiddennet.settings import Settings
+from hiddennet.sql import q  # quoted identifiers: column names come from the file's header
 from hiddennet.stage import Stage, StageOutput
 
 __all__ = ["run", "REASONS", "OUTPUT_TABLES"]
@@ -61,11 +62,6 @@ _PARSE_REASON = {
     "unterminated_quote": "truncated_row",
     "unreadable": "truncated_row",
 }
-
-
-def q(name: str) -> str:
-    """A quoted identifier (column names come from the file's header)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -110,7 +106,7 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
             "no valid offence, recorded, log or custody date to take as_of from; set as_of",
             file=sources["crimes"].file,
         )
-    bad_dob = _implausible_dob_sql(as_of, getattr(settings, "max_age_years", 110))
+    bad_dob = _implausible_dob_sql(as_of, settings.max_age_years)
     _resolve_demographics(engine, bad_dob)
     for name in _ORDER:
         _publish(engine, sources[name], bad_dob)

@@ -31,8 +31,8 @@ from functools import partial
 import pyarrow as pa
 
 from hiddennet.engine import Engine
-from hiddennet.safeguard import age_sql
 from hiddennet.settings import Settings
+from hiddennet.sql import age_years, date_lit
 from hiddennet.stage import Stage, StageOutput
 
 Rerun = Callable[[Settings, str], pa.Table]
@@ -72,7 +72,7 @@ def _age_band_sql(age: str) -> str:
 
 
 def run(engine: Engine, settings: Settings, rerun: Rerun | None = None) -> StageOutput:
-    min_cell = int(getattr(settings, "min_cell_count", 10))
+    min_cell = int(settings.min_cell_count)
     counts = _population_counts(engine, settings)
     rows, totals = composition_rows(counts, min_cell)
     stability_rows, stability_facts = _stability(engine, settings, rerun)
@@ -102,7 +102,7 @@ def _share(n: int, total: int) -> float | None:
 
 def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, str, str], int]:
     """(population, measure, category) -> people, counted in SQL."""
-    as_of = f"DATE '{settings.as_of.isoformat()}'"
+    as_of = date_lit(settings.as_of)
     parts = ["SELECT DISTINCT nominal_id, 'all_nominals' AS population FROM network_nominals"]
     if engine.has_table("group_harm"):
         flagged = (
@@ -114,7 +114,7 @@ def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, st
         )
     if engine.has_table("dismantling"):
         parts.append("SELECT DISTINCT nominal_id, 'dismantling_picks' AS population FROM dismantling")
-    age = age_sql("p.date_of_birth", as_of)
+    age = age_years("p.date_of_birth", as_of)
     rows = engine.fetch_rows(
         f"""
         WITH pop AS ({' UNION ALL '.join(parts)}),
@@ -191,7 +191,7 @@ def _largest_ratio(rows: list[dict]) -> dict | None:
 
 def variants(settings: Settings) -> list[tuple[str, Settings]]:
     """The perturbed settings of the stability check: intel left out, each half-life and layer weight +-p."""
-    p = float(getattr(settings, "stability_perturbation", 0.2))
+    p = float(settings.stability_perturbation)
     lw = settings.layer_weight
     out = [("intel_left_out", settings.model_copy(update={"layer_weight": lw.model_copy(update={"intel": 0.0})}))]
     for factor, tag in ((1 - p, "down"), (1 + p, "up")):
@@ -225,7 +225,7 @@ def kept(run_top: list[frozenset[str]], variant_top: list[frozenset[str]]) -> in
 
 
 def _stability(engine: Engine, settings: Settings, rerun: Rerun | None) -> tuple[list[dict], dict]:
-    if not getattr(settings, "stability_checks", True):
+    if not settings.stability_checks:
         return [], {"skipped": "stability_checks is false"}
     if rerun is None:
         return [], {"skipped": "no rerun function"}
