@@ -16,6 +16,7 @@ from __future__ import annotations
 from hiddennet.settings import Settings
 from hiddennet.sql import date_lit
 from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 LAYER_NAMES = ("victim", "intel", "custody", "soc")
 
@@ -51,16 +52,6 @@ def _in_list(values) -> str:
 def _decay(age_days_sql: str, half_life: float) -> str:
     """2^(-age / half_life) as SQL; age in days."""
     return f"pow(2.0, -CAST({age_days_sql} AS DOUBLE) / {float(half_life)!r})"
-
-
-def _empty_edges_sql() -> str:
-    return (
-        "SELECT CAST(NULL AS VARCHAR) AS nominal_a, CAST(NULL AS VARCHAR) AS nominal_b, "
-        "CAST(NULL AS VARCHAR) AS layer, CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DATE) AS first_date, "
-        "CAST(NULL AS DATE) AS last_date, CAST(NULL AS BIGINT) AS evidence_count, "
-        "CAST(NULL AS VARCHAR) AS handling_code, CAST(NULL AS VARCHAR[]) AS crime_refs, "
-        "CAST(NULL AS VARCHAR[]) AS log_ids, CAST(NULL AS VARCHAR) AS soc_layer WHERE 1 = 0"
-    )
 
 
 
@@ -296,7 +287,7 @@ def run(engine, settings: Settings) -> StageOutput:
     if engine.has_table("full_table"):
         engine.create_table("_layers_seeds", "SELECT DISTINCT offender_id AS nominal_id FROM full_table")
     else:
-        engine.create_table("_layers_seeds", "SELECT CAST(NULL AS VARCHAR) AS nominal_id WHERE 1 = 0")
+        engine.create_table("_layers_seeds", empty_sql("full_table", "offender_id AS nominal_id"))
     facts["seed_nominals"] = engine.count("_layers_seeds")
 
     if engine.has_table("final_table"):
@@ -310,7 +301,7 @@ def run(engine, settings: Settings) -> StageOutput:
     if engine.has_table("soc_edges"):
         parts.append(soc_sql())
 
-    body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts) if parts else _empty_edges_sql()
+    body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts) if parts else empty_sql("edges")
     engine.create_table("edges", f"SELECT {EDGE_COLUMNS} FROM ({body}) ORDER BY layer, nominal_a, nominal_b")
 
     counts = dict(engine.fetch_rows("SELECT layer, count(*) FROM edges GROUP BY layer"))

@@ -561,7 +561,7 @@ def written_by(stage: str) -> tuple[str, ...]:
 
 def arrow_schema(name: str) -> pa.Schema:
     """The Arrow schema of a registered table (registered columns only)."""
-    return pa.schema([(c.name, arrow_type(c.type)) for c in t.columns])
+    return pa.schema([(c.name, arrow_type(c.type)) for c in table(name).columns])
 
 
 def empty_sql(name: str, select: str = "*") -> str:

@@ -28,21 +28,11 @@ from hiddennet.dismantle.gnd import gnd_dismantle
 from hiddennet.dismantle.graph import Problem, Result, target_size
 from hiddennet.settings import Settings
 from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import arrow_schema
 
 OUTPUT = "dismantling"
 
-SCHEMA = pa.schema(
-    [
-        ("group_id", pa.string()),
-        ("step", pa.int32()),
-        ("nominal_id", pa.string()),
-        ("remaining_largest_fraction", pa.float64()),
-        ("harm_removed_cchi", pa.float64()),
-        ("exact", pa.bool_()),
-        ("method", pa.string()),
-        ("target_reached", pa.bool_()),
-    ]
-)
+SCHEMA = arrow_schema(OUTPUT)
 
 # A summary row per group rides along in the same output so facts need no second pass; step 0 rows
 # are dropped before the table is published.

@@ -32,6 +32,7 @@ from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, known_unkn
 from hiddennet.settings import Settings
 from hiddennet.sql import q  # quoted identifiers: column names come from the file's header
 from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 __all__ = ["run", "REASONS", "OUTPUT_TABLES"]
 
@@ -478,9 +479,7 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
 
 
 def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
-    cols = f"CAST(NULL AS VARCHAR) AS source_table, CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS line, "
-    parts = [f"SELECT {cols}CAST(NULL AS VARCHAR) AS {q('column')}, CAST(NULL AS VARCHAR) AS reason, "
-             "CAST(NULL AS VARCHAR) AS action WHERE false"]
+    parts = [empty_sql("quarantine")]
     for t, src in sources.items():
         if src.raw is None:
             continue

@@ -24,6 +24,7 @@ from hiddennet.engine import Engine
 from hiddennet.settings import Settings
 from hiddennet.sql import age_years, date_lit
 from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 REASONS = ("child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap")
 
@@ -42,7 +43,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         "SELECT offender_1 AS nominal_id, crime_ref_1 AS crime_ref FROM final_table "
         "UNION SELECT offender_2 AS nominal_id, crime_ref_2 AS crime_ref FROM final_table"
         if engine.has_table("final_table")
-        else "SELECT offender_id AS nominal_id, crime_ref FROM full_table WHERE false"
+        else empty_sql("full_table", "offender_id AS nominal_id, crime_ref")
     )
 
     # Age on as_of of everyone who may be flagged; born after as_of counts as 0.

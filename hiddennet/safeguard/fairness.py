@@ -34,6 +34,7 @@ from hiddennet.engine import Engine
 from hiddennet.settings import Settings
 from hiddennet.sql import age_years, date_lit
 from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import arrow_schema
 
 Rerun = Callable[[Settings, str], pa.Table]
 
@@ -48,19 +49,8 @@ LAYER_NAMES = ("victim", "intel", "custody", "soc")
 TOP_N = 10
 KEPT_JACCARD = 0.5
 
-FAIRNESS_SCHEMA = pa.schema(
-    [
-        ("measure", pa.string()),
-        ("population", pa.string()),
-        ("category", pa.string()),
-        ("value", pa.string()),
-        ("count", pa.int64()),
-        ("share", pa.float64()),
-        ("ratio", pa.float64()),
-        ("suppressed", pa.bool_()),
-    ]
-)
-GAPS_SCHEMA = pa.schema([("gap", pa.string()), ("count", pa.int64())])
+FAIRNESS_SCHEMA = arrow_schema("fairness")
+GAPS_SCHEMA = arrow_schema("data_gaps")
 
 
 def _age_band_sql(age: str) -> str:
