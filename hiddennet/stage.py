@@ -92,7 +92,7 @@ def stage_errors(engine: Engine, stage: str) -> Iterator[None]:
     except HiddennetError:
         raise
     except engine.errors as e:
-        error_class = f"{type(e).__module__.split('.')[0]} {type(e).__name__}"
+        error_class = f"{engine.name} {type(e).__name__}"
         raise StageError(stage, engine.failed_table(), error_class) from None
 
 

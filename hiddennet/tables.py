@@ -543,7 +543,6 @@ _REGISTRY: tuple[Table, ...] = (
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in _REGISTRY}
-STAGES_IN_ORDER = ("ingest", "select", "layers", "network", "safeguard", "harm", "dismantle", "fairness", "publish")
 
 
 def table(name: str) -> Table:

@@ -1,7 +1,10 @@
-"""A small synthetic run folder (manifest.json and tables/*.parquet with the columns of
-docs/tables.md) for the report's and dashboard's tests and for trying the dashboard out.
+"""A small synthetic run folder (manifest.json and tables/*.parquet) for the report's and
+dashboard's tests and for trying the dashboard out.
 
-Every identifier is made up (`N0001`, `C00001`, `G001`); no real data.
+The tables have the columns and types of the registry (hiddennet/tables.py), the same as a real
+run's, so the fake cannot drift from it: `conform` puts every registered column in order with its
+type, generates values for the columns the sample does not set, and refuses a column that is not
+registered. Every identifier is made up (`N0001`, `C00001`, `G001`); no real data.
 """
 
 from __future__ import annotations
@@ -15,12 +18,53 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hiddennet import tables as registry
 from hiddennet.stage import NOTICE
+
+_AS_OF = dt.date(2021, 3, 15)
+
+
+def _typed(name: str, table: pa.Table | dict | list) -> pa.Table:
+    """`table` (Arrow, columns or rows) with the registry's types; an unregistered column is an error."""
+    t = table if isinstance(table, pa.Table) else pa.Table.from_pylist(table) if isinstance(table, list) else pa.table(table)
+    reg = registry.table(name)
+    unknown = [c for c in t.column_names if c not in reg.column_names]
+    if unknown:
+        raise ValueError(f"sample table {name}: columns {unknown} are not in hiddennet/tables.py")
+    return pa.table({c: t.column(c).cast(registry.arrow_type(reg.column(c).type)) for c in t.column_names})
+
+
+def _generated(column: registry.Column, n: int, rng: np.random.Generator) -> list:
+    """Made-up values of the column's type, for columns the sample does not set."""
+    if column.type.endswith("[]"):
+        return [[] for _ in range(n)]
+    if column.type == "BOOLEAN":
+        return [False] * n
+    if column.type in ("BIGINT", "INTEGER", "SMALLINT"):
+        return [int(v) for v in rng.integers(0, 10, n)]
+    if column.type in ("DOUBLE", "FLOAT"):
+        return [round(float(v), 3) for v in rng.random(n)]
+    if column.type == "DATE":
+        return [_AS_OF - dt.timedelta(days=int(v)) for v in rng.integers(0, 3650, n)]
+    return [f"{column.name}-{i + 1}" for i in range(n)]
+
+
+def conform(name: str, table: pa.Table | dict | list, rng: np.random.Generator) -> pa.Table:
+    """Table `name` with every registered column, in order, with its type; values the sample does
+    not set are generated (`_generated`)."""
+    t = _typed(name, table)
+    reg = registry.table(name)
+    cols = {c.name: t.column(c.name) if c.name in t.column_names else pa.array(_generated(c, t.num_rows, rng))
+            for c in reg.columns}
+    return pa.table(cols).cast(registry.arrow_schema(name))
 
 
 def write_table(run_dir: Path, name: str, table: pa.Table | dict) -> None:
-    """Write one published table as the pipeline does (Parquet under tables/)."""
-    t = table if isinstance(table, pa.Table) else pa.table(table)
+    """Write one published table as the pipeline does (Parquet under tables/).
+
+    Columns take the registry's types; columns left out stay out (a test may want a partial table).
+    """
+    t = _typed(name, table)
     (Path(run_dir) / "tables").mkdir(parents=True, exist_ok=True)
     pq.write_table(t, Path(run_dir) / "tables" / f"{name}.parquet")
 
@@ -49,7 +93,7 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
     rng = np.random.default_rng(seed)
     run_dir = Path(run_dir)
     omit = set(omit)
-    as_of = dt.date(2021, 3, 15)
+    as_of = _AS_OF
 
     # Network: groups, members, links.
     nominals, links, groups, dismantling, safeguarding, explained = [], [], [], [], [], []
@@ -75,7 +119,7 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
             harm[m] = 0.0 if m in flagged else float(rng.uniform(0, 900))
             nominals.append(
                 {
-                    "nominal_id": m, "group_id": gid, "node_index": i, "in_cse_network": True, "in_soc_network": bool(rng.random() < 0.2),
+                    "nominal_id": m, "group_id": gid, "in_cse_network": True, "in_soc_network": bool(rng.random() < 0.2),
                     "harm_cchi": harm[m], "harm_ons": harm[m] / 10, "degree": deg[i], "weighted_degree": float(deg[i]),
                     "betweenness": float(rng.random()), "is_child": m in flagged and rng.random() < 0.5,
                     "victim_offender_overlap": False, "safeguarding_flagged": m in flagged,
@@ -145,16 +189,16 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
                                       "offence_date_1": a["offence_date"], "offence_date_2": b["offence_date"], "weight": 0.5})
 
     tables: dict[str, object] = {
-        "full_table": pa.Table.from_pylist(full),
-        "final_table": pa.Table.from_pylist(final, schema=pa.schema([("offender_1", pa.string()), ("offender_2", pa.string()), ("crime_ref_1", pa.string()), ("crime_ref_2", pa.string()), ("victim_id", pa.string()), ("offence_date_1", pa.date32()), ("offence_date_2", pa.date32()), ("weight", pa.float64())])),
+        "full_table": full,
+        "final_table": pa.Table.from_pylist(final, schema=registry.arrow_schema("final_table")),
         "selection_summary": {"measure": ["crimes_read", "crimes_selected", "victims_without_birth_date"], "value": [400, 160, 3]},
-        "nominals": pa.Table.from_pylist(nominals),
-        "groups": pa.Table.from_pylist(groups),
-        "combined_edges": pa.Table.from_pylist([{"nominal_a": a, "nominal_b": b, "weight": w, "layers": [layer], "group_id": g} for a, b, w, g, layer in links]),
-        "edges": pa.Table.from_pylist([{"nominal_a": a, "nominal_b": b, "layer": layer, "weight": w, "first_date": dt.date(2019, 1, 1), "last_date": dt.date(2020, 1, 1), "evidence_count": 1} for a, b, w, _, layer in links]),
-        "dismantling": pa.Table.from_pylist(dismantling),
-        "safeguarding": pa.Table.from_pylist(safeguarding),
-        "harm_explained": pa.Table.from_pylist(explained),
+        "nominals": nominals,
+        "groups": groups,
+        "combined_edges": [{"nominal_a": a, "nominal_b": b, "weight": w, "layers": [layer], "group_id": g} for a, b, w, g, layer in links],
+        "edges": [{"nominal_a": a, "nominal_b": b, "layer": layer, "weight": w, "first_date": dt.date(2019, 1, 1), "last_date": dt.date(2020, 1, 1), "evidence_count": 1} for a, b, w, _, layer in links],
+        "dismantling": dismantling,
+        "safeguarding": safeguarding,
+        "harm_explained": explained,
         "crime_harm": {"crime_ref": ["C00001", "C00002", "C00003"], "cchi_basis": ["title_match", "code_median", "unmapped"], "ons_basis": ["single_value", "single_value", "unmapped"]},
         "fairness": {
             "measure": ["ethnicity", "ethnicity", "ethnicity", "sex"], "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals"],
@@ -164,8 +208,10 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
         "quarantine": {"source_table": ["crimes", "nominals", "nominals"], "source_file": ["crimes.csv", "nominals.csv", "nominals.csv"], "line": [4, 7, 9],
                        "column": [None, "date_of_birth", "date_of_birth"], "reason": ["duplicate_key", "unparseable_date", "unparseable_date"], "action": ["row_rejected", "value_cleared", "value_cleared"]},
     }
+    # Columns the sample leaves out get values from their own generator: the ones above stay as they were.
+    fill = np.random.default_rng(seed + 1_000_003)
     for name, t in tables.items():
         if name not in omit:
-            write_table(run_dir, name, t)
+            write_table(run_dir, name, conform(name, t, fill))
     write_manifest(run_dir, [n for n in tables if n not in omit])
     return run_dir
