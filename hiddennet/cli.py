@@ -128,15 +128,12 @@ def demo(
     _summary(result.manifest, out_dir / "run", as_json)
     if not as_json:
         out.print(f"input:    {data}")
-        if report_path:
-            out.print(f"report:   {report_path}")
+        out.print(f"report:   {report_path}")
 
 
-def _write_report(run_dir: Path) -> Path | None:
-    try:
-        from hiddennet.report import write_report
-    except ImportError:  # the report stage is not in this build yet
-        return None
+def _write_report(run_dir: Path) -> Path:
+    from hiddennet.report import write_report  # imported when asked for, as the other commands import theirs
+
     return write_report(run_dir)
 
 
@@ -145,8 +142,6 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run's output folder."
     """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
     _check_run(run_dir)
     path = _write_report(run_dir)
-    if path is None:
-        raise HiddennetError("the report is not available in this build")
     out.print(f"report: {path}")
 
 

@@ -42,3 +42,20 @@ class OutputError(HiddennetError):
     """A run's output folder is missing, incomplete or not a hiddennet run. Exit 2."""
 
     exit_code = 2
+
+
+class StageError(HiddennetError):
+    """The engine failed inside a stage. Exit 1.
+
+    The message names the stage, the table and the engine's error class only: an engine's own
+    message can quote a value from a row (`Could not convert string '...'`), so it is left out.
+    """
+
+    exit_code = 1
+
+    def __init__(self, stage: str, table: str | None, error_class: str):
+        self.stage = stage
+        self.table = table
+        self.error_class = error_class
+        on = f"failed on table {table}" if table else "failed"
+        super().__init__(f"stage {stage}: {on}: {error_class}")

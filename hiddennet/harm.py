@@ -40,7 +40,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from hiddennet.contract import OFFENDER_ROLES
-from hiddennet.stage import StageOutput
+from hiddennet.sql import date_lit
+from hiddennet.stage import Stage, StageOutput
 
 OUTPUTS = ("crime_harm", "nominal_harm", "group_harm", "harm_explained")
 
@@ -114,7 +115,7 @@ def run(engine, settings) -> StageOutput:
     engine.register_arrow("_ref_cchi_title", title_t)
     engine.register_arrow("_ref_cchi_any_title", any_title_t)
     engine.register_arrow("_ref_ons", ons_t)
-    as_of = settings.as_of.isoformat()
+    as_of = date_lit(settings.as_of)
     window = int(settings.harm_window_days)
     roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
 
@@ -134,7 +135,7 @@ def run(engine, settings) -> StageOutput:
                CASE WHEN k.code IS NOT NULL THEN (CASE WHEN tc.days IS NOT NULL THEN 'title_match' ELSE k.basis END)
                     WHEN ta.days IS NOT NULL THEN 'title_match' ELSE 'unmapped' END AS cchi_basis,
                CASE WHEN o.weight IS NOT NULL THEN 'single_value' ELSE 'unmapped' END AS ons_basis,
-               coalesce(date_diff('day', c.offence_date, DATE '{as_of}') BETWEEN 0 AND {window - 1}, false) AS in_window
+               coalesce(date_diff('day', c.offence_date, {as_of}) BETWEEN 0 AND {window - 1}, false) AS in_window
         FROM _harm_crimes c
         LEFT JOIN _ref_cchi_code k ON k.code = c.code_n
         LEFT JOIN _ref_cchi_title tc ON tc.code = c.code_n AND tc.title = c.title_n
@@ -265,3 +266,10 @@ def run(engine, settings) -> StageOutput:
     }
     return StageOutput(tables=OUTPUTS, facts=facts)
 
+
+STAGE = Stage(
+    "harm",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("crimes", "crime_nominals", "combined_edges", "network_nominals", "network_groups", "safeguarding"),
+    writes=OUTPUTS,
+)

@@ -13,10 +13,10 @@ docs/network.md.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.sql import date_lit
+from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 LAYER_NAMES = ("victim", "intel", "custody", "soc")
 
@@ -43,10 +43,6 @@ EDGE_COLUMNS = (
 )
 
 
-def _date(d: dt.date) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
 def _in_list(values) -> str:
     # Gradings come from validated settings (letters and digits); quoted for safety all the same.
     vals = [str(v).replace("'", "''") for v in values]
@@ -56,16 +52,6 @@ def _in_list(values) -> str:
 def _decay(age_days_sql: str, half_life: float) -> str:
     """2^(-age / half_life) as SQL; age in days."""
     return f"pow(2.0, -CAST({age_days_sql} AS DOUBLE) / {float(half_life)!r})"
-
-
-def _empty_edges_sql() -> str:
-    return (
-        "SELECT CAST(NULL AS VARCHAR) AS nominal_a, CAST(NULL AS VARCHAR) AS nominal_b, "
-        "CAST(NULL AS VARCHAR) AS layer, CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DATE) AS first_date, "
-        "CAST(NULL AS DATE) AS last_date, CAST(NULL AS BIGINT) AS evidence_count, "
-        "CAST(NULL AS VARCHAR) AS handling_code, CAST(NULL AS VARCHAR[]) AS crime_refs, "
-        "CAST(NULL AS VARCHAR[]) AS log_ids, CAST(NULL AS VARCHAR) AS soc_layer WHERE 1 = 0"
-    )
 
 
 
@@ -91,7 +77,7 @@ def victim_sql() -> str:
 # -- intelligence ---------------------------------------------------------------------------------
 def build_intel(engine, settings: Settings) -> dict:
     """Writes `_layers_intel_pairs` (one row per pair and log) and returns the counts by grading."""
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     grading = "concat(source_grade, information_grade)"
     engine.create_table(
         "_layers_log_graded",
@@ -200,7 +186,7 @@ def intel_sql() -> str:
 # -- custody --------------------------------------------------------------------------------------
 def build_custody(engine, settings: Settings) -> dict:
     """Writes `_layers_stays` (a person's stays per cell, overlaps merged) and `_layers_custody_pairs`."""
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     # Stays are clipped to as_of (an open stay ends there; days after it are not known yet).
     # Merging is gaps-and-islands: a stay starts a new island when it begins after every earlier
     # stay of the same person in the same cell has ended.
@@ -262,7 +248,7 @@ def build_custody(engine, settings: Settings) -> dict:
 
 
 def custody_sql(settings: Settings) -> str:
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     return f"""
         SELECT nominal_a, nominal_b, 'custody' AS layer,
                {_decay(f"date_diff('day', max(shared_to), {as_of})", settings.recency_half_life)} AS weight,
@@ -301,7 +287,7 @@ def run(engine, settings: Settings) -> StageOutput:
     if engine.has_table("full_table"):
         engine.create_table("_layers_seeds", "SELECT DISTINCT offender_id AS nominal_id FROM full_table")
     else:
-        engine.create_table("_layers_seeds", "SELECT CAST(NULL AS VARCHAR) AS nominal_id WHERE 1 = 0")
+        engine.create_table("_layers_seeds", empty_sql("full_table", "offender_id AS nominal_id"))
     facts["seed_nominals"] = engine.count("_layers_seeds")
 
     if engine.has_table("final_table"):
@@ -315,7 +301,7 @@ def run(engine, settings: Settings) -> StageOutput:
     if engine.has_table("soc_edges"):
         parts.append(soc_sql())
 
-    body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts) if parts else _empty_edges_sql()
+    body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts) if parts else empty_sql("edges")
     engine.create_table("edges", f"SELECT {EDGE_COLUMNS} FROM ({body}) ORDER BY layer, nominal_a, nominal_b")
 
     counts = dict(engine.fetch_rows("SELECT layer, count(*) FROM edges GROUP BY layer"))
@@ -324,3 +310,11 @@ def run(engine, settings: Settings) -> StageOutput:
     for name in _SCRATCH:
         engine.drop(name)
     return StageOutput(tables=("edges",), facts=facts)
+
+
+STAGE = Stage(
+    "layers",
+    lambda engine, settings, ctx: run(engine, settings),
+    optional_reads=("full_table", "final_table", "intel_logs", "intel_nominals", "custody_cells", "soc_edges"),
+    writes=("edges",),
+)

@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from hiddennet.errors import HiddennetError
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 LAYER_NAMES = ("victim", "intel", "custody", "soc")
 
@@ -475,11 +476,11 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         _centrality_table(engine, settings)
 
     seeds = "SELECT DISTINCT offender_id AS nominal_id FROM full_table" if engine.has_table("full_table") else (
-        "SELECT CAST(NULL AS VARCHAR) AS nominal_id WHERE 1 = 0"
+        empty_sql("full_table", "offender_id AS nominal_id")
     )
     soc_nominals = (
         "SELECT nominal_id, group_id FROM soc_nominals" if engine.has_table("soc_nominals") else
-        "SELECT CAST(NULL AS VARCHAR) AS nominal_id, CAST(NULL AS VARCHAR) AS group_id WHERE 1 = 0"
+        empty_sql("soc_nominals", "nominal_id, group_id")
     )
     # In the SOC network: listed in soc_nominals, or an end of a SOC link (the link proves it).
     engine.create_table(
@@ -552,3 +553,12 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
         engine.drop(name)
     return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
+
+
+STAGE = Stage(
+    "network",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("edges",),
+    optional_reads=("full_table", "soc_nominals"),
+    writes=("combined_edges", "network_nominals", "network_groups"),
+)

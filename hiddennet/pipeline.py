@@ -1,26 +1,9 @@
-"""One run, top to bottom. Each stage reads named tables from the engine and writes named tables.
+"""One run, top to bottom: each stage reads named tables from the engine and writes named tables.
 
-    ingest     input folder            -> crimes, nominals, crime_nominals, intel_logs, intel_nominals,
-                                          custody_cells, soc_nominals, soc_edges, quarantine
-    select     crimes, nominals,
-               crime_nominals          -> full_table, final_table, selection_summary
-    layers     full_table, final_table,
-               intel_*, custody_cells,
-               soc_*                   -> edges
-    network    edges, soc_nominals     -> combined_edges, network_nominals, network_groups
-    safeguard  crimes, nominals, crime_nominals,
-               full_table, final_table,
-               network_nominals        -> safeguarding
-    harm       crimes, crime_nominals, network_*,
-               safeguarding            -> crime_harm, nominal_harm, group_harm, harm_explained
-    dismantle  combined_edges, network_*,
-               nominal_harm, safeguarding -> dismantling
-    fairness   all of the above; reruns
-               layers..harm with
-               perturbed settings      -> fairness, data_gaps
-    publish                            -> nominals, groups, <out>/tables/*.parquet, manifest.json
-
-The engine is made here and passed in; no stage imports an engine.
+The stages run in the order of `STAGES`; each declares what it reads and writes (its `STAGE`, see
+hiddennet/stage.py), and the map of stages and tables in docs/tables.md is generated from those
+declarations (`python -m hiddennet.tables`). The engine is made here and passed in; no stage
+imports an engine. Every engine failure is reported once, naming the stage and the table.
 """
 
 from __future__ import annotations
@@ -28,16 +11,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import pyarrow as pa
+
 from hiddennet import dismantle, harm, ingest, layers, network, publish, safeguard, select
+from hiddennet.engine import Engine, make_engine
 from hiddennet.safeguard import fairness
-from hiddennet.engine import make_engine
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.stage import Stage, StageContext, StageOutput, run_stage
 
 # Called with (stage name, "start" | "done", seconds so far) so the CLI can show progress.
 ProgressFn = Callable[[str, str, float], None]
+
+STAGES: tuple[Stage, ...] = (
+    ingest.STAGE,
+    select.STAGE,
+    layers.STAGE,
+    network.STAGE,
+    safeguard.STAGE,
+    harm.STAGE,
+    dismantle.STAGE,
+    fairness.STAGE,
+    publish.STAGE,
+)
 
 
 @dataclass
@@ -54,36 +52,36 @@ def run_pipeline(
     out_dir.mkdir(parents=True, exist_ok=True)
     database = out_dir / "hiddennet.duckdb"
     database.unlink(missing_ok=True)
-    timings: dict[str, float] = {}
-    outputs: dict[str, StageOutput] = {}
-
-    def step(name: str, fn: Callable[[], StageOutput]) -> StageOutput:
-        if progress:
-            progress(name, "start", 0.0)
-        t0 = time.perf_counter()
-        result = fn()
-        timings[name] = round(time.perf_counter() - t0, 3)
-        outputs[name] = result
-        if progress:
-            progress(name, "done", timings[name])
-        return result
-
     with make_engine(settings, database=database) as engine:
-        ingested = step("ingest", lambda: ingest.run(engine, settings, Path(input_dir)))
-        # Every later stage sees the resolved reference date, never None.
-        settings = settings.model_copy(update={"as_of": ingested.facts["as_of"]})
-        step("select", lambda: select.run(engine, settings))
-        step("layers", lambda: layers.run(engine, settings))
-        step("network", lambda: network.run(engine, settings))
-        step("safeguard", lambda: safeguard.run(engine, settings))
-        step("harm", lambda: harm.run(engine, settings))
-        step("dismantle", lambda: dismantle.run(engine, settings))
-        step("fairness", lambda: fairness.run(engine, settings, rerun=lambda s, scope: rerun_priority(engine, settings, s, scope)))
-        manifest = publish.run(engine, settings, out_dir, outputs, timings, input_dir=Path(input_dir))
+        manifest = run_stages(engine, Path(input_dir), out_dir, settings, progress)
     return RunResult(out_dir=out_dir, manifest=manifest)
 
 
-def rerun_priority(engine, base: Settings, settings: Settings, scope: str):
+def run_stages(
+    engine: Engine, input_dir: Path, out_dir: Path, settings: Settings, progress: ProgressFn | None = None,
+    stages: tuple[Stage, ...] = STAGES,
+) -> dict:
+    """Run `stages` in order on `engine`; returns the manifest publish wrote."""
+    ctx = StageContext(input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine))
+    # The timings of the stages before publish are the manifest's; publish itself is not timed.
+    for stage in stages:
+        if progress and stage is not publish.STAGE:
+            progress(stage.name, "start", 0.0)
+        t0 = time.perf_counter()
+        result = run_stage(stage, engine, settings, ctx)
+        if stage is publish.STAGE:
+            return result.facts["manifest"]
+        ctx.timings[stage.name] = round(time.perf_counter() - t0, 3)
+        ctx.outputs[stage.name] = result
+        if stage.resolves:
+            # Later stages see the resolved values (as_of), never None.
+            settings = settings.model_copy(update={k: result.facts[k] for k in stage.resolves})
+        if progress:
+            progress(stage.name, "done", ctx.timings[stage.name])
+    return {}
+
+
+def rerun_priority(engine: Engine, base: Settings, settings: Settings, scope: str) -> pa.Table:
     """Rerun the layers-to-priority stages with other settings in a scratch namespace.
 
     Returns the members of the ranked groups (group_id, priority_rank, nominal_id) as Arrow, for the
@@ -92,11 +90,17 @@ def rerun_priority(engine, base: Settings, settings: Settings, scope: str):
     """
     with engine.scope(scope):
         if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
-            layers.run(engine, settings)
-        network.run(engine, settings, ranking_only=True)
-        safeguard.run(engine, settings)
-        harm.run(engine, settings)
+            _nested(engine, layers.STAGE, lambda: layers.run(engine, settings))
+        _nested(engine, network.STAGE, lambda: network.run(engine, settings, ranking_only=True))
+        _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
+        _nested(engine, harm.STAGE, lambda: harm.run(engine, settings))
         return engine.fetch_arrow(
             "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
             "JOIN network_nominals n USING (group_id) WHERE g.priority_rank IS NOT NULL"
         )
+
+
+def _nested(engine: Engine, stage: Stage, fn: Callable[[], StageOutput]) -> StageOutput:
+    """A stage rerun inside another (fairness), checked against its own declaration."""
+    with engine.in_stage(stage):
+        return fn()

@@ -11,7 +11,8 @@ from pathlib import Path
 from hiddennet import __version__
 from hiddennet.engine import Engine
 from hiddennet.settings import Settings
-from hiddennet.stage import NOTICE, StageOutput
+from hiddennet import tables
+from hiddennet.stage import NOTICE, Stage, StageContext, StageOutput
 
 # Tables every run publishes besides those the stages list (spec/outputs.md names these two).
 ASSEMBLED = ("nominals", "groups")
@@ -106,3 +107,18 @@ def run(
     }
     (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     return manifest
+
+
+def _run_stage(engine: Engine, settings: Settings, ctx: StageContext) -> StageOutput:
+    # Copies: the manifest is written now; what the pipeline records after publish is not in it.
+    manifest = run(engine, settings, ctx.out_dir, dict(ctx.outputs), dict(ctx.timings), input_dir=ctx.input_dir)
+    return StageOutput(tables=("input_nominals", *ASSEMBLED), facts={"manifest": manifest})
+
+
+STAGE = Stage(
+    "publish",
+    _run_stage,
+    # Every published table of the stages before it (the ingested `nominals` is `input_nominals`).
+    reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.stage != "publish"),
+    writes=("input_nominals", *ASSEMBLED),
+)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hiddennet.contract import OFFENDER_ROLES
 from hiddennet.errors import InputContractError, SettingsError
-from hiddennet.stage import StageOutput
+from hiddennet.sql import age_years, date_lit, lit
+from hiddennet.stage import Stage, StageOutput
 
 BUILTIN_PROFILES = ("cse", "cce", "msht")
 _WS = re.compile(r"\s+")
@@ -136,10 +137,6 @@ def _regex_literal(text: str) -> str:
     return "".join(out).replace("'", "''")
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _contains_any(expr: str, words: list[str]) -> str:
     """SQL: lower-cased text `expr` contains one of `words` once its whitespace is collapsed.
 
@@ -163,18 +160,6 @@ def _has_code(expr: str, codes: list[str]) -> str:
 def _normalised(col: str) -> str:
     # Case-insensitive (method.md section 1); whitespace is handled by the patterns (_contains_any).
     return f"lower({col})"
-
-
-def _age(on: str, dob: str) -> str:
-    """SQL: whole years from `dob` to `on`; one less when the birthday has not come yet that year.
-
-    Born 29 February: in a year without that day the birthday comes on 1 March (the (month, day)
-    comparison makes 28 February "before" it), the usual reading in England and Wales.
-    """
-    return (
-        f"(year({on}) - year({dob}) - CASE WHEN month({on}) < month({dob}) "
-        f"OR (month({on}) = month({dob}) AND day({on}) < day({dob})) THEN 1 ELSE 0 END)"
-    )
 
 
 def _role_rank() -> str:
@@ -270,7 +255,7 @@ def run(engine, settings) -> StageOutput:
         FROM (
             SELECT DISTINCT c.crime_ref, cn.nominal_id AS victim_id, n.sex AS victim_sex,
                    n.ethnicity AS victim_ethnicity,
-                   {_age("c.offence_date", "n.date_of_birth")} AS raw_age
+                   {age_years("n.date_of_birth", "c.offence_date")} AS raw_age
             FROM {_CRIMES} c
             JOIN crime_nominals cn ON cn.crime_ref = c.crime_ref AND cn.role = 'victim'
             LEFT JOIN nominals n ON n.nominal_id = cn.nominal_id
@@ -287,7 +272,7 @@ def run(engine, settings) -> StageOutput:
         f"""
         SELECT v.crime_ref, o.offender_id, v.victim_id, c.offence_date, c.offence_title, c.offence_code,
                {_role_of_rank("o.role_rank")} AS offender_role,
-               CAST({_age("c.offence_date", "n.date_of_birth")} AS INTEGER) AS offender_age,
+               CAST({age_years("n.date_of_birth", "c.offence_date")} AS INTEGER) AS offender_age,
                v.victim_age, n.sex AS offender_sex, v.victim_sex, n.ethnicity AS offender_ethnicity,
                v.victim_ethnicity, c.location_area, v.victim_born_after_offence,
                c.matched_title, c.matched_flag, c.matched_mo, c.matched_code
@@ -318,7 +303,7 @@ def run(engine, settings) -> StageOutput:
     #    exponent to six places). Pairs of full-table rows sharing a victim, offender_1 < offender_2 (which also
     #    keeps every pair once and drops self-pairs); same-crime pairs included. full_table is unique
     #    on (crime, offender, victim), so no two rows here are exact duplicates.
-    recency_days = f"greatest(date_diff('day', greatest(a.offence_date, b.offence_date), DATE '{as_of.isoformat()}'), 0)"
+    recency_days = f"greatest(date_diff('day', greatest(a.offence_date, b.offence_date), {date_lit(as_of)}), 0)"
     engine.create_table(
         "final_table",
         f"""
@@ -336,7 +321,7 @@ def run(engine, settings) -> StageOutput:
     facts = _summarise(engine, profile, min_age, as_of)
     # Written as SQL literals: building an Arrow table from Python lists makes pyarrow import pandas
     # (over a second in a process that has not loaded it yet).
-    rows = ", ".join(f"({_sql_text(k)}, {int(v)})" for k, v in facts.items() if isinstance(v, int))
+    rows = ", ".join(f"({lit(k)}, {int(v)})" for k, v in facts.items() if isinstance(v, int))
     engine.create_table(
         "selection_summary",
         f"SELECT CAST(measure AS VARCHAR) AS measure, CAST(value AS BIGINT) AS value FROM (VALUES {rows}) AS v(measure, value)",
@@ -434,7 +419,7 @@ def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
     put(
         f"""
         SELECT count(*) AS final_table_rows,
-               sum(CASE WHEN greatest(offence_date_1, offence_date_2) > DATE '{as_of.isoformat()}' THEN 1 ELSE 0 END)
+               sum(CASE WHEN greatest(offence_date_1, offence_date_2) > {date_lit(as_of)} THEN 1 ELSE 0 END)
                    AS final_table_rows_after_as_of
         FROM final_table
         """
@@ -458,3 +443,11 @@ def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
     combined = " CROSS JOIN ".join(f"({p.strip()}) AS s{i}" for i, p in enumerate(parts))
     t = engine.fetch_arrow(f"SELECT * FROM {combined}")
     return {name: int(t.column(name)[0].as_py() or 0) for name in t.column_names}
+
+
+STAGE = Stage(
+    "select",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("crimes", "input_nominals", "crime_nominals"),
+    writes=("full_table", "final_table", "selection_summary"),
+)

@@ -1,7 +1,10 @@
 """docs/tables.md lists every published table and column with its type, and nothing that is not published.
 
-The pipeline runs once on a tiny generated force; the Parquet schemas it writes are compared with the
-Markdown tables of docs/tables.md (a `### `name`` heading, then `| `column` | TYPE | meaning |` rows).
+The column tables and the stage map of docs/tables.md are generated from the registry
+(hiddennet/tables.py) and the stages' declarations; the first test fails when the page was not
+regenerated. The pipeline then runs once on a tiny generated force, and the Parquet schemas it
+writes are compared with the registry and with the Markdown tables of the page (a `### `name``
+heading, then `| `column` | TYPE | meaning |` rows).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hiddennet import tables as registry
 from hiddennet.contract import TABLES
 from hiddennet.generate import generate_force
 from hiddennet.pipeline import run_pipeline
@@ -90,6 +94,36 @@ def published(tmp_path_factory):
 @pytest.fixture(scope="module")
 def documented():
     return parse_tables_doc(DOC.read_text(encoding="utf-8"))
+
+
+def test_docs_are_generated_from_the_registry():
+    """Every generated block is what the registry and the declarations give (else: python -m hiddennet.tables)."""
+    text = DOC.read_text(encoding="utf-8")
+    assert registry.render_doc(text) == text, "docs/tables.md is out of date: run python -m hiddennet.tables"
+    blocks = {m[1] for m in registry._BLOCK.findall(text)}
+    assert blocks == set(registry.TABLES), "every registered table needs a <!-- tables:NAME --> block"
+    assert "<!-- stages -->" in text
+
+
+def test_drift_in_the_registry_is_caught():
+    """A column added to the registry but not to the page makes the generated page differ."""
+    text = DOC.read_text(encoding="utf-8")
+    t = registry.TABLES["groups"]
+    changed = registry.Table(t.name, t.stage, t.description, (*t.columns, registry.Column("new_col", "BIGINT", "x")))
+    registry.TABLES["groups"] = changed
+    try:
+        assert registry.render_doc(text) != text
+    finally:
+        registry.TABLES["groups"] = t
+
+
+def test_published_tables_are_exactly_the_registered_ones(published):
+    """Every published file is a registered table with its columns and types in order (input extras after)."""
+    schemas, extras = published
+    assert set(schemas) == {t.name for t in registry.TABLES.values() if t.published}
+    for name, schema in schemas.items():
+        cols = [(f.name, duckdb_type(f.type)) for f in schema if f.name not in extras.get(name, set())]
+        assert cols == [(c.name, c.type) for c in registry.table(name).columns], name
 
 
 def test_parser_reads_headings_and_rows():

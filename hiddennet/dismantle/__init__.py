@@ -26,22 +26,13 @@ from hiddennet.dismantle.baselines import adaptive, corehd
 from hiddennet.dismantle.exact import exact_dismantle
 from hiddennet.dismantle.gnd import gnd_dismantle
 from hiddennet.dismantle.graph import Problem, Result, target_size
-from hiddennet.stage import StageOutput
+from hiddennet.settings import Settings
+from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import arrow_schema
 
 OUTPUT = "dismantling"
 
-SCHEMA = pa.schema(
-    [
-        ("group_id", pa.string()),
-        ("step", pa.int32()),
-        ("nominal_id", pa.string()),
-        ("remaining_largest_fraction", pa.float64()),
-        ("harm_removed_cchi", pa.float64()),
-        ("exact", pa.bool_()),
-        ("method", pa.string()),
-        ("target_reached", pa.bool_()),
-    ]
-)
+SCHEMA = arrow_schema(OUTPUT)
 
 # A summary row per group rides along in the same output so facts need no second pass; step 0 rows
 # are dropped before the table is published.
@@ -49,8 +40,8 @@ _SUMMARY_STEP = 0
 
 
 # Rounds of the local search after GND + reinsertion (search.py) when called outside the stage;
-# the stage passes the `dismantle_search_rounds` setting (same default).
-SEARCH_ROUNDS = 10
+# the stage passes the `dismantle_search_rounds` setting, whose default this is.
+SEARCH_ROUNDS: int = Settings.model_fields["dismantle_search_rounds"].default
 
 
 def dismantle_problem(
@@ -185,3 +176,11 @@ def run(engine, settings) -> StageOutput:
             "longest_order": int(stats[2]),
         },
     )
+
+
+STAGE = Stage(
+    "dismantle",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("combined_edges", "network_nominals", "network_groups", "nominal_harm", "safeguarding"),
+    writes=(OUTPUT,),
+)

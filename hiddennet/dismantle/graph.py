@@ -91,7 +91,8 @@ def largest_piece(p: Problem, removed) -> int:
 
 def target_size(n: int, fraction: float) -> int:
     """method.md section 6: no piece larger than max(2, ceil(fraction * n))."""
-    # The small epsilon keeps 0.1 * 30 = 3.0000000000000004 from rounding up to 4.
+    # The small epsilon keeps 0.07 * 100 = 7.000000000000001 (and 0.07 * 300 = 21.000000000000004) from
+    # rounding up to 8 (22): a product that is an integer on paper must not gain a nominal.
     return max(2, math.ceil(fraction * n - 1e-9))
 
 

@@ -11,8 +11,15 @@ import abc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+from hiddennet import tables
+from hiddennet.sql import tables_in as sql_tables
+
+if TYPE_CHECKING:
+    from hiddennet.stage import Stage
 
 # A per-group function: takes an Arrow table holding one or more *whole* groups, returns an Arrow
 # table matching the declared output schema. Engines may call it once per group (Spark) or once per
@@ -25,6 +32,11 @@ class Engine(abc.ABC):
     """Runs DuckDB-dialect SQL over named tables."""
 
     name: str = "abstract"
+    # Exception classes the engine raises when a statement fails (turned into StageError by the
+    # pipeline, naming the stage and the table); an engine sets its own.
+    errors: tuple[type[Exception], ...] = ()
+    # The statement being run, so that a failure can name its table (`failed_table`).
+    last_statement: str = ""
 
     # -- statements -----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -68,6 +80,21 @@ class Engine(abc.ABC):
 
     def drop(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def empty(self, name: str) -> None:
+        """Create registered table `name` (hiddennet/tables.py) with no rows, under its engine name."""
+        self.create_table(tables.table(name).sql_name, tables.empty_sql(name))
+
+    def failed_table(self) -> str | None:
+        """The table of the last statement: the one it writes, else the first it reads; None if unknown."""
+        try:
+            reads, writes, drops = sql_tables(self.last_statement)
+        except Exception:  # noqa: BLE001 - an unparseable statement names no table
+            return None
+        for names in (writes, drops, reads):
+            if names:
+                return sorted(names)[0]
+        return None
 
     @abc.abstractmethod
     def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -120,6 +147,12 @@ class Engine(abc.ABC):
         """
         raise NotImplementedError(f"{self.name} engine has no scratch namespaces")
         yield  # pragma: no cover
+
+    # -- stages ------------------------------------------------------------------------------------
+    @contextmanager
+    def in_stage(self, stage: Stage) -> Iterator[None]:
+        """Statements inside belong to `stage`. A checking engine checks them against its declaration."""
+        yield
 
     # -- life cycle -----------------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional for engines without resources

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hiddennet.engine.base import Engine, GroupFn
+from hiddennet.sql import lit as _quote, q
 
 # Rows handed to a per-group function at once; batches always hold whole groups.
 _BATCH_ROWS = 500_000
@@ -35,6 +36,7 @@ def _cores() -> int:
 
 class DuckDBEngine(Engine):
     name = "duckdb"
+    errors = (duckdb.Error,)
 
     def __init__(
         self,
@@ -59,12 +61,15 @@ class DuckDBEngine(Engine):
             self.con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
 
     def execute(self, sql: str) -> None:
+        self.last_statement = sql
         self.con.execute(sql)
 
     def fetch_arrow(self, select_sql: str) -> pa.Table:
+        self.last_statement = select_sql
         return self.con.sql(select_sql).to_arrow_table()
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.last_statement = f"CREATE TABLE {name} AS SELECT 1"
         view = f"__arrow_{name}"
         self.con.register(view, table)
         try:
@@ -152,7 +157,7 @@ class DuckDBEngine(Engine):
         src = f"read_parquet({_quote(Path(path).as_posix())}, file_row_number = true)"
         names = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
         names = [n for n in names if n != "file_row_number"]
-        cols = ", ".join(f'CAST("{_ident(n)}" AS VARCHAR) AS "{_ident(n)}"' for n in names)
+        cols = ", ".join(f"CAST({q(n)} AS VARCHAR) AS {q(n)}" for n in names)
         sep = ", " if cols else ""
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}{sep}file_row_number::BIGINT AS __row FROM {src}")
         return names
@@ -200,9 +205,3 @@ def _map_in_processes(fn: GroupFn, batches: list[pa.Table], workers: int) -> lis
         return list(pool.map(fn, batches))
 
 
-def _quote(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _ident(text: str) -> str:
-    return str(text).replace('"', '""')

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from hiddennet.engine.base import Engine, GroupFn
@@ -69,6 +71,7 @@ class SparkEngineError(HiddennetError):
 
 class SparkEngine(Engine):
     name = "spark"
+    errors = (PySparkException, Py4JError)
 
     _root: SparkSession | None = None
     _shared: SparkEngine | None = None
@@ -183,6 +186,7 @@ class SparkEngine(Engine):
     def execute(self, sql: str) -> None:
         from sqlglot import exp
 
+        self.last_statement = sql
         for node in dialect.parse(sql):
             if isinstance(node, exp.Create) and str(node.args.get("kind", "")).upper() in ("TABLE", "VIEW"):
                 self._create(node)
@@ -226,9 +230,11 @@ class SparkEngine(Engine):
         self._register(name, current.union(new.toDF(*current.columns)), materialise=True)
 
     def create_table(self, name: str, select_sql: str) -> None:
+        self.last_statement = f"CREATE TABLE {name} AS {select_sql}"
         self._register(name, self._query(select_sql), materialise=True)
 
     def fetch_arrow(self, select_sql: str) -> pa.Table:
+        self.last_statement = select_sql
         return _like_duckdb(self._query(select_sql).toArrow())
 
     # -- tables --------------------------------------------------------------------------------------
@@ -297,6 +303,7 @@ class SparkEngine(Engine):
         return list(self.spark.table(self._resolve(name)).columns)
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
+        self.last_statement = f"CREATE TABLE {name} AS SELECT 1"
         self._register(name, self.spark.createDataFrame(_sparkable(table)), materialise=True)
 
     def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -359,6 +366,7 @@ class SparkEngine(Engine):
         Spark 4 has `applyInArrow` (Arrow in, Arrow out: no pandas round trip, so integer columns
         with NULLs keep their type); with Spark 3.5 we fall back to `applyInPandas` and convert.
         """
+        self.last_statement = f"CREATE TABLE {name} AS {select_sql}"
         from pyspark.sql.pandas.types import from_arrow_schema
 
         _ship_by_value(fn)

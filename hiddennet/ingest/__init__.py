@@ -30,7 +30,9 @@ from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
 from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, known_unknown, lit, typed
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.sql import q  # quoted identifiers: column names come from the file's header
+from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 __all__ = ["run", "REASONS", "OUTPUT_TABLES"]
 
@@ -61,11 +63,6 @@ _PARSE_REASON = {
     "unterminated_quote": "truncated_row",
     "unreadable": "truncated_row",
 }
-
-
-def q(name: str) -> str:
-    """A quoted identifier (column names come from the file's header)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -110,7 +107,7 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
             "no valid offence, recorded, log or custody date to take as_of from; set as_of",
             file=sources["crimes"].file,
         )
-    bad_dob = _implausible_dob_sql(as_of, getattr(settings, "max_age_years", 110))
+    bad_dob = _implausible_dob_sql(as_of, settings.max_age_years)
     _resolve_demographics(engine, bad_dob)
     for name in _ORDER:
         _publish(engine, sources[name], bad_dob)
@@ -482,9 +479,7 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
 
 
 def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
-    cols = f"CAST(NULL AS VARCHAR) AS source_table, CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS line, "
-    parts = [f"SELECT {cols}CAST(NULL AS VARCHAR) AS {q('column')}, CAST(NULL AS VARCHAR) AS reason, "
-             "CAST(NULL AS VARCHAR) AS action WHERE false"]
+    parts = [empty_sql("quarantine")]
     for t, src in sources.items():
         if src.raw is None:
             continue
@@ -553,3 +548,12 @@ def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
         if read is None or t in read:
             names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups")]
     return names
+
+
+STAGE = Stage(
+    "ingest",
+    lambda engine, settings, ctx: run(engine, settings, ctx.input_dir),
+    writes=("crimes", "input_nominals", "crime_nominals", "intel_logs", "intel_nominals", "custody_cells",
+            "soc_nominals", "soc_edges", "quarantine", "demographic_conflicts"),
+    resolves=("as_of",),
+)

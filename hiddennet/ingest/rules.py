@@ -15,6 +15,7 @@ from hiddennet.contract import (
     ROLES,
     SOURCE_GRADES,
 )
+from hiddennet.sql import lit
 
 # Every reason code quarantine may hold (docs/ingest.md explains each).
 REASONS = (
@@ -63,10 +64,6 @@ REASON_OF_KIND = {
     "information_grade": "bad_grade",
     "handling_code": "bad_handling_code",
 }
-
-
-def lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def in_list(values) -> str:

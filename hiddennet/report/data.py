@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from hiddennet.errors import OutputError
+from hiddennet.settings import Settings
 
 # The source study's section 9 figures, shown next to a run's own as a reference.
 STUDY = {
@@ -98,7 +99,8 @@ class RunOutputs:
 
     @property
     def min_cell(self) -> int:
-        return int((self.manifest.get("settings") or {}).get("min_cell_count") or 10)
+        default = Settings.model_fields["min_cell_count"].default
+        return int((self.manifest.get("settings") or {}).get("min_cell_count") or default)
 
 
 def suppress(count: int, k: int) -> int | None:

@@ -1,7 +1,10 @@
-"""A small synthetic run folder (manifest.json and tables/*.parquet with the columns of
-docs/tables.md) for the report's and dashboard's tests and for trying the dashboard out.
+"""A small synthetic run folder (manifest.json and tables/*.parquet) for the report's and
+dashboard's tests and for trying the dashboard out.
 
-Every identifier is made up (`N0001`, `C00001`, `G001`); no real data.
+The tables have the columns and types of the registry (hiddennet/tables.py), the same as a real
+run's, so the fake cannot drift from it: `conform` puts every registered column in order with its
+type, generates values for the columns the sample does not set, and refuses a column that is not
+registered. Every identifier is made up (`N0001`, `C00001`, `G001`); no real data.
 """
 
 from __future__ import annotations
@@ -9,18 +12,60 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hiddennet import tables as registry
 from hiddennet.stage import NOTICE
+
+_AS_OF = dt.date(2021, 3, 15)
+
+
+def _typed(name: str, table: pa.Table | dict | list) -> pa.Table:
+    """`table` (Arrow, columns or rows) with the registry's types; an unregistered column is an error."""
+    t = table if isinstance(table, pa.Table) else pa.Table.from_pylist(table) if isinstance(table, list) else pa.table(table)
+    reg = registry.table(name)
+    unknown = [c for c in t.column_names if c not in reg.column_names]
+    if unknown:
+        raise ValueError(f"sample table {name}: columns {unknown} are not in hiddennet/tables.py")
+    return pa.table({c: t.column(c).cast(registry.arrow_type(reg.column(c).type)) for c in t.column_names})
+
+
+def _generated(column: registry.Column, n: int, rng: np.random.Generator) -> list:
+    """Made-up values of the column's type, for columns the sample does not set."""
+    if column.type.endswith("[]"):
+        return [[] for _ in range(n)]
+    if column.type == "BOOLEAN":
+        return [False] * n
+    if column.type in ("BIGINT", "INTEGER", "SMALLINT"):
+        return [int(v) for v in rng.integers(0, 10, n)]
+    if column.type in ("DOUBLE", "FLOAT"):
+        return [round(float(v), 3) for v in rng.random(n)]
+    if column.type == "DATE":
+        return [_AS_OF - dt.timedelta(days=int(v)) for v in rng.integers(0, 3650, n)]
+    return [f"{column.name}-{i + 1}" for i in range(n)]
+
+
+def conform(name: str, table: pa.Table | dict | list, rng: np.random.Generator) -> pa.Table:
+    """Table `name` with every registered column, in order, with its type; values the sample does
+    not set are generated (`_generated`)."""
+    t = _typed(name, table)
+    reg = registry.table(name)
+    cols = {c.name: t.column(c.name) if c.name in t.column_names else pa.array(_generated(c, t.num_rows, rng))
+            for c in reg.columns}
+    return pa.table(cols).cast(registry.arrow_schema(name))
 
 
 def write_table(run_dir: Path, name: str, table: pa.Table | dict) -> None:
-    """Write one published table as the pipeline does (Parquet under tables/)."""
-    t = table if isinstance(table, pa.Table) else pa.table(table)
+    """Write one published table as the pipeline does (Parquet under tables/).
+
+    Columns take the registry's types; columns left out stay out (a test may want a partial table).
+    """
+    t = _typed(name, table)
     (Path(run_dir) / "tables").mkdir(parents=True, exist_ok=True)
     pq.write_table(t, Path(run_dir) / "tables" / f"{name}.parquet")
 
@@ -43,78 +88,86 @@ def write_manifest(run_dir: Path, tables: Iterable[str] = (), **extra) -> None:
     (Path(run_dir) / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
 
 
-def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: Iterable[str] = ()) -> Path:
-    """A consistent small run: groups with members and links, a dismantling order for each
-    group of three or more, some members flagged for safeguarding (never in an order)."""
-    rng = np.random.default_rng(seed)
-    run_dir = Path(run_dir)
-    omit = set(omit)
-    as_of = dt.date(2021, 3, 15)
+@dataclass
+class _Network:
+    """The network part of the sample, row by row."""
 
-    # Network: groups, members, links.
-    nominals, links, groups, dismantling, safeguarding, explained = [], [], [], [], [], []
-    nid = 0
-    for g in range(n_groups):
-        gid = f"G{g + 1:03d}"
-        size = int(rng.integers(2, 14))
-        members = [f"N{nid + i + 1:04d}" for i in range(size)]
-        nid += size
-        flagged = {m for m in members if rng.random() < 0.15}
-        if g == n_groups - 1:  # the last group holds only people to safeguard
-            flagged = set(members)
-        pairs = {(i, int(rng.integers(0, i))) for i in range(1, size)}  # a spanning tree keeps it connected
-        pairs |= {(int(a), int(b)) for a, b in rng.integers(0, size, (size // 2, 2)) if a != b}
-        pairs = {(min(a, b), max(a, b)) for a, b in pairs}
-        deg = {i: 0 for i in range(size)}
-        for a, b in sorted(pairs):
-            deg[a] += 1
-            deg[b] += 1
-            links.append((members[a], members[b], float(rng.uniform(0.1, 2.0)), gid, str(rng.choice(["victim", "intel", "custody", "soc"]))))
-        harm = {}
-        for i, m in enumerate(members):
-            harm[m] = 0.0 if m in flagged else float(rng.uniform(0, 900))
-            nominals.append(
-                {
-                    "nominal_id": m, "group_id": gid, "node_index": i, "in_cse_network": True, "in_soc_network": bool(rng.random() < 0.2),
-                    "harm_cchi": harm[m], "harm_ons": harm[m] / 10, "degree": deg[i], "weighted_degree": float(deg[i]),
-                    "betweenness": float(rng.random()), "is_child": m in flagged and rng.random() < 0.5,
-                    "victim_offender_overlap": False, "safeguarding_flagged": m in flagged,
-                }
-            )
-            if m not in flagged:
-                explained.append({"nominal_id": m, "item_kind": "crime", "item_ref": f"C{nid * 10 + i:05d}", "layer": None, "cchi_days": harm[m], "ons_weight": harm[m] / 10, "link_weight": None})
-            else:
-                safeguarding.append(
-                    {
-                        "nominal_id": m, "reasons": ["child_in_network"] + (["victim_offender_overlap"] if rng.random() < 0.3 else []),
-                        "age_on_as_of": int(rng.integers(11, 24)), "group_ids": [gid], "local_area": str(rng.choice(["Northtown", "Southvale"])),
-                        "crime_refs": [f"C9{nid:04d}"], "referral_status": "to_refer",
-                    }
-                )
-        only = flagged == set(members)
-        groups.append({"group_id": gid, "size": size, "harm_cchi": sum(harm.values()), "harm_ons": sum(harm.values()) / 10, "priority_rank": None,
+    nominals: list[dict] = field(default_factory=list)
+    links: list[tuple] = field(default_factory=list)
+    groups: list[dict] = field(default_factory=list)
+    dismantling: list[dict] = field(default_factory=list)
+    safeguarding: list[dict] = field(default_factory=list)
+    explained: list[dict] = field(default_factory=list)
+
+
+def _add_group(net: _Network, rng: np.random.Generator, g: int, last: bool, nid: int) -> int:
+    """Group number g: members, links, harm, flags and dismantling steps; returns the next member number."""
+    gid = f"G{g + 1:03d}"
+    size = int(rng.integers(2, 14))
+    members = [f"N{nid + i + 1:04d}" for i in range(size)]
+    nid += size
+    flagged = {m for m in members if rng.random() < 0.15}
+    if last:  # the last group holds only people to safeguard
+        flagged = set(members)
+    pairs = {(i, int(rng.integers(0, i))) for i in range(1, size)}  # a spanning tree keeps it connected
+    pairs |= {(int(a), int(b)) for a, b in rng.integers(0, size, (size // 2, 2)) if a != b}
+    pairs = {(min(a, b), max(a, b)) for a, b in pairs}
+    deg = {i: 0 for i in range(size)}
+    for a, b in sorted(pairs):
+        deg[a] += 1
+        deg[b] += 1
+        net.links.append((members[a], members[b], float(rng.uniform(0.1, 2.0)), gid, str(rng.choice(["victim", "intel", "custody", "soc"]))))
+    harm = _add_members(net, rng, gid, members, flagged, deg, nid)
+    only = flagged == set(members)
+    net.groups.append({"group_id": gid, "size": size, "harm_cchi": sum(harm.values()), "harm_ons": sum(harm.values()) / 10, "priority_rank": None,
                        "soc_overlap": int(rng.integers(0, 3)), "parent_component": gid, "safeguarding_only": only, "edges": len(pairs),
                        "rank_harm_cchi": sum(h for m, h in harm.items() if m not in flagged),
                        "rank_harm_ons": sum(h for m, h in harm.items() if m not in flagged) / 10,
                        "flagged_members": len(flagged & set(members))})
-        if size >= 3 and not only:
-            pickable = sorted((m for m in members if m not in flagged), key=lambda m: -harm[m])
-            steps = pickable[: max(1, size // 4)]
-            cum = 0.0
-            for s, m in enumerate(steps, 1):
-                cum += harm[m]
-                dismantling.append({"group_id": gid, "step": s, "nominal_id": m, "remaining_largest_fraction": round(1 - s / (len(steps) + 1), 3),
+    if size >= 3 and not only:
+        pickable = sorted((m for m in members if m not in flagged), key=lambda m: -harm[m])
+        steps = pickable[: max(1, size // 4)]
+        cum = 0.0
+        for s, m in enumerate(steps, 1):
+            cum += harm[m]
+            net.dismantling.append({"group_id": gid, "step": s, "nominal_id": m, "remaining_largest_fraction": round(1 - s / (len(steps) + 1), 3),
                                     "harm_removed_cchi": cum, "exact": size <= 16, "method": "exact" if size <= 16 else "gnd", "target_reached": s == len(steps)})
-    ranked = sorted((g for g in groups if not g["safeguarding_only"]), key=lambda g: (-g["rank_harm_cchi"], -g["size"], g["group_id"]))
-    for r, g in enumerate(ranked, 1):
-        g["priority_rank"] = r
+    return nid
 
-    # Crimes: full table and final table (pairs of rows sharing a victim).
+
+def _add_members(net: _Network, rng: np.random.Generator, gid: str, members: list[str], flagged: set[str], deg: dict, nid: int) -> dict:
+    """The members' rows (nominals, harm explained or safeguarding); returns their harm."""
+    harm = {}
+    for i, m in enumerate(members):
+        harm[m] = 0.0 if m in flagged else float(rng.uniform(0, 900))
+        net.nominals.append(
+            {
+                "nominal_id": m, "group_id": gid, "in_cse_network": True, "in_soc_network": bool(rng.random() < 0.2),
+                "harm_cchi": harm[m], "harm_ons": harm[m] / 10, "degree": deg[i], "weighted_degree": float(deg[i]),
+                "betweenness": float(rng.random()), "is_child": m in flagged and rng.random() < 0.5,
+                "victim_offender_overlap": False, "safeguarding_flagged": m in flagged,
+            }
+        )
+        if m not in flagged:
+            net.explained.append({"nominal_id": m, "item_kind": "crime", "item_ref": f"C{nid * 10 + i:05d}", "layer": None, "cchi_days": harm[m], "ons_weight": harm[m] / 10, "link_weight": None})
+        else:
+            net.safeguarding.append(
+                {
+                    "nominal_id": m, "reasons": ["child_in_network"] + (["victim_offender_overlap"] if rng.random() < 0.3 else []),
+                    "age_on_as_of": int(rng.integers(11, 24)), "group_ids": [gid], "local_area": str(rng.choice(["Northtown", "Southvale"])),
+                    "crime_refs": [f"C9{nid:04d}"], "referral_status": "to_refer",
+                }
+            )
+    return harm
+
+
+def _full_table(rng: np.random.Generator, nid: int) -> list[dict]:
+    """160 selected crimes, one or two offenders each from the network's members."""
     full = []
     for c in range(160):
         year = int(rng.integers(2012, 2022))
         d = dt.date(year, int(rng.integers(1, 13)), int(rng.integers(1, 28)))
-        d = min(d, as_of)
+        d = min(d, _AS_OF)
         victim = f"V{int(rng.integers(1, 90)):04d}"
         for o in rng.choice(nid, size=int(rng.integers(1, 3)), replace=False):
             full.append(
@@ -129,6 +182,11 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
                     "location_area": str(rng.choice(["Northtown", "Southvale"])),
                 }
             )
+    return full
+
+
+def _final_table(full: list[dict]) -> list[dict]:
+    """Pairs of full-table rows sharing a victim, offender_1 < offender_2."""
     final = []
     by_victim: dict[str, list[dict]] = {}
     for r in full:
@@ -143,29 +201,55 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
                         seen.add(key)
                         final.append({"offender_1": key[0], "offender_2": key[1], "crime_ref_1": key[2], "crime_ref_2": key[3], "victim_id": key[4],
                                       "offence_date_1": a["offence_date"], "offence_date_2": b["offence_date"], "weight": 0.5})
+    return final
 
+
+# Small tables with fixed rows.
+_FIXED: dict[str, dict] = {
+    "selection_summary": {"measure": ["crimes_read", "crimes_selected", "victims_without_birth_date"], "value": [400, 160, 3]},
+    "crime_harm": {"crime_ref": ["C00001", "C00002", "C00003"], "cchi_basis": ["title_match", "code_median", "unmapped"], "ons_basis": ["single_value", "single_value", "unmapped"]},
+    "fairness": {
+        "measure": ["ethnicity", "ethnicity", "ethnicity", "sex"], "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals"],
+        "category": ["IC1", "IC1", "IC1", "M"], "value": [None, None, None, None], "count": [40, 12, None, 50], "share": [0.5, 0.4, None, 0.7],
+        "ratio": [1.0, 0.8, None, 1.0], "suppressed": [False, False, True, False],
+    },
+    "quarantine": {"source_table": ["crimes", "nominals", "nominals"], "source_file": ["crimes.csv", "nominals.csv", "nominals.csv"], "line": [4, 7, 9],
+                   "column": [None, "date_of_birth", "date_of_birth"], "reason": ["duplicate_key", "unparseable_date", "unparseable_date"], "action": ["row_rejected", "value_cleared", "value_cleared"]},
+}
+
+
+def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: Iterable[str] = ()) -> Path:
+    """A consistent small run: groups with members and links, a dismantling order for each
+    group of three or more, some members flagged for safeguarding (never in an order)."""
+    rng = np.random.default_rng(seed)
+    run_dir = Path(run_dir)
+    omit = set(omit)
+    net = _Network()
+    nid = 0
+    for g in range(n_groups):
+        nid = _add_group(net, rng, g, g == n_groups - 1, nid)
+    ranked = sorted((g for g in net.groups if not g["safeguarding_only"]), key=lambda g: (-g["rank_harm_cchi"], -g["size"], g["group_id"]))
+    for r, g in enumerate(ranked, 1):
+        g["priority_rank"] = r
+    full = _full_table(rng, nid)
+    links = net.links
     tables: dict[str, object] = {
-        "full_table": pa.Table.from_pylist(full),
-        "final_table": pa.Table.from_pylist(final, schema=pa.schema([("offender_1", pa.string()), ("offender_2", pa.string()), ("crime_ref_1", pa.string()), ("crime_ref_2", pa.string()), ("victim_id", pa.string()), ("offence_date_1", pa.date32()), ("offence_date_2", pa.date32()), ("weight", pa.float64())])),
-        "selection_summary": {"measure": ["crimes_read", "crimes_selected", "victims_without_birth_date"], "value": [400, 160, 3]},
-        "nominals": pa.Table.from_pylist(nominals),
-        "groups": pa.Table.from_pylist(groups),
-        "combined_edges": pa.Table.from_pylist([{"nominal_a": a, "nominal_b": b, "weight": w, "layers": [layer], "group_id": g} for a, b, w, g, layer in links]),
-        "edges": pa.Table.from_pylist([{"nominal_a": a, "nominal_b": b, "layer": layer, "weight": w, "first_date": dt.date(2019, 1, 1), "last_date": dt.date(2020, 1, 1), "evidence_count": 1} for a, b, w, _, layer in links]),
-        "dismantling": pa.Table.from_pylist(dismantling),
-        "safeguarding": pa.Table.from_pylist(safeguarding),
-        "harm_explained": pa.Table.from_pylist(explained),
-        "crime_harm": {"crime_ref": ["C00001", "C00002", "C00003"], "cchi_basis": ["title_match", "code_median", "unmapped"], "ons_basis": ["single_value", "single_value", "unmapped"]},
-        "fairness": {
-            "measure": ["ethnicity", "ethnicity", "ethnicity", "sex"], "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals"],
-            "category": ["IC1", "IC1", "IC1", "M"], "value": [None, None, None, None], "count": [40, 12, None, 50], "share": [0.5, 0.4, None, 0.7],
-            "ratio": [1.0, 0.8, None, 1.0], "suppressed": [False, False, True, False],
-        },
-        "quarantine": {"source_table": ["crimes", "nominals", "nominals"], "source_file": ["crimes.csv", "nominals.csv", "nominals.csv"], "line": [4, 7, 9],
-                       "column": [None, "date_of_birth", "date_of_birth"], "reason": ["duplicate_key", "unparseable_date", "unparseable_date"], "action": ["row_rejected", "value_cleared", "value_cleared"]},
+        "full_table": full,
+        "final_table": pa.Table.from_pylist(_final_table(full), schema=registry.arrow_schema("final_table")),
+        "selection_summary": _FIXED["selection_summary"],
+        "nominals": net.nominals,
+        "groups": net.groups,
+        "combined_edges": [{"nominal_a": a, "nominal_b": b, "weight": w, "layers": [layer], "group_id": g} for a, b, w, g, layer in links],
+        "edges": [{"nominal_a": a, "nominal_b": b, "layer": layer, "weight": w, "first_date": dt.date(2019, 1, 1), "last_date": dt.date(2020, 1, 1), "evidence_count": 1} for a, b, w, _, layer in links],
+        "dismantling": net.dismantling,
+        "safeguarding": net.safeguarding,
+        "harm_explained": net.explained,
+        **{k: v for k, v in _FIXED.items() if k != "selection_summary"},
     }
+    # Columns the sample leaves out get values from their own generator: the ones above stay as they were.
+    fill = np.random.default_rng(seed + 1_000_003)
     for name, t in tables.items():
         if name not in omit:
-            write_table(run_dir, name, t)
+            write_table(run_dir, name, conform(name, t, fill))
     write_manifest(run_dir, [n for n in tables if n not in omit])
     return run_dir

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from hiddennet.engine import Engine
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.sql import age_years, date_lit
+from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 REASONS = ("child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap")
 
@@ -32,31 +34,16 @@ _REASONS = "_safeguard_reasons"
 _CRIMES = "_safeguard_crimes"
 
 
-def age_sql(dob: str, on: str) -> str:
-    """Whole years from `dob` to `on` (both DATE expressions), in SQL both engines run.
-
-    Someone born on 29 February is a year older on 1 March in a non-leap year.
-    """
-    return (
-        f"(year({on}) - year({dob}) - CASE WHEN month({on}) * 100 + day({on}) "
-        f"< month({dob}) * 100 + day({dob}) THEN 1 ELSE 0 END)"
-    )
-
-
-def _date(d) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
 def run(engine: Engine, settings: Settings) -> StageOutput:
-    as_of = _date(settings.as_of)
+    as_of = date_lit(settings.as_of)
     child = int(settings.child_age)
-    tmax = int(getattr(settings, "transitional_age_max", 25))
+    tmax = int(settings.transitional_age_max)
     # Without a final table (a partial run) every full-table crime counts as linking.
     links = (
         "SELECT offender_1 AS nominal_id, crime_ref_1 AS crime_ref FROM final_table "
         "UNION SELECT offender_2 AS nominal_id, crime_ref_2 AS crime_ref FROM final_table"
         if engine.has_table("final_table")
-        else "SELECT offender_id AS nominal_id, crime_ref FROM full_table WHERE false"
+        else empty_sql("full_table", "offender_id AS nominal_id, crime_ref")
     )
 
     # Age on as_of of everyone who may be flagged; born after as_of counts as 0.
@@ -70,12 +57,12 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
             UNION SELECT nominal_id FROM crime_nominals WHERE role = 'victim'
         ),
         recorded AS (
-            SELECT nominal_id, greatest({age_sql('date_of_birth', as_of)}, 0) AS age
+            SELECT nominal_id, greatest({age_years('date_of_birth', as_of)}, 0) AS age
             FROM nominals WHERE date_of_birth IS NOT NULL
         ),
         victim_bound AS (
             SELECT victim_id AS nominal_id,
-                   max(victim_age + greatest({age_sql('offence_date', as_of)}, 0)) AS age,
+                   max(victim_age + greatest({age_years('offence_date', as_of)}, 0)) AS age,
                    bool_or(victim_age < {child}) AS victim_as_child
             FROM full_table GROUP BY victim_id
         )
@@ -230,3 +217,12 @@ def _facts(engine: Engine, child: int) -> dict:
         "flagged_with_unknown_age": int(row[4]),
         "network_nominals_with_unknown_age": int(unknown_age_in_network),
     }
+
+
+STAGE = Stage(
+    "safeguard",
+    lambda engine, settings, ctx: run(engine, settings),
+    reads=("crimes", "input_nominals", "crime_nominals", "full_table", "network_nominals"),
+    optional_reads=("final_table",),
+    writes=("safeguarding",),
+)

@@ -26,13 +26,15 @@ count = top-10 groups kept, share = kept / top-10 groups of the run).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pyarrow as pa
 
 from hiddennet.engine import Engine
-from hiddennet.safeguard import age_sql
 from hiddennet.settings import Settings
-from hiddennet.stage import StageOutput
+from hiddennet.sql import age_years, date_lit
+from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import arrow_schema
 
 Rerun = Callable[[Settings, str], pa.Table]
 
@@ -47,19 +49,8 @@ LAYER_NAMES = ("victim", "intel", "custody", "soc")
 TOP_N = 10
 KEPT_JACCARD = 0.5
 
-FAIRNESS_SCHEMA = pa.schema(
-    [
-        ("measure", pa.string()),
-        ("population", pa.string()),
-        ("category", pa.string()),
-        ("value", pa.string()),
-        ("count", pa.int64()),
-        ("share", pa.float64()),
-        ("ratio", pa.float64()),
-        ("suppressed", pa.bool_()),
-    ]
-)
-GAPS_SCHEMA = pa.schema([("gap", pa.string()), ("count", pa.int64())])
+FAIRNESS_SCHEMA = arrow_schema("fairness")
+GAPS_SCHEMA = arrow_schema("data_gaps")
 
 
 def _age_band_sql(age: str) -> str:
@@ -71,7 +62,7 @@ def _age_band_sql(age: str) -> str:
 
 
 def run(engine: Engine, settings: Settings, rerun: Rerun | None = None) -> StageOutput:
-    min_cell = int(getattr(settings, "min_cell_count", 10))
+    min_cell = int(settings.min_cell_count)
     counts = _population_counts(engine, settings)
     rows, totals = composition_rows(counts, min_cell)
     stability_rows, stability_facts = _stability(engine, settings, rerun)
@@ -101,7 +92,7 @@ def _share(n: int, total: int) -> float | None:
 
 def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, str, str], int]:
     """(population, measure, category) -> people, counted in SQL."""
-    as_of = f"DATE '{settings.as_of.isoformat()}'"
+    as_of = date_lit(settings.as_of)
     parts = ["SELECT DISTINCT nominal_id, 'all_nominals' AS population FROM network_nominals"]
     if engine.has_table("group_harm"):
         flagged = (
@@ -113,7 +104,7 @@ def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, st
         )
     if engine.has_table("dismantling"):
         parts.append("SELECT DISTINCT nominal_id, 'dismantling_picks' AS population FROM dismantling")
-    age = age_sql("p.date_of_birth", as_of)
+    age = age_years("p.date_of_birth", as_of)
     rows = engine.fetch_rows(
         f"""
         WITH pop AS ({' UNION ALL '.join(parts)}),
@@ -190,7 +181,7 @@ def _largest_ratio(rows: list[dict]) -> dict | None:
 
 def variants(settings: Settings) -> list[tuple[str, Settings]]:
     """The perturbed settings of the stability check: intel left out, each half-life and layer weight +-p."""
-    p = float(getattr(settings, "stability_perturbation", 0.2))
+    p = float(settings.stability_perturbation)
     lw = settings.layer_weight
     out = [("intel_left_out", settings.model_copy(update={"layer_weight": lw.model_copy(update={"intel": 0.0})}))]
     for factor, tag in ((1 - p, "down"), (1 + p, "up")):
@@ -224,7 +215,7 @@ def kept(run_top: list[frozenset[str]], variant_top: list[frozenset[str]]) -> in
 
 
 def _stability(engine: Engine, settings: Settings, rerun: Rerun | None) -> tuple[list[dict], dict]:
-    if not getattr(settings, "stability_checks", True):
+    if not settings.stability_checks:
         return [], {"skipped": "stability_checks is false"}
     if rerun is None:
         return [], {"skipped": "no rerun function"}
@@ -304,3 +295,13 @@ def _data_gaps(engine: Engine) -> dict[str, int]:
             if any(w in str(measure).lower() for w in _GAP_WORDS):
                 gaps[f"selection_{measure}"] = int(value or 0)
     return gaps
+
+
+STAGE = Stage(
+    "fairness",
+    lambda engine, settings, ctx: run(engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None),
+    reads=("network_nominals", "input_nominals"),
+    optional_reads=("group_harm", "safeguarding", "dismantling", "full_table", "demographic_conflicts", "quarantine",
+                    "crime_harm", "selection_summary"),
+    writes=("fairness", "data_gaps"),
+)

@@ -1,0 +1,621 @@
+"""The tables between stages as data: every inter-stage and published table, its columns and types,
+the stage that writes it, whether it is published and whether it holds personal data.
+
+This is to the stages what `contract.py` is to the input. From it come:
+- the column tables of docs/tables.md (`python -m hiddennet.tables` rewrites the blocks between
+  `<!-- tables:NAME -->` and `<!-- /tables -->`; the prose around them is written by hand);
+- `engine.empty(name)` and `empty_sql(name)`, an empty table with the registered columns;
+- `arrow_schema(name)`, the Arrow schema of a table (for per-group functions and Python-built tables);
+- the fake run of the report and dashboard tests (`report/sample.py`).
+
+A new table or column: add it here (the stage that writes it, DuckDB type, one-line meaning; a
+column continues its meaning on lines indented two more spaces), declare it in the stage's `STAGE`
+(`writes`), run `python -m hiddennet.tables` to regenerate docs/tables.md (add a `### `name``
+heading, prose and an empty marker pair for a new table), and the tests
+(tests/test_tables.py, tests/test_docs_tables.py, tests/test_stage_contract.py) check that a run
+writes exactly these columns with these types.
+
+Types are DuckDB SQL type names (the dialect of the stages): VARCHAR, BIGINT, INTEGER, DOUBLE,
+BOOLEAN, DATE, and `T[]` for a list of T.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from hiddennet.sql import q
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "SMALLINT": pa.int16(),
+    "DOUBLE": pa.float64(),
+    "FLOAT": pa.float32(),
+    "BOOLEAN": pa.bool_(),
+    "DATE": pa.date32(),
+}
+
+
+def arrow_type(sql_type: str) -> pa.DataType:
+    """The Arrow type of a DuckDB type name (`VARCHAR[]` -> list<string>)."""
+    if sql_type.endswith("[]"):
+        return pa.list_(arrow_type(sql_type[:-2]))
+    return _ARROW[sql_type]
+
+
+def sql_type(t: pa.DataType) -> str:
+    """The DuckDB type name of an Arrow type, as the registry writes it."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return sql_type(t.value_type) + "[]"
+    if t == pa.large_string():
+        return "VARCHAR"
+    for name, arrow in _ARROW.items():
+        if arrow == t:
+            return name
+    return str(t)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type name
+    meaning: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table between stages.
+
+    `name` is its published name (`<out>/tables/<name>.parquet`) and its key here; `engine_name`
+    the name stages use while the run is on (they differ only for the ingested person table,
+    `nominals` in the engine, published as `input_nominals`). `restricted`: holds personal data
+    (a person's name, date of birth, sex or ethnicity, or marks a child): never shown unrestricted.
+    `extras`: carries the input file's extra columns (not registered, VARCHAR) after its own.
+    """
+
+    name: str
+    stage: str
+    description: str
+    columns: tuple[Column, ...]
+    published: bool = True
+    restricted: bool = False
+    extras: bool = False
+    engine_name: str = ""
+
+    @property
+    def sql_name(self) -> str:
+        return self.engine_name or self.name
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _columns(spec: str) -> tuple[Column, ...]:
+    """Columns from lines `name  TYPE  meaning`; a line indented further continues the meaning."""
+    cols: list[Column] = []
+    for line in textwrap.dedent(spec).strip("\n").splitlines():
+        if line.startswith(" "):
+            last = cols.pop()
+            cols.append(Column(last.name, last.type, f"{last.meaning} {line.strip()}"))
+            continue
+        name, type_, *meaning = line.split(None, 2)
+        cols.append(Column(name, type_, meaning[0] if meaning else ""))
+    return tuple(cols)
+
+
+def _table(name: str, stage: str, description: str, spec: str, **kw) -> Table:
+    return Table(name, stage, description, _columns(spec), **kw)
+
+
+_REGISTRY: tuple[Table, ...] = (
+    _table(
+        "crimes",
+        "ingest",
+        "Crimes of the extract, typed; rows that broke the contract are in quarantine.",
+        """
+        crime_ref       VARCHAR    crime reference (key)
+        offence_title   VARCHAR    offence title as recorded
+        offence_date    DATE       date of the offence
+        offence_code    VARCHAR    Home Office offence code
+        recorded_date   DATE       date recorded
+        domestic_abuse  BOOLEAN    domestic abuse flag
+        if_codes        VARCHAR    interest-flag codes, as text
+        modus_operandi  VARCHAR    MO free text
+        location_type   VARCHAR    type of location
+        location_area   VARCHAR    area (used for referral packs)
+        source_line     BIGINT     see above
+        """,
+        extras=True,
+    ),
+    _table(
+        "input_nominals",
+        "ingest",
+        "People of the extract with resolved demographics (`nominals` in the engine).",
+        """
+        nominal_id            VARCHAR    person id (key)
+        date_of_birth         DATE       resolved; implausible values cleared (`max_age_years`)
+        sex                   VARCHAR    resolved, `M`/`F`/NULL
+        ethnicity             VARCHAR    resolved, `IC1`..`IC6`/NULL
+        forename              VARCHAR    as recorded
+        surname               VARCHAR    as recorded
+        pnc_id                VARCHAR    Police National Computer id
+        date_of_birth_source  VARCHAR    `nominal`, `crime`, or NULL when unknown
+        sex_source            VARCHAR    as above
+        ethnicity_source      VARCHAR    as above
+        source_line           BIGINT     see above
+        """,
+        restricted=True, extras=True, engine_name="nominals",
+    ),
+    _table(
+        "crime_nominals",
+        "ingest",
+        "Who was in each crime and in which role, with what that crime recorded of them.",
+        """
+        crime_ref      VARCHAR    the crime
+        nominal_id     VARCHAR    the person
+        role           VARCHAR    normalised role (see above)
+        sex            VARCHAR    as recorded on this crime
+        date_of_birth  DATE       as recorded on this crime (implausible cleared)
+        ethnicity      VARCHAR    as recorded on this crime
+        source_line    BIGINT     see above
+        """,
+        restricted=True, extras=True,
+    ),
+    _table(
+        "intel_logs",
+        "ingest",
+        "Intelligence logs with their grading.",
+        """
+        log_id             VARCHAR    log id (key)
+        log_date           DATE       date of the log
+        grading_system     VARCHAR    `3x5x2` or `5x5x5`
+        source_grade       VARCHAR    source grade in that system
+        information_grade  VARCHAR    information grade in that system
+        handling_code      VARCHAR    handling code (NULL when none or unknown)
+        source_line        BIGINT     see above
+        """,
+        extras=True,
+    ),
+    _table(
+        "intel_nominals",
+        "ingest",
+        "People each intelligence log names.",
+        """
+        log_id       VARCHAR    the log
+        nominal_id   VARCHAR    a person the log names
+        source_line  BIGINT     see above
+        """,
+        extras=True,
+    ),
+    _table(
+        "custody_cells",
+        "ingest",
+        "Custody cell stays.",
+        """
+        nominal_id     VARCHAR    the person
+        establishment  VARCHAR    custody establishment
+        cell_id        VARCHAR    cell within the establishment
+        from_date      DATE       first day in the cell
+        to_date        DATE       last day (NULL: still there)
+        source_line    BIGINT     see above
+        """,
+        extras=True,
+    ),
+    _table(
+        "soc_nominals",
+        "ingest",
+        "People of the existing Serious Organised Crime network.",
+        """
+        nominal_id   VARCHAR    a person of the SOC network
+        group_id     VARCHAR    their SOC group (not a hiddennet group id)
+        source_line  BIGINT     see above
+        """,
+        extras=True,
+    ),
+    _table(
+        "soc_edges",
+        "ingest",
+        "Links of the existing Serious Organised Crime network.",
+        """
+        nominal_id_a  VARCHAR    one end
+        nominal_id_b  VARCHAR    other end
+        weight        DOUBLE     link strength; 1.0 when not given
+        layer         VARCHAR    the SOC network's own layer label
+        source_line   BIGINT     see above
+        """,
+        extras=True,
+    ),
+    _table(
+        "quarantine",
+        "ingest",
+        "Every rejected row and cleared value: position and reason, never a value.",
+        """
+        source_table  VARCHAR    contract table
+        source_file   VARCHAR    file name
+        line          BIGINT     as `source_line` (parse errors: the record's first line)
+        column        VARCHAR    the column at fault; NULL for a whole-row fault (a parse error other than
+                                   `invalid_utf8`, a duplicate)
+        reason        VARCHAR    reason code
+        action        VARCHAR    `row_rejected` or `value_cleared`
+        """,
+    ),
+    _table(
+        "demographic_conflicts",
+        "ingest",
+        "People whose records disagree on a demographic column.",
+        """
+        nominal_id  VARCHAR    the person
+        column      VARCHAR    `date_of_birth`, `sex` or `ethnicity`
+        kind        VARCHAR    `nominal_vs_crime`: the person record has a value and a crime record differs from it;
+                                 `crime_vs_crime`: no value on the person record and the crime records disagree
+        """,
+    ),
+    _table(
+        "full_table",
+        "select",
+        "One row per selected crime x offender x victim.",
+        """
+        crime_ref                  VARCHAR    the crime
+        offender_id                VARCHAR    person in an offender role (the seeds of the network)
+        victim_id                  VARCHAR    the victim
+        offence_date               DATE
+        offence_title              VARCHAR
+        offence_code               VARCHAR
+        offender_role              VARCHAR    the first of the person's offender roles on the crime, in contract order
+        offender_age               INTEGER    age on the offence date; NULL when unknown
+        victim_age                 INTEGER    age on the offence date (0 when born after it); NULL when unknown
+        offender_sex               VARCHAR    resolved
+        victim_sex                 VARCHAR    resolved
+        offender_ethnicity         VARCHAR    resolved
+        victim_ethnicity           VARCHAR    resolved
+        location_area              VARCHAR    the crime's area
+        victim_born_after_offence  BOOLEAN    the victim's date of birth is after the offence date
+        matched_title              BOOLEAN    the profile's title rule matched
+        matched_flag               BOOLEAN    the profile's interest-flag codes matched
+        matched_mo                 BOOLEAN    the profile's MO words matched
+        matched_code               BOOLEAN    the profile's offence codes matched
+        """,
+        restricted=True,
+    ),
+    _table(
+        "final_table",
+        "select",
+        "Offender pairs linked through a shared victim, weighted.",
+        """
+        offender_1      VARCHAR    offender_1 < offender_2
+        offender_2      VARCHAR
+        crime_ref_1     VARCHAR    offender_1's crime (same order as the offenders)
+        crime_ref_2     VARCHAR    offender_2's crime
+        victim_id       VARCHAR    the shared victim
+        offence_date_1  DATE
+        offence_date_2  DATE
+        weight          DOUBLE     gap decay x recency decay
+        """,
+    ),
+    _table(
+        "selection_summary",
+        "select",
+        "Counts of the selection a reviewer asks for.",
+        """
+        measure  VARCHAR    name of a count a reviewer asks for
+        value    BIGINT     the count
+        """,
+    ),
+    _table(
+        "edges",
+        "layers",
+        "One row per pair of nominals and layer.",
+        """
+        nominal_a       VARCHAR    nominal_a < nominal_b
+        nominal_b       VARCHAR
+        layer           VARCHAR    `victim`, `intel`, `custody`, `soc`
+        weight          DOUBLE     layer weight (positive)
+        first_date      DATE       first evidence date (NULL for soc)
+        last_date       DATE       last evidence date (NULL for soc)
+        evidence_count  BIGINT     rows, logs or stay pairs behind the edge
+        handling_code   VARCHAR    most restrictive handling code (intel); NULL otherwise
+        crime_refs      VARCHAR[]  crimes behind the edge (victim)
+        log_ids         VARCHAR[]  logs behind the edge (intel)
+        soc_layer       VARCHAR    given SOC layer labels, sorted, joined by `;` (soc)
+        """,
+    ),
+    _table(
+        "combined_edges",
+        "network",
+        "One row per linked pair, the layers combined.",
+        """
+        nominal_a  VARCHAR    nominal_a < nominal_b
+        nominal_b  VARCHAR
+        weight     DOUBLE     sum over layers of layer_weight x layer weight (pairs with 0 left out)
+        layers     VARCHAR[]  layers with a positive contribution, sorted
+        group_id   VARCHAR    the pair's group; NULL for a link between two groups cut apart by the Leiden split
+        """,
+    ),
+    _table(
+        "network_nominals",
+        "network",
+        "Nominals of the network with their group and centrality.",
+        """
+        nominal_id         VARCHAR
+        group_id           VARCHAR    the group (at most `max_group_size` members)
+        node_index         INTEGER    0..size-1 within the group, in nominal_id order
+        in_cse_network     BOOLEAN    a seed (offender in `full_table`)
+        in_soc_network     BOOLEAN    in `soc_nominals` or an end of a SOC link
+        soc_group_ids      VARCHAR[]  sorted distinct `soc_nominals.group_id`; NULL when none
+        degree             INTEGER    linked nominals in the same group
+        weighted_degree    DOUBLE     sum of combined weights of links within the group
+        betweenness        DOUBLE     normalised, within the group, distance = 1 / weight
+        betweenness_exact  BOOLEAN    false when sampled (group over `betweenness_exact_max`)
+        """,
+    ),
+    _table(
+        "network_groups",
+        "network",
+        "Groups of the network.",
+        """
+        group_id          VARCHAR    `G0001` (a whole component) or `G0001-0001` (a piece of a split component)
+        size              BIGINT     members
+        parent_component  VARCHAR    the component the group comes from (= group_id when not split)
+        soc_overlap       INTEGER    members in the SOC network
+        edges             BIGINT     combined edges inside the group
+        cse_members       INTEGER    seeds in the group (0: a group of SOC nominals only)
+        """,
+    ),
+    _table(
+        "safeguarding",
+        "safeguard",
+        "One row per person to safeguard, with every reason that applies.",
+        """
+        nominal_id       VARCHAR
+        reasons          VARCHAR[]  sorted subset of `child_victim`, `transitional_victim`, `child_offender`,
+                                      `child_in_network`, `victim_offender_overlap`
+        age_on_as_of     BIGINT     whole years on `as_of`; NULL when unknown
+        age_estimated    BOOLEAN    no date of birth: the lowest age the victim records allow
+        group_ids        VARCHAR[]  their network groups; empty outside the network
+        local_area       VARCHAR    most frequent area of their crimes; NULL when none recorded
+        local_area_tied  BOOLEAN    two or more areas had the top count; decided by the tie rule
+        crime_refs       VARCHAR[]  crimes that may be shared in a referral
+        referral_status  VARCHAR    `to_refer`
+        """,
+        restricted=True,
+    ),
+    _table(
+        "crime_harm",
+        "harm",
+        "Harm weights of every crime of the extract.",
+        """
+        crime_ref      VARCHAR
+        offence_code   VARCHAR
+        offence_title  VARCHAR
+        offence_date   DATE
+        cchi_days      DOUBLE     CCHI days; NULL when unmapped
+        ons_weight     DOUBLE     ONS severity weight; NULL when unmapped
+        cchi_basis     VARCHAR    `title_match`, `single_value`, `code_median`, `unmapped`
+        ons_basis      VARCHAR    `single_value`, `unmapped`
+        in_window      BOOLEAN    0 <= as_of - offence_date < `harm_window_days`
+        """,
+    ),
+    _table(
+        "nominal_harm",
+        "harm",
+        "Harm per network nominal.",
+        """
+        nominal_id            VARCHAR
+        group_id              VARCHAR    their group
+        harm_cchi             DOUBLE     sum of CCHI days of their in-window crimes in an offender role
+        harm_ons              DOUBLE     same, ONS weights
+        crimes_in_window      BIGINT     those crimes (unmapped included)
+        crimes_unmapped_cchi  BIGINT     those of them without CCHI days
+        weighted_degree       DOUBLE     sum of the weights of *all* their combined links, also to other groups
+                                           (`network_nominals.weighted_degree` counts the group only)
+        safeguarding_flagged  BOOLEAN    has a `safeguarding` row
+        """,
+    ),
+    _table(
+        "group_harm",
+        "harm",
+        "Harm and priority rank per group.",
+        """
+        group_id           VARCHAR
+        harm_cchi          DOUBLE     sum of every member's harm, flagged members included
+        harm_ons           DOUBLE     same, ONS
+        priority_rank      INTEGER    1, 2, ... by `rank_harm_<priority_measure>` desc, size desc, group_id; NULL for
+                                        a safeguarding-only group
+        safeguarding_only  BOOLEAN    every member flagged
+        rank_harm_cchi     DOUBLE     sum of the harm of members **not** flagged for safeguarding: what ranks the
+                                        group
+        rank_harm_ons      DOUBLE     same, ONS
+        size               BIGINT     members
+        flagged_members    BIGINT     members flagged for safeguarding
+        """,
+    ),
+    _table(
+        "harm_explained",
+        "harm",
+        "The crimes and links behind each nominal's harm.",
+        """
+        nominal_id   VARCHAR
+        item_kind    VARCHAR    `crime` or `link`
+        item_ref     VARCHAR    crime ref, or the other nominal
+        layer        VARCHAR    link: its layers sorted, joined by `,`; NULL for a crime
+        cchi_days    DOUBLE     crime: its days
+        ons_weight   DOUBLE     crime: its weight
+        link_weight  DOUBLE     link: its combined weight
+        """,
+    ),
+    _table(
+        "dismantling",
+        "dismantle",
+        "Per group of 3 or more, the nominals whose disruption breaks it, step by step.",
+        """
+        group_id                    VARCHAR
+        step                        INTEGER    1..
+        nominal_id                  VARCHAR    removed at this step (never a flagged person)
+        remaining_largest_fraction  DOUBLE     largest remaining piece / group size after the step
+        harm_removed_cchi           DOUBLE     cumulative
+        exact                       BOOLEAN    exact search (size <= `exact_dismantle_max`)
+        method                      VARCHAR    `exact`, `gnd+reinsertion+search`, `gnd+reinsertion`, `gnd`,
+                                                 `adaptive_degree`, `adaptive_betweenness`, `corehd`
+        target_reached              BOOLEAN    no piece above the target at the end
+        """,
+    ),
+    _table(
+        "fairness",
+        "fairness",
+        "Sex, ethnicity and age composition of the populations, and top-10 stability.",
+        """
+        measure     VARCHAR    `composition` or `top10_stability`
+        population  VARCHAR    composition: `all_nominals`, `prioritised_members`, `dismantling_picks`; stability:
+                                 `top10_groups`
+        category    VARCHAR    composition: `sex`, `ethnicity` or `age_band`; stability: the variant name (e.g.
+                                 `intel_left_out`, `layer_weight_soc_up`)
+        value       VARCHAR    composition: the category's value (`M`, `IC3`, `14-17`, `unknown`, ...); stability:
+                                 NULL
+        count       BIGINT     people (composition) or top-10 groups kept (stability); NULL when suppressed
+        share       DOUBLE     of the population, or kept / top-10 groups; NULL when suppressed
+        ratio       DOUBLE     share / share in `all_nominals`; NULL when suppressed, when its all-nominals cell is
+                                 suppressed, and for stability
+        suppressed  BOOLEAN    small-cell suppression (primary or secondary)
+        """,
+    ),
+    _table(
+        "data_gaps",
+        "fairness",
+        "Counts of what the data does not say.",
+        """
+        gap    VARCHAR    `network_nominals_unknown_<sex/date_of_birth/ethnicity>`, `full_table_people_unknown_<...>`,
+                            `demographic_conflicts_<column>`, `quarantine_<action>_<reason>`, `crimes_unmapped_cchi`,
+                            `crimes_unmapped_ons`, `selection_<measure>` (selection counts that name a gap)
+        count  BIGINT
+        """,
+    ),
+    _table(
+        "nominals",
+        "publish",
+        "The network's people: network_nominals + nominal_harm + safeguarding flags.",
+        """
+        nominal_id               VARCHAR
+        group_id                 VARCHAR
+        in_cse_network           BOOLEAN
+        in_soc_network           BOOLEAN
+        soc_group_ids            VARCHAR[]
+        harm_cchi                DOUBLE     0 when none
+        harm_ons                 DOUBLE     0 when none
+        degree                   INTEGER
+        weighted_degree          DOUBLE     within the group
+        betweenness              DOUBLE
+        betweenness_exact        BOOLEAN
+        is_child                 BOOLEAN    reason `child_in_network`
+        victim_offender_overlap  BOOLEAN    reason `victim_offender_overlap`
+        safeguarding_flagged     BOOLEAN    has a `safeguarding` row
+        """,
+    ),
+    _table(
+        "groups",
+        "publish",
+        "The network's groups: network_groups + group_harm.",
+        """
+        group_id           VARCHAR
+        size               BIGINT     members
+        harm_cchi          DOUBLE     all members' harm (flagged members included)
+        harm_ons           DOUBLE     same, ONS
+        priority_rank      INTEGER    see above; NULL for a safeguarding-only group
+        soc_overlap        INTEGER    members in the SOC network
+        parent_component   VARCHAR
+        safeguarding_only  BOOLEAN    every member flagged
+        edges              BIGINT     combined edges inside the group
+        rank_harm_cchi     DOUBLE     harm of members not flagged: ranks the group
+        rank_harm_ons      DOUBLE     same, ONS
+        flagged_members    BIGINT     members flagged for safeguarding
+        """,
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in _REGISTRY}
+
+
+def table(name: str) -> Table:
+    """The registered table `name` (its published name); KeyError names the unknown table."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"table {name!r} is not registered in hiddennet/tables.py") from None
+
+
+def written_by(stage: str) -> tuple[str, ...]:
+    """Registered tables the stage writes, in registry order."""
+    return tuple(t.name for t in _REGISTRY if t.stage == stage)
+
+
+def arrow_schema(name: str) -> pa.Schema:
+    """The Arrow schema of a registered table (registered columns only)."""
+    return pa.schema([(c.name, arrow_type(c.type)) for c in table(name).columns])
+
+
+def empty_sql(name: str, select: str = "*") -> str:
+    """A SELECT of no rows with the table's columns and types; `select` picks from them."""
+    cols = ", ".join(f"CAST(NULL AS {c.type}) AS {q(c.name)}" for c in table(name).columns)
+    return f"SELECT {select} FROM (SELECT {cols} WHERE false)"
+
+
+# -- docs/tables.md ----------------------------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[1] / "docs" / "tables.md"
+_BLOCK = re.compile(r"(<!-- tables:(\w+) -->\n)(.*?)(<!-- /tables -->)", re.S)
+
+
+def markdown(name: str) -> str:
+    """The column table of docs/tables.md for one table."""
+    t = table(name)
+    lines = ["*Restricted: holds personal data.*", ""] if t.restricted else []
+    lines += ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.type} | {c.meaning} |".replace("|  |", "| |") for c in t.columns]
+    return "\n".join(lines) + "\n"
+
+
+def stage_map() -> str:
+    """The map of stages and tables for docs/tables.md, from the stages' declarations (stage.py)."""
+    from hiddennet.pipeline import STAGES  # the stages import this module: imported when asked for
+
+    def names(ts: tuple[str, ...]) -> str:
+        return ", ".join(f"`{t}`" for t in ts)
+
+    lines = ["| stage | reads | reads when present | writes |", "|---|---|---|---|"]
+    for st in STAGES:
+        reads = names(st.reads) or ("the input folder" if st is STAGES[0] else "")
+        row = f"| {st.name} | {reads} | {names(st.optional_reads)} | {names(st.writes)} |"
+        lines.append(row.replace("|  |", "| |"))
+    return "\n".join(lines) + "\n"
+
+
+_STAGE_BLOCK = re.compile(r"(<!-- stages -->\n)(.*?)(<!-- /stages -->)", re.S)
+
+
+def render_doc(text: str) -> str:
+    """`text` with every `<!-- tables:NAME -->` block and the `<!-- stages -->` block rewritten."""
+    text = _BLOCK.sub(lambda m: m.group(1) + markdown(m.group(2)) + m.group(4), text)
+    return _STAGE_BLOCK.sub(lambda m: m.group(1) + stage_map() + m.group(3), text)
+
+
+def main(argv: list[str]) -> int:
+    """Rewrite docs/tables.md (or with `--check`, exit 1 when it is out of date)."""
+    text = DOC.read_text(encoding="utf-8")
+    new = render_doc(text)
+    if "--check" in argv:
+        return 0 if new == text else 1
+    DOC.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
