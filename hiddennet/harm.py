@@ -109,15 +109,25 @@ _TITLE_SQL = r"nullif(lower(trim(regexp_replace({t}, '\s+', ' ', 'g'))), '')"
 
 
 def run(engine, settings) -> StageOutput:
+    as_of = settings.as_of.isoformat()
+    window = int(settings.harm_window_days)
+    _crime_harm_table(engine, as_of, window)
+    _explained_items(engine)
+    _nominal_harm_table(engine)
+    _group_harm_tables(engine, settings)
+    facts = _harm_facts(engine, settings, window)
+    for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items", "_harm_links", "_harm_groups"):
+        engine.drop(t)
+    return StageOutput(tables=OUTPUTS, facts=facts)
+
+
+def _crime_harm_table(engine, as_of: str, window: int) -> None:
+    """`crime_harm`: each crime's CCHI days and ONS weight with the basis of each, and whether it is in the window."""
     code_t, title_t, any_title_t, ons_t = reference_tables()
     engine.register_arrow("_ref_cchi_code", code_t)
     engine.register_arrow("_ref_cchi_title", title_t)
     engine.register_arrow("_ref_cchi_any_title", any_title_t)
     engine.register_arrow("_ref_ons", ons_t)
-    as_of = settings.as_of.isoformat()
-    window = int(settings.harm_window_days)
-    roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
-
     engine.create_table(
         "_harm_crimes",
         f"""SELECT crime_ref, offence_code, offence_title, offence_date,
@@ -142,6 +152,11 @@ def run(engine, settings) -> StageOutput:
         LEFT JOIN _ref_ons o ON o.code = c.code_n
         """,
     )
+
+
+def _explained_items(engine) -> None:
+    """`_harm_items` (a nominal's in-window crimes), `_harm_links` (their links, both ways) and `harm_explained`."""
+    roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
     # Each (nominal, crime) once, whatever the number of offender roles; in-window crimes only.
     engine.create_table(
         "_harm_items",
@@ -174,6 +189,10 @@ def run(engine, settings) -> StageOutput:
         FROM _harm_links l JOIN network_nominals n ON n.nominal_id = l.nominal_id
         """,
     )
+
+
+def _nominal_harm_table(engine) -> None:
+    """`nominal_harm`: every network nominal's harm sums, crimes in the window, weighted degree and flag."""
     engine.create_table(
         "nominal_harm",
         """
@@ -193,6 +212,10 @@ def run(engine, settings) -> StageOutput:
         LEFT JOIN (SELECT DISTINCT nominal_id FROM safeguarding) s ON s.nominal_id = n.nominal_id
         """,
     )
+
+
+def _group_harm_tables(engine, settings) -> None:
+    """`group_harm`: group harm (every member) and priority rank (unflagged members' harm only)."""
     measure = "rank_harm_ons" if settings.priority_measure == "ons" else "rank_harm_cchi"
     engine.create_table(
         "_harm_groups",
@@ -226,6 +249,10 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
+
+
+def _harm_facts(engine, settings, window: int) -> dict:
+    """Counts for the manifest: crimes by mapping basis, unmapped codes, crimes in the window, groups ranked."""
     basis = engine.fetch_rows(
         "SELECT 'cchi', cchi_basis, count(*) FROM crime_harm GROUP BY cchi_basis "
         "UNION ALL SELECT 'ons', ons_basis, count(*) FROM crime_harm GROUP BY ons_basis"
@@ -243,10 +270,7 @@ def run(engine, settings) -> StageOutput:
         "SELECT (SELECT count(*) FROM crime_harm WHERE in_window), (SELECT count(*) FROM _harm_items), "
         "(SELECT count(*) FROM nominal_harm WHERE crimes_in_window > 0)"
     )[0]
-    for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items", "_harm_links", "_harm_groups"):
-        engine.drop(t)
-
-    facts = {
+    return {
         "harm_window_days": window,
         "priority_measure": settings.priority_measure,
         "crimes": sum(int(n) for k, _, n in basis if k == "cchi"),
@@ -263,5 +287,3 @@ def run(engine, settings) -> StageOutput:
         "groups_ranked": int(groups[0]) - int(groups[1]),
         "groups_safeguarding_only": int(groups[1]),
     }
-    return StageOutput(tables=OUTPUTS, facts=facts)
-

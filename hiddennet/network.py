@@ -42,6 +42,30 @@ def connected_components(engine, edges_sql: str, out: str, prefix: str = "_cc") 
     its star. Each operation is one GROUP BY and one join, so it runs on any SQL engine.
     """
     ids, cur, nxt = f"{prefix}_ids", f"{prefix}_edges", f"{prefix}_next"
+    _label_nodes(engine, edges_sql, ids, cur)
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > _MAX_CC_ROUNDS:
+            raise HiddennetError(f"network: connected components did not converge in {_MAX_CC_ROUNDS} rounds")
+        if _star_round(engine, cur, nxt):
+            break
+    engine.create_table(
+        out,
+        f"""
+        SELECT i.nominal_id, r.nominal_id AS component_id
+        FROM {ids} i
+        LEFT JOIN {cur} e ON e.u = i.id
+        JOIN {ids} r ON r.id = coalesce(e.v, i.id)
+        """,
+    )
+    engine.drop(cur)
+    engine.drop(ids)
+    return rounds
+
+
+def _label_nodes(engine, edges_sql: str, ids: str, cur: str) -> None:
+    """`ids` (nominal_id, id) and `cur`, the edges as (larger id, smaller id) pairs without self-loops."""
     # Integer labels in nominal_id order, so the smallest label is the smallest nominal id.
     engine.create_table(
         ids,
@@ -60,54 +84,40 @@ def connected_components(engine, edges_sql: str, out: str, prefix: str = "_cc") 
         WHERE ia.id <> ib.id
         """,
     )
-    rounds = 0
-    while True:
-        rounds += 1
-        if rounds > _MAX_CC_ROUNDS:
-            raise HiddennetError(f"network: connected components did not converge in {_MAX_CC_ROUNDS} rounds")
-        # Large-star: every neighbour larger than u is attached to the smallest of u's closed neighbourhood.
-        engine.create_table(
-            nxt,
-            f"""
-            WITH sym AS (SELECT u, v FROM {cur} UNION ALL SELECT v AS u, u AS v FROM {cur}),
-            m AS (SELECT u, least(u, min(v)) AS m FROM sym GROUP BY u)
-            SELECT DISTINCT s.v AS u, m.m AS v FROM sym s JOIN m ON m.u = s.u WHERE s.v > s.u
-            """,
-        )
-        engine.drop(cur)
-        # Small-star: u and its smaller neighbours are attached to the smallest of them.
-        engine.create_table(
-            cur,
-            f"""
-            WITH dir AS (SELECT DISTINCT greatest(u, v) AS u, least(u, v) AS v FROM {nxt} WHERE u <> v),
-            m AS (SELECT u, min(v) AS m FROM dir GROUP BY u)
-            SELECT d.v AS u, m.m AS v FROM dir d JOIN m ON m.u = d.u WHERE d.v <> m.m
-            UNION
-            SELECT u, m AS v FROM m
-            """,
-        )
-        engine.drop(nxt)
-        # Converged when the edges form stars: one parent per node and every parent a root.
-        not_star = engine.scalar(
-            f"""
-            SELECT (SELECT count(*) FROM (SELECT u FROM {cur} GROUP BY u HAVING count(*) > 1) x)
-                 + (SELECT count(*) FROM {cur} a JOIN {cur} b ON a.v = b.u)
-            """
-        )
-        if not not_star:
-            break
+
+
+def _star_round(engine, cur: str, nxt: str) -> bool:
+    """One large-star and one small-star operation on `cur`; True when it has converged to stars."""
+    # Large-star: every neighbour larger than u is attached to the smallest of u's closed neighbourhood.
     engine.create_table(
-        out,
+        nxt,
         f"""
-        SELECT i.nominal_id, r.nominal_id AS component_id
-        FROM {ids} i
-        LEFT JOIN {cur} e ON e.u = i.id
-        JOIN {ids} r ON r.id = coalesce(e.v, i.id)
+        WITH sym AS (SELECT u, v FROM {cur} UNION ALL SELECT v AS u, u AS v FROM {cur}),
+        m AS (SELECT u, least(u, min(v)) AS m FROM sym GROUP BY u)
+        SELECT DISTINCT s.v AS u, m.m AS v FROM sym s JOIN m ON m.u = s.u WHERE s.v > s.u
         """,
     )
     engine.drop(cur)
-    engine.drop(ids)
-    return rounds
+    # Small-star: u and its smaller neighbours are attached to the smallest of them.
+    engine.create_table(
+        cur,
+        f"""
+        WITH dir AS (SELECT DISTINCT greatest(u, v) AS u, least(u, v) AS v FROM {nxt} WHERE u <> v),
+        m AS (SELECT u, min(v) AS m FROM dir GROUP BY u)
+        SELECT d.v AS u, m.m AS v FROM dir d JOIN m ON m.u = d.u WHERE d.v <> m.m
+        UNION
+        SELECT u, m AS v FROM m
+        """,
+    )
+    engine.drop(nxt)
+    # Converged when the edges form stars: one parent per node and every parent a root.
+    not_star = engine.scalar(
+        f"""
+        SELECT (SELECT count(*) FROM (SELECT u FROM {cur} GROUP BY u HAVING count(*) > 1) x)
+             + (SELECT count(*) FROM {cur} a JOIN {cur} b ON a.v = b.u)
+        """
+    )
+    return not not_star
 
 
 # -- per-group graph work (NetworKit) ---------------------------------------------------------------
@@ -391,7 +401,26 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     engine.create_table("_net_combined", combined_sql(settings))
     rounds = connected_components(engine, "SELECT nominal_a, nominal_b FROM _net_combined", "_net_cc", prefix="_net_cc")
     facts["component_rounds"] = rounds
+    n_components = _name_components(engine)
+    _split_large_components(engine, settings)
+    _combined_edges_table(engine)
+    if ranking_only:
+        engine.register_arrow("_net_centrality", CENTRALITY_SCHEMA.empty_table())
+    else:
+        _centrality_table(engine, settings)
+    _network_nominals_table(engine, settings)
+    _network_groups_table(engine)
+    facts.update(_group_facts(engine, n_components))
+    if not ranking_only:
+        facts["ablation"] = ablation(engine, settings)
+    for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
+        engine.drop(name)
+    return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
 
+
+def _name_components(engine) -> int:
+    """`_net_components` (component id, size, name) and `_net_nodes` (each nominal's component and index in it).
+    Returns the number of components."""
     # Component ids: "G" + rank by size (largest first), ties by the smallest member id.
     n_components = engine.count("(SELECT DISTINCT component_id FROM _net_cc)")
     width = _width(n_components)
@@ -413,6 +442,12 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         FROM _net_cc c JOIN _net_components k ON k.component_id = c.component_id
         """,
     )
+    return n_components
+
+
+def _split_large_components(engine, settings: Settings) -> None:
+    """`_net_leiden` (Leiden pieces of components over max_group_size) and `_net_members` (each nominal's group,
+    node index in it and the component it came from)."""
     max_size = int(settings.max_group_size)
     engine.map_groups(
         "_net_leiden",
@@ -458,6 +493,10 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         FROM members
         """,
     )
+
+
+def _combined_edges_table(engine) -> None:
+    """`combined_edges`: the combined network's edges with the group of both ends (none across groups)."""
     engine.create_table(
         "combined_edges",
         """
@@ -469,11 +508,10 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         ORDER BY e.nominal_a, e.nominal_b
         """,
     )
-    if ranking_only:
-        engine.register_arrow("_net_centrality", CENTRALITY_SCHEMA.empty_table())
-    else:
-        _centrality_table(engine, settings)
 
+
+def _network_nominals_table(engine, settings: Settings) -> None:
+    """`network_nominals`: group, node index, CSE and SOC membership and centrality of every nominal."""
     seeds = "SELECT DISTINCT offender_id AS nominal_id FROM full_table" if engine.has_table("full_table") else (
         "SELECT CAST(NULL AS VARCHAR) AS nominal_id WHERE 1 = 0"
     )
@@ -513,6 +551,10 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         ORDER BY m.group_id, m.node_index
         """,
     )
+
+
+def _network_groups_table(engine) -> None:
+    """`network_groups`: size, parent component, SOC overlap, edges and CSE members of every group."""
     engine.create_table(
         "network_groups",
         """
@@ -529,26 +571,23 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         """,
     )
 
+
+
+def _group_facts(engine, n_components: int) -> dict:
+    """Counts for the manifest: nominals, edges, components, splits, groups, sampled betweenness."""
     g = engine.fetch_rows(
         "SELECT count(*), coalesce(max(size), 0), coalesce(sum(CASE WHEN group_id <> parent_component THEN 1 ELSE 0 END), 0) "
         "FROM network_groups"
     )[0]
-    facts.update(
-        {
-            "nominals": engine.count("network_nominals"),
-            "combined_edges": engine.count("combined_edges"),
-            "components": n_components,
-            "components_split": int(engine.scalar("SELECT count(DISTINCT component) FROM _net_leiden") or 0),
-            "groups": int(g[0]),
-            "largest_group": int(g[1]),
-            "groups_from_splits": int(g[2]),
-            "betweenness_sampled_groups": int(
-                engine.scalar("SELECT count(DISTINCT group_id) FROM network_nominals WHERE NOT betweenness_exact") or 0
-            ),
-        }
-    )
-    if not ranking_only:
-        facts["ablation"] = ablation(engine, settings)
-    for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
-        engine.drop(name)
-    return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
+    return {
+        "nominals": engine.count("network_nominals"),
+        "combined_edges": engine.count("combined_edges"),
+        "components": n_components,
+        "components_split": int(engine.scalar("SELECT count(DISTINCT component) FROM _net_leiden") or 0),
+        "groups": int(g[0]),
+        "largest_group": int(g[1]),
+        "groups_from_splits": int(g[2]),
+        "betweenness_sampled_groups": int(
+            engine.scalar("SELECT count(DISTINCT group_id) FROM network_nominals WHERE NOT betweenness_exact") or 0
+        ),
+    }
