@@ -67,7 +67,7 @@ def reference_tables() -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     below normalises crimes' codes and titles."""
     cchi = _read_reference("cchi_weights.csv").to_pylist()
     by_code: dict[str, list[float]] = {}
-    titles: dict[tuple[str | None, str], list[float]] = {}
+    titles: dict[tuple[str | None, str | None], list[float]] = {}
     for r in cchi:
         code = _norm_code(r["offence_code"])
         days = float(r["days"])
@@ -85,7 +85,7 @@ def reference_tables() -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
         "title": [k[1] for k in titles],
         "days": [statistics.median(v) for v in titles.values()],
     }
-    any_title: dict[str, list[float]] = {}
+    any_title: dict[str | None, list[float]] = {}
     for (_, t), v in titles.items():
         any_title.setdefault(t, []).extend(v)
     ons = _read_reference("ons_crime_severity_weights.csv").to_pylist()
@@ -95,11 +95,13 @@ def reference_tables() -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
         if code and code not in ons_rows:
             ons_rows[code] = float(r["weight"])
     return (
-        pa.table(code_rows, schema=pa.schema([("code", pa.string()), ("rows", pa.int64()), ("days", pa.float64()), ("basis", pa.string())])),
+        pa.table(code_rows, schema=pa.schema([("code", pa.string()), ("rows", pa.int64()), ("days", pa.float64()),
+                                              ("basis", pa.string())])),
         pa.table(title_rows, schema=pa.schema([("code", pa.string()), ("title", pa.string()), ("days", pa.float64())])),
         pa.table({"title": list(any_title), "days": [statistics.median(v) for v in any_title.values()]},
                  schema=pa.schema([("title", pa.string()), ("days", pa.float64())])),
-        pa.table({"code": list(ons_rows), "weight": list(ons_rows.values())}, schema=pa.schema([("code", pa.string()), ("weight", pa.float64())])),
+        pa.table({"code": list(ons_rows), "weight": list(ons_rows.values())},
+                 schema=pa.schema([("code", pa.string()), ("weight", pa.float64())])),
     )
 
 
@@ -116,7 +118,8 @@ def run(engine, settings) -> StageOutput:
     _nominal_harm_table(engine)
     _group_harm_tables(engine, settings)
     facts = _harm_facts(engine, settings, window)
-    for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items", "_harm_links", "_harm_groups"):
+    for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items",
+              "_harm_links", "_harm_groups"):
         engine.drop(t)
     return StageOutput(tables=OUTPUTS, facts=facts)
 
@@ -139,7 +142,8 @@ def _crime_harm_table(engine, as_of: str, window: int) -> None:
         "crime_harm",
         f"""
         SELECT c.crime_ref, c.offence_code, c.offence_title, c.offence_date,
-               CAST(CASE WHEN k.code IS NOT NULL THEN coalesce(tc.days, k.days) ELSE ta.days END AS DOUBLE) AS cchi_days,
+               CAST(CASE WHEN k.code IS NOT NULL THEN coalesce(tc.days, k.days) ELSE ta.days END AS DOUBLE)
+                   AS cchi_days,
                CAST(o.weight AS DOUBLE) AS ons_weight,
                CASE WHEN k.code IS NOT NULL THEN (CASE WHEN tc.days IS NOT NULL THEN 'title_match' ELSE k.basis END)
                     WHEN ta.days IS NOT NULL THEN 'title_match' ELSE 'unmapped' END AS cchi_basis,
@@ -185,7 +189,8 @@ def _explained_items(engine) -> None:
         FROM _harm_items
         UNION ALL
         SELECT l.nominal_id, 'link' AS item_kind, l.other AS item_ref, l.layer,
-               CAST(NULL AS DOUBLE) AS cchi_days, CAST(NULL AS DOUBLE) AS ons_weight, CAST(l.weight AS DOUBLE) AS link_weight
+               CAST(NULL AS DOUBLE) AS cchi_days, CAST(NULL AS DOUBLE) AS ons_weight,
+               CAST(l.weight AS DOUBLE) AS link_weight
         FROM _harm_links l JOIN network_nominals n ON n.nominal_id = l.nominal_id
         """,
     )
@@ -208,7 +213,8 @@ def _nominal_harm_table(engine) -> None:
                           sum(coalesce(ons_weight, 0) ORDER BY coalesce(ons_weight, 0)) AS harm_ons,
                           count(*) AS crimes, sum(CASE WHEN cchi_days IS NULL THEN 1 ELSE 0 END) AS unmapped_cchi
                    FROM _harm_items GROUP BY nominal_id) i ON i.nominal_id = n.nominal_id
-        LEFT JOIN (SELECT nominal_id, sum(weight ORDER BY weight) AS wd FROM _harm_links GROUP BY nominal_id) l ON l.nominal_id = n.nominal_id
+        LEFT JOIN (SELECT nominal_id, sum(weight ORDER BY weight) AS wd FROM _harm_links GROUP BY nominal_id) l
+            ON l.nominal_id = n.nominal_id
         LEFT JOIN (SELECT DISTINCT nominal_id FROM safeguarding) s ON s.nominal_id = n.nominal_id
         """,
     )

@@ -43,7 +43,9 @@ EDGE_COLUMNS = (
 )
 
 
-def _date(d: dt.date) -> str:
+def _date(d: dt.date | None) -> str:
+    if d is None:  # the pipeline always sets as_of; a direct caller may not
+        raise ValueError("layers: settings.as_of must be set")
     return f"DATE '{d.isoformat()}'"
 
 
@@ -72,7 +74,7 @@ def _empty_edges_sql() -> str:
 # -- victim ---------------------------------------------------------------------------------------
 def victim_sql() -> str:
     """Per offender pair: summed final-table weight, rows as evidence, dates over both crimes."""
-    return f"""
+    return """
         SELECT offender_1 AS nominal_a, offender_2 AS nominal_b, 'victim' AS layer,
                sum(weight ORDER BY weight) AS weight,  -- ordered: same bits on every run
                least(min(offence_date_1), min(offence_date_2)) AS first_date,

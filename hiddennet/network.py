@@ -183,7 +183,9 @@ def _leiden(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, seed: int, gamm
 _MAX_RESOLUTION_DOUBLINGS = 40
 
 
-def split_to_size(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, max_size: int, seed: int, resolution: float) -> np.ndarray:
+def split_to_size(
+    n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, max_size: int, seed: int, resolution: float
+) -> np.ndarray:
     """Piece number of each node: connected Leiden pieces of at most `max_size` nominals.
 
     Leiden runs on the component; any piece still over `max_size` is split again by Leiden on its
@@ -223,7 +225,8 @@ def _split_to_size(n, a, b, w, max_size, seed, resolution) -> np.ndarray:
             next_piece += 1
         for p in big:
             keep = ep == p
-            work.append((nodes[order[starts[p]: starts[p] + sizes[p]]], rank[ea[keep]], rank[eb[keep]], ew[keep], gamma))
+            members = nodes[order[starts[p]: starts[p] + sizes[p]]]
+            work.append((members, rank[ea[keep]], rank[eb[keep]], ew[keep], gamma))
     return piece
 
 
@@ -238,7 +241,9 @@ def leiden_pieces_fn(seed: int, resolution: float, max_size: int):
 
 
 def _leiden_pieces(t: pa.Table, *, seed: int, resolution: float, max_size: int) -> pa.Table:
-    out_c, out_i, out_p = [], [], []
+    out_c: list[str] = []
+    out_i: list[int] = []
+    out_p: list[int] = []
     for comp, a, b, w, n in _each_group(t, "component"):
         piece = split_to_size(n, a, b, w, max_size, seed, resolution)
         out_c.extend([comp] * n)
@@ -413,7 +418,8 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     facts.update(_group_facts(engine, n_components))
     if not ranking_only:
         facts["ablation"] = ablation(engine, settings)
-    for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
+    for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members",
+                 "_net_centrality"):
         engine.drop(name)
     return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
 
@@ -463,7 +469,9 @@ def _split_large_components(engine, settings: Settings) -> None:
         LEIDEN_SCHEMA,
     )
     # Pieces of a split component: "<component>-" + rank by size, ties by smallest member id.
-    max_pieces = engine.scalar("SELECT coalesce(max(p), 0) FROM (SELECT count(DISTINCT piece) AS p FROM _net_leiden GROUP BY component)")
+    max_pieces = engine.scalar(
+        "SELECT coalesce(max(p), 0) FROM (SELECT count(DISTINCT piece) AS p FROM _net_leiden GROUP BY component)"
+    )
     pwidth = _width(int(max_pieces or 0))
     engine.create_table(
         "_net_members",
@@ -473,19 +481,22 @@ def _split_large_components(engine, settings: Settings) -> None:
             FROM _net_nodes n JOIN _net_leiden l ON l.component = n.component AND l.node_index = n.comp_index
         ),
         pieces AS (
-            SELECT component, piece, count(*) AS size, min(nominal_id) AS first_member FROM split GROUP BY component, piece
+            SELECT component, piece, count(*) AS size, min(nominal_id) AS first_member
+            FROM split GROUP BY component, piece
         ),
         named AS (
             SELECT component, piece,
                    component || '-' || lpad(CAST(row_number() OVER (PARTITION BY component
-                                                 ORDER BY size DESC, first_member) AS VARCHAR), {pwidth}, '0') AS group_id
+                                                 ORDER BY size DESC, first_member) AS VARCHAR), {pwidth}, '0')
+                   AS group_id
             FROM pieces
         ),
         members AS (
             SELECT s.nominal_id, p.group_id, s.component AS parent_component
             FROM split s JOIN named p ON p.component = s.component AND p.piece = s.piece
             UNION ALL
-            SELECT nominal_id, component AS group_id, component AS parent_component FROM _net_nodes WHERE size <= {max_size}
+            SELECT nominal_id, component AS group_id, component AS parent_component
+            FROM _net_nodes WHERE size <= {max_size}
         )
         SELECT nominal_id, group_id, parent_component,
                CAST(row_number() OVER (PARTITION BY group_id ORDER BY nominal_id) - 1 AS INTEGER) AS node_index,
@@ -576,8 +587,8 @@ def _network_groups_table(engine) -> None:
 def _group_facts(engine, n_components: int) -> dict:
     """Counts for the manifest: nominals, edges, components, splits, groups, sampled betweenness."""
     g = engine.fetch_rows(
-        "SELECT count(*), coalesce(max(size), 0), coalesce(sum(CASE WHEN group_id <> parent_component THEN 1 ELSE 0 END), 0) "
-        "FROM network_groups"
+        "SELECT count(*), coalesce(max(size), 0), "
+        "coalesce(sum(CASE WHEN group_id <> parent_component THEN 1 ELSE 0 END), 0) FROM network_groups"
     )[0]
     return {
         "nominals": engine.count("network_nominals"),

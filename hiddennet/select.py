@@ -45,13 +45,17 @@ class Profile(BaseModel):
     description: str = Field(min_length=1)
     sources: list[str] = Field(min_length=1, description="Where the terms come from (law, guidance, study).")
     child_words: list[str] = Field(
-        default_factory=list, description="Title rule, first list: the title contains one of these (empty: no condition)."
+        default_factory=list,
+        description="Title rule, first list: the title contains one of these (empty: no condition).",
     )
     sex_words: list[str] = Field(
-        default_factory=list, description="Title rule, second list: the title also contains one of these (empty: no condition)."
+        default_factory=list,
+        description="Title rule, second list: the title also contains one of these (empty: no condition).",
     )
     mo_words: list[str] = Field(default_factory=list, description="MO rule: the modus operandi contains one of these.")
-    flag_codes: list[str] = Field(default_factory=list, description="Flag rule: one of the crime's if_codes is one of these.")
+    flag_codes: list[str] = Field(
+        default_factory=list, description="Flag rule: one of the crime's if_codes is one of these."
+    )
     offence_codes: list[str] = Field(
         default_factory=list, description="Code rule: the crime's Home Office offence code is one of these."
     )
@@ -238,7 +242,8 @@ def _crime_source(profile: Profile) -> tuple[str, str]:
         # Titles come from a short list of offence names: matched once per distinct title and
         # joined back, instead of running the patterns on every crime (a missing title: no match).
         source += (f" LEFT JOIN (SELECT offence_title AS title_key, {' AND '.join(parts)} AS title_hit "
-                   f"FROM (SELECT offence_title, {title} AS t FROM (SELECT DISTINCT offence_title FROM crimes) AS d0) AS d1) "
+                   f"FROM (SELECT offence_title, {title} AS t "
+                   f"FROM (SELECT DISTINCT offence_title FROM crimes) AS d0) AS d1) "
                    f"AS tt ON tt.title_key = c0.offence_title")
         title_rule = "coalesce(tt.title_hit, FALSE)"
     else:
@@ -276,11 +281,8 @@ def _victims(engine, profile: Profile) -> None:
     """2. `_select_victims`: victims of candidate crimes, their age on the offence date, whether selected."""
     # 2. Victims of candidate crimes with their age on the offence date.
     max_age = profile.max_victim_age
-    if max_age is None:
-        victim_ok = "TRUE"
-    else:
-        # A victim born after the offence (negative age) counts as 0, so is selected.
-        victim_ok = f"(raw_age IS NOT NULL AND raw_age <= {int(max_age)})"
+    # A victim born after the offence (negative age) counts as 0, so is selected.
+    victim_ok = "TRUE" if max_age is None else f"(raw_age IS NOT NULL AND raw_age <= {int(max_age)})"
     engine.create_table(
         _VICTIMS,
         f"""
@@ -349,14 +351,16 @@ def _final_table(engine, as_of: dt.date, gap_hl: float, rec_hl: float) -> None:
     #    exponent to six places). Pairs of full-table rows sharing a victim, offender_1 < offender_2 (which also
     #    keeps every pair once and drops self-pairs); same-crime pairs included. full_table is unique
     #    on (crime, offender, victim), so no two rows here are exact duplicates.
-    recency_days = f"greatest(date_diff('day', greatest(a.offence_date, b.offence_date), DATE '{as_of.isoformat()}'), 0)"
+    latest = "greatest(a.offence_date, b.offence_date)"
+    recency_days = f"greatest(date_diff('day', {latest}, DATE '{as_of.isoformat()}'), 0)"
     engine.create_table(
         "final_table",
         f"""
         SELECT a.offender_id AS offender_1, b.offender_id AS offender_2,
                a.crime_ref AS crime_ref_1, b.crime_ref AS crime_ref_2, a.victim_id,
                a.offence_date AS offence_date_1, b.offence_date AS offence_date_2,
-               pow(CAST(2 AS DOUBLE), -abs(date_diff('day', a.offence_date, b.offence_date)) / CAST({gap_hl!r} AS DOUBLE))
+               pow(CAST(2 AS DOUBLE),
+                   -abs(date_diff('day', a.offence_date, b.offence_date)) / CAST({gap_hl!r} AS DOUBLE))
                  * pow(CAST(2 AS DOUBLE), -{recency_days} / CAST({rec_hl!r} AS DOUBLE)) AS weight
         FROM (SELECT crime_ref, offender_id, victim_id, offence_date FROM full_table) a
         JOIN (SELECT crime_ref, offender_id, victim_id, offence_date FROM full_table) b
@@ -372,7 +376,8 @@ def _write_summary(engine, facts: dict) -> None:
     rows = ", ".join(f"({_sql_text(k)}, {int(v)})" for k, v in facts.items() if isinstance(v, int))
     engine.create_table(
         "selection_summary",
-        f"SELECT CAST(measure AS VARCHAR) AS measure, CAST(value AS BIGINT) AS value FROM (VALUES {rows}) AS v(measure, value)",
+        "SELECT CAST(measure AS VARCHAR) AS measure, CAST(value AS BIGINT) AS value "
+        f"FROM (VALUES {rows}) AS v(measure, value)",
     )
 
 

@@ -38,27 +38,93 @@ import numpy as np
 from hiddennet.contract import TABLES
 from hiddennet.generate.calibrate import _calibrate
 from hiddennet.generate.constants import (
-    _AREA_W, _CHUNK, _D, _F, _IFC_OTHER_W, _IFC_SELECTED_W, _LOC_W, _M, _MO_WORD_W, _NO_DATE, _OFF_ROLE_W, _P, _U,
-    _YEAR0, ADULT_SEX_TITLES, AS_OF, CHILD_WORDS, CSA_TITLES, ESTABLISHMENTS, FLAG_ONLY_TITLES, FORENAMES_F,
-    FORENAMES_M, IF_CODE_SETS, K_ADULT, K_DA, K_FLAGONLY, K_NODOB, K_OTHER, K_OVERLAP, K_RING, K_SELECTED, K_UNDER10,
-    KIND_NAMES, LOCAL_AREAS, LOCATION_TYPES, MO_OTHER, MO_OTHER_ACCIDENTAL, MO_PLAIN, MO_RING, MO_WORD, MO_WORDS,
-    OFFENDER_ROLE_NAMES, OTHER_TITLES, PROFILE_CODES, R_OTHER, R_VICTIM, R_WITNESS, ROLE_NAMES, SEX_WORDS, SURNAMES,
+    _AREA_W,
+    _CHUNK,
+    _D,
+    _F,
+    _IFC_OTHER_W,
+    _IFC_SELECTED_W,
+    _LOC_W,
+    _M,
+    _MO_WORD_W,
+    _NO_DATE,
+    _OFF_ROLE_W,
+    _P,
+    _U,
+    _YEAR0,
+    ADULT_SEX_TITLES,
+    AS_OF,
+    CHILD_WORDS,
+    CSA_TITLES,
+    ESTABLISHMENTS,
+    FLAG_ONLY_TITLES,
+    FORENAMES_F,
+    FORENAMES_M,
+    IF_CODE_SETS,
+    K_ADULT,
+    K_DA,
+    K_FLAGONLY,
+    K_NODOB,
+    K_OTHER,
+    K_OVERLAP,
+    K_RING,
+    K_SELECTED,
+    K_UNDER10,
+    KIND_NAMES,
+    LOCAL_AREAS,
+    LOCATION_TYPES,
+    MO_OTHER,
+    MO_OTHER_ACCIDENTAL,
+    MO_PLAIN,
+    MO_RING,
+    MO_WORD,
+    MO_WORDS,
+    OFFENDER_ROLE_NAMES,
+    OTHER_TITLES,
+    PROFILE_CODES,
+    R_OTHER,
+    R_VICTIM,
+    R_WITNESS,
+    ROLE_NAMES,
+    SEX_WORDS,
+    SURNAMES,
     TARGETS,
 )
 from hiddennet.generate.crimes import (
-    _build_crimes, _Crimes, _plant_rings, _write_crime_nominals, _write_crimes,
+    _build_crimes,
+    _Crimes,
+    _plant_rings,
+    _write_crime_nominals,
+    _write_crimes,
 )
 from hiddennet.generate.custody import _write_custody
 from hiddennet.generate.dirty import _csv_line, _dirty_csv, _dirty_parquet, _make_dirty
 from hiddennet.generate.intel import _gradings, _ring_logs, _write_intel
 from hiddennet.generate.people import (
-    _add_intel_people, _offender_people, _People, _write_nominals, people_dob_lookup,
+    _add_intel_people,
+    _offender_people,
+    _People,
+    _write_nominals,
+    people_dob_lookup,
 )
 from hiddennet.generate.soc import _build_soc, _write_soc
 from hiddennet.generate.truth import _write_truth
 from hiddennet.generate.util import (
-    _age, _date_str, _dob_for_age, _eth, _eth_str, _ids, _matches, _n, _pick, _sex, _sex_str, _shift_years, _take,
-    _uniq, _year_dates,
+    _age,
+    _date_str,
+    _dob_for_age,
+    _eth,
+    _eth_str,
+    _ids,
+    _matches,
+    _n,
+    _pick,
+    _sex,
+    _sex_str,
+    _shift_years,
+    _take,
+    _uniq,
+    _year_dates,
 )
 from hiddennet.generate.writer import _Writer
 
@@ -70,7 +136,7 @@ __all__ = [
     "R_OTHER", "R_VICTIM", "R_WITNESS", "SEX_WORDS", "SURNAMES", "TARGETS", "generate_force", "people_dob_lookup",
 ]
 # The private helpers above stay importable from here (tests use `_calibrate`, `_matches`, `_dob_for_age`, `_age`).
-_PRIVATE = (_AREA_W, _CHUNK, _D, _F, _IFC_OTHER_W, _IFC_SELECTED_W, _LOC_W, _M, _MO_WORD_W, _NO_DATE, _OFF_ROLE_W,
+_PRIVATE = (_P, _AREA_W, _CHUNK, _D, _F, _IFC_OTHER_W, _IFC_SELECTED_W, _LOC_W, _M, _MO_WORD_W, _NO_DATE, _OFF_ROLE_W,
             _U, _YEAR0, _Crimes, _plant_rings, _csv_line, _dirty_csv, _dirty_parquet, _gradings, _ring_logs,
             _offender_people, _date_str, _eth, _eth_str, _ids, _n, _pick, _sex, _sex_str, _shift_years, _take,
             _uniq, _year_dates, _calibrate, _matches, _dob_for_age, _age)

@@ -66,7 +66,8 @@ _P = {
 
 LOCAL_AREAS = ("Birmingham", "Coventry", "Dudley", "Sandwell", "Solihull", "Walsall", "Wolverhampton")
 _AREA_W = (0.38, 0.13, 0.11, 0.11, 0.07, 0.10, 0.10)
-LOCATION_TYPES = ("residential", "public space", "online", "school", "hotel", "fast food outlet", "vehicle", "park", "shop")
+LOCATION_TYPES = ("residential", "public space", "online", "school", "hotel", "fast food outlet", "vehicle", "park",
+                  "shop")
 _LOC_W = (0.46, 0.13, 0.13, 0.06, 0.04, 0.03, 0.06, 0.05, 0.04)
 
 # (title, Home Office code, weight, victim sex 'F'/'M'/'' , max victim age) for child sexual offences:

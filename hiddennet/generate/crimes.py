@@ -14,14 +14,62 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hiddennet.generate.constants import (
-    _AREA_W, _CHUNK, _D, _F, _IFC_OTHER_W, _IFC_SELECTED_W, _LOC_W, _M, _MO_WORD_W, _NO_DATE, _OFF_ROLE_W, _P, _U,
-    ADULT_SEX_TITLES, CHILD_WORDS, CSA_TITLES, FLAG_ONLY_TITLES, IF_CODE_SETS, K_ADULT, K_DA, K_FLAGONLY, K_NODOB,
-    K_OTHER, K_OVERLAP, K_RING, K_SELECTED, K_UNDER10, LOCAL_AREAS, LOCATION_TYPES, MO_OTHER, MO_OTHER_ACCIDENTAL,
-    MO_PLAIN, MO_RING, MO_WORD, OTHER_TITLES, R_OTHER, R_VICTIM, R_WITNESS, ROLE_NAMES, SEX_WORDS,
+    _AREA_W,
+    _CHUNK,
+    _D,
+    _F,
+    _IFC_OTHER_W,
+    _IFC_SELECTED_W,
+    _LOC_W,
+    _M,
+    _MO_WORD_W,
+    _NO_DATE,
+    _OFF_ROLE_W,
+    _P,
+    _U,
+    ADULT_SEX_TITLES,
+    CHILD_WORDS,
+    CSA_TITLES,
+    FLAG_ONLY_TITLES,
+    IF_CODE_SETS,
+    K_ADULT,
+    K_DA,
+    K_FLAGONLY,
+    K_NODOB,
+    K_OTHER,
+    K_OVERLAP,
+    K_RING,
+    K_SELECTED,
+    K_UNDER10,
+    LOCAL_AREAS,
+    LOCATION_TYPES,
+    MO_OTHER,
+    MO_OTHER_ACCIDENTAL,
+    MO_PLAIN,
+    MO_RING,
+    MO_WORD,
+    OTHER_TITLES,
+    R_OTHER,
+    R_VICTIM,
+    R_WITNESS,
+    ROLE_NAMES,
+    SEX_WORDS,
 )
 from hiddennet.generate.people import _offender_people, _People, people_dob_lookup
 from hiddennet.generate.util import (
-    _age, _date_str, _dob_for_age, _eth, _eth_str, _matches, _n, _pick, _sex, _sex_str, _take, _uniq, _year_dates,
+    _age,
+    _date_str,
+    _dob_for_age,
+    _eth,
+    _eth_str,
+    _matches,
+    _n,
+    _pick,
+    _sex,
+    _sex_str,
+    _take,
+    _uniq,
+    _year_dates,
 )
 from hiddennet.generate.writer import _Writer
 
@@ -33,6 +81,9 @@ class _Crimes:
         self.c: dict[str, list] = {k: [] for k in ("date", "title", "code", "da", "ifc", "mo", "loc", "area", "kind")}
         self.l: dict[str, list] = {k: [] for k in ("crime", "person", "role")}
         self.n = 0
+        # Filled when written: the concatenated crime columns and the deduplicated links.
+        self.arr: dict[str, np.ndarray] = {}
+        self.links: dict[str, np.ndarray] = {}
 
     def add(self, date, title, code, da, ifc, mo, loc, area, kind: int) -> np.ndarray:
         k = len(date)
@@ -388,7 +439,8 @@ def _witnesses(rng, people: _People, crimes: _Crimes) -> None:
 
 def _plant_rings(rng, s, people: _People, crimes: _Crimes, csa_fields, ring_mo) -> list[dict]:
     """Rings: offenders who share victims, chained so each ring is one connected piece through victims."""
-    sizes = list(rng.integers(10, 61, _n(_P["large_rings"], s, 1))) + list(rng.integers(3, 10, _n(_P["small_rings"], s, 3)))
+    sizes = list(rng.integers(10, 61, _n(_P["large_rings"], s, 1))) \
+        + list(rng.integers(3, 10, _n(_P["small_rings"], s, 3)))
     rings = []
     for r, size in enumerate(sizes):
         size = int(size)

@@ -104,8 +104,10 @@ def _plan_crimes(add) -> None:
     # conflicting duplicates: a new key written twice with different contents (ingest may reject both rows;
     # a new key keeps that from cascading into link rows that point at it)
     add("crimes", "conflicting_duplicate", RJ, _crime_row("CRC0000001", title="Shoplifting", code="46"))
-    add("crimes", "conflicting_duplicate", RJ, _crime_row("CRC0000001", title="Criminal damage to a vehicle", code="58C"))
-    add("crimes", "multiline_field", OK, _crime_row("CRD0000010", mo="Victim approached in street.\nSuspect left on foot"))
+    add("crimes", "conflicting_duplicate", RJ,
+        _crime_row("CRC0000001", title="Criminal damage to a vehicle", code="58C"))
+    add("crimes", "multiline_field", OK,
+        _crime_row("CRD0000010", mo="Victim approached in street.\nSuspect left on foot"))
     add("crimes", "invalid_utf8", RJ, None, raw=b'"CRD0000011","Other theft","2019-05-01","49","2019-05-02","false",,'
         b'"Bag taken \xff\xfe from victim","shop","Walsall"', column="modus_operandi")
 
@@ -126,7 +128,7 @@ def _plan_nominals(add, world) -> list[str]:
     # ids with leading zeros: the same digits without them are a different person
     zero_led = [x for x in pid(np.arange(min(world["n_people"], 5000))).to_pylist() if x.startswith("0")][:2]
     stripped = [x.lstrip("0") or "0" for x in zero_led]
-    world["leading_zero_pairs"] = list(zip(zero_led, stripped))
+    world["leading_zero_pairs"] = list(zip(zero_led, stripped, strict=True))
     for x in stripped:
         add("nominals", "leading_zero_id", OK, nom(x, dob="1985-01-01"))
     return stripped

@@ -46,12 +46,12 @@ def _soc_members(rng, ng: int, people: _People, world):
     members = np.concatenate([newp, rng.choice(oth, n_oth, replace=False), rng.choice(cse, n_cse, replace=False)])
     members = members[rng.permutation(total)]
     # large rings: some members are mapped into the SOC network too (the overlap the study looks for)
-    ring_members = []
+    picked = []
     for ring in world["rings"]:
         if ring["large"]:
             k = max(1, ring["size"] // 4)
-            ring_members.append(rng.choice(ring["offenders"], k, replace=False))
-    ring_members = np.concatenate(ring_members) if ring_members else np.array([], np.int64)
+            picked.append(rng.choice(ring["offenders"], k, replace=False))
+    ring_members = np.concatenate(picked) if picked else np.array([], np.int64)
     # ring members join a random group each (replacing nobody)
     group = np.repeat(np.arange(ng), sizes)
     members = np.concatenate([members, ring_members])

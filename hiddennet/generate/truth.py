@@ -13,7 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hiddennet.generate.constants import (
-    AS_OF, CSA_TITLES, K_FLAGONLY, K_OVERLAP, K_RING, K_SELECTED, KIND_NAMES, TARGETS,
+    AS_OF,
+    CSA_TITLES,
+    K_FLAGONLY,
+    K_OVERLAP,
+    K_RING,
+    K_SELECTED,
+    KIND_NAMES,
+    TARGETS,
 )
 from hiddennet.generate.crimes import _Crimes
 from hiddennet.generate.people import _People

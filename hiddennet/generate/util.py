@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 
 from hiddennet.generate.constants import _F, _M, _NO_DATE, _U, _YEAR0
 
+
 def _n(x: float, scale: float, minimum: int = 0) -> int:
     return max(minimum, int(round(x * scale)))
 

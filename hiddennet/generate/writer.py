@@ -16,7 +16,7 @@ class _Writer:
 
     def __init__(self, out: Path, fmt: str):
         self.out, self.fmt = out, fmt
-        self.open: dict[str, object] = {}
+        self.open: dict[str, pacsv.CSVWriter | pq.ParquetWriter] = {}
         self.cols: dict[str, list[str]] = {}
 
     def path(self, name: str) -> Path:
