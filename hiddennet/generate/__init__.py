@@ -135,11 +135,6 @@ __all__ = [
     "MO_PLAIN", "MO_RING", "MO_WORD", "MO_WORDS", "OFFENDER_ROLE_NAMES", "OTHER_TITLES", "PROFILE_CODES", "ROLE_NAMES",
     "R_OTHER", "R_VICTIM", "R_WITNESS", "SEX_WORDS", "SURNAMES", "TARGETS", "generate_force", "people_dob_lookup",
 ]
-# The private helpers above stay importable from here (tests use `_calibrate`, `_matches`, `_dob_for_age`, `_age`).
-_PRIVATE = (_P, _AREA_W, _CHUNK, _D, _F, _IFC_OTHER_W, _IFC_SELECTED_W, _LOC_W, _M, _MO_WORD_W, _NO_DATE, _OFF_ROLE_W,
-            _U, _YEAR0, _Crimes, _plant_rings, _csv_line, _dirty_csv, _dirty_parquet, _gradings, _ring_logs,
-            _offender_people, _date_str, _eth, _eth_str, _ids, _n, _pick, _sex, _sex_str, _shift_years, _take,
-            _uniq, _year_dates, _calibrate, _matches, _dob_for_age, _age)
 
 
 def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = False, fmt: str = "csv") -> dict:
