@@ -7,6 +7,7 @@ rest of the report is still written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -517,46 +518,15 @@ def data_gaps(run: RunOutputs) -> dict:
     }
     try:
         q = run.table("quarantine", ["source_table", "reason", "action"], optional=["column"])
-        keys = ["source_table", "column", "reason", "action"] if "column" in q else ["source_table", "reason", "action"]
-        g = q.fillna({"column": "(whole row)"}) if "column" in q else q
-        c = g.groupby(keys, dropna=False).size().reset_index(name="rows").sort_values(["rows"], ascending=False)
-        out["quarantine"] = [{**{k: str(r[k]) for k in keys}, "rows": int(r["rows"])} for r in c.to_dict("records")]
+        out["quarantine"] = _quarantine_counts(q)
         out["quarantine_total"] = int(len(q))
     except Unavailable as e:
         out["quarantine_reason"] = str(e)
-    try:
-        full = _full(run)
-        rows = []
-        n = len(full)
-        for col, lab in (
-            ("offender_age", "Offender age not known (rows)"),
-            ("offender_sex", "Offender sex not recorded (rows)"),
-            ("victim_sex", "Victim sex not recorded (rows)"),
-        ):
-            if col in full:
-                m = int(full[col].isna().sum())
-                rows.append({"label": lab, "count": m, "pct": _pct(m, n)})
-        for idc, col, lab in (
-            ("offender_id", "offender_ethnicity", "Offenders with no ethnicity recorded"),
-            ("victim_id", "victim_ethnicity", "Victims with no ethnicity recorded"),
-        ):
-            if col in full:
-                per = full[[idc, col]].groupby(idc)[col].count() > 0  # count() skips nulls
-                m = int((~per).sum())
-                rows.append({"label": lab, "count": m, "pct": _pct(m, len(per))})
-        out["demographics"] = rows
-    except Unavailable:
-        pass
-    try:
+    with contextlib.suppress(Unavailable):
+        out["demographics"] = _demographic_gaps(_full(run))
+    with contextlib.suppress(Unavailable):
         h = run.table("crime_harm", ["crime_ref"], optional=["cchi_basis", "ons_basis", "in_window"])
-        rows = []
-        for col, lab in (("cchi_basis", "CCHI"), ("ons_basis", "ONS")):
-            if col in h:
-                for k, v in h[col].fillna("not recorded").value_counts().items():
-                    rows.append({"index": lab, "basis": str(k), "crimes": int(v)})
-        out["harm"] = rows
-    except Unavailable:
-        pass
+        out["harm"] = _harm_basis_counts(h)
     try:
         g = run.table("data_gaps", ["gap", "count"])
         out["recorded"] = [
@@ -574,6 +544,47 @@ def data_gaps(run: RunOutputs) -> dict:
     except Unavailable:
         pass
     return out
+
+
+def _quarantine_counts(q) -> list[dict]:
+    """Quarantined rows per table, column, reason and action, most first."""
+    keys = ["source_table", "column", "reason", "action"] if "column" in q else ["source_table", "reason", "action"]
+    g = q.fillna({"column": "(whole row)"}) if "column" in q else q
+    c = g.groupby(keys, dropna=False).size().reset_index(name="rows").sort_values(["rows"], ascending=False)
+    return [{**{k: str(r[k]) for k in keys}, "rows": int(r["rows"])} for r in c.to_dict("records")]
+
+
+def _demographic_gaps(full) -> list[dict]:
+    """Full-table rows with an unknown age or sex, and people with no ethnicity on any row."""
+    rows = []
+    n = len(full)
+    for col, lab in (
+        ("offender_age", "Offender age not known (rows)"),
+        ("offender_sex", "Offender sex not recorded (rows)"),
+        ("victim_sex", "Victim sex not recorded (rows)"),
+    ):
+        if col in full:
+            m = int(full[col].isna().sum())
+            rows.append({"label": lab, "count": m, "pct": _pct(m, n)})
+    for idc, col, lab in (
+        ("offender_id", "offender_ethnicity", "Offenders with no ethnicity recorded"),
+        ("victim_id", "victim_ethnicity", "Victims with no ethnicity recorded"),
+    ):
+        if col in full:
+            per = full[[idc, col]].groupby(idc)[col].count() > 0  # count() skips nulls
+            m = int((~per).sum())
+            rows.append({"label": lab, "count": m, "pct": _pct(m, len(per))})
+    return rows
+
+
+def _harm_basis_counts(h) -> list[dict]:
+    """Crimes per harm index and mapping basis."""
+    rows = []
+    for col, lab in (("cchi_basis", "CCHI"), ("ons_basis", "ONS")):
+        if col in h:
+            for k, v in h[col].fillna("not recorded").value_counts().items():
+                rows.append({"index": lab, "basis": str(k), "crimes": int(v)})
+    return rows
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
