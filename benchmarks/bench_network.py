@@ -349,7 +349,7 @@ def main() -> None:
         s = h["seconds"]
         print(f"  hiddennet: layers.run {s['layers.run']} s, network.run {s['network.run']} s, "
               f"total {s['stages_total']} s, peak RSS {h['peak_rss_mb']} MB")
-        print(f"  per layer (s): " + ", ".join(f"{k[6:]} {v}" for k, v in s.items() if k.startswith("layer_")))
+        print("  per layer (s): " + ", ".join(f"{k[6:]} {v}" for k, v in s.items() if k.startswith("layer_")))
         print(f"  pairs: {h['pairs']}")
         print(f"  components {h['components']} ({s['components']} s), groups {h['groups']}, centrality {s['centrality']} s")
         f = h["facts"]["network"]
@@ -360,7 +360,7 @@ def main() -> None:
         if scale in args.baseline_scales:
             b = child("baseline", scale, args.threads)
             bs = b["seconds"]
-            print(f"  baseline pandas+networkx: per layer (s): "
+            print("  baseline pandas+networkx: per layer (s): "
                   + ", ".join(f"{k[6:]} {v}" for k, v in bs.items() if k.startswith("layer_"))
                   + f"; components {bs['components']} s; centrality {bs['centrality']} s; peak RSS {b['peak_rss_mb']} MB")
             print(f"  baseline pairs: {b['pairs']}")

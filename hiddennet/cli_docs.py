@@ -23,7 +23,8 @@ def cli_reference() -> str:
         "Exit codes: 0 success, 2 input or settings that break the contract, 1 any other failure.",
         "",
     ]
-    commands = [None] + sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+    names = sorted(c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands)
+    commands: list[str | None] = [None, *names]  # None: the top-level --help
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

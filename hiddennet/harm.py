@@ -68,7 +68,7 @@ def reference_tables() -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     below normalises crimes' codes and titles."""
     cchi = _read_reference("cchi_weights.csv").to_pylist()
     by_code: dict[str, list[float]] = {}
-    titles: dict[tuple[str | None, str], list[float]] = {}
+    titles: dict[tuple[str | None, str | None], list[float]] = {}
     for r in cchi:
         code = _norm_code(r["offence_code"])
         days = float(r["days"])
@@ -86,7 +86,7 @@ def reference_tables() -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
         "title": [k[1] for k in titles],
         "days": [statistics.median(v) for v in titles.values()],
     }
-    any_title: dict[str, list[float]] = {}
+    any_title: dict[str | None, list[float]] = {}
     for (_, t), v in titles.items():
         any_title.setdefault(t, []).extend(v)
     ons = _read_reference("ons_crime_severity_weights.csv").to_pylist()
@@ -96,11 +96,13 @@ def reference_tables() -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
         if code and code not in ons_rows:
             ons_rows[code] = float(r["weight"])
     return (
-        pa.table(code_rows, schema=pa.schema([("code", pa.string()), ("rows", pa.int64()), ("days", pa.float64()), ("basis", pa.string())])),
+        pa.table(code_rows, schema=pa.schema([("code", pa.string()), ("rows", pa.int64()), ("days", pa.float64()),
+                                              ("basis", pa.string())])),
         pa.table(title_rows, schema=pa.schema([("code", pa.string()), ("title", pa.string()), ("days", pa.float64())])),
         pa.table({"title": list(any_title), "days": [statistics.median(v) for v in any_title.values()]},
                  schema=pa.schema([("title", pa.string()), ("days", pa.float64())])),
-        pa.table({"code": list(ons_rows), "weight": list(ons_rows.values())}, schema=pa.schema([("code", pa.string()), ("weight", pa.float64())])),
+        pa.table({"code": list(ons_rows), "weight": list(ons_rows.values())},
+                 schema=pa.schema([("code", pa.string()), ("weight", pa.float64())])),
     )
 
 
@@ -110,15 +112,26 @@ _TITLE_SQL = r"nullif(lower(trim(regexp_replace({t}, '\s+', ' ', 'g'))), '')"
 
 
 def run(engine, settings) -> StageOutput:
+    as_of = date_lit(settings.as_of)
+    window = int(settings.harm_window_days)
+    _crime_harm_table(engine, as_of, window)
+    _explained_items(engine)
+    _nominal_harm_table(engine)
+    _group_harm_tables(engine, settings)
+    facts = _harm_facts(engine, settings, window)
+    for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items",
+              "_harm_links", "_harm_groups"):
+        engine.drop(t)
+    return StageOutput(tables=OUTPUTS, facts=facts)
+
+
+def _crime_harm_table(engine, as_of: str, window: int) -> None:
+    """`crime_harm`: each crime's CCHI days and ONS weight with the basis of each, and whether it is in the window."""
     code_t, title_t, any_title_t, ons_t = reference_tables()
     engine.register_arrow("_ref_cchi_code", code_t)
     engine.register_arrow("_ref_cchi_title", title_t)
     engine.register_arrow("_ref_cchi_any_title", any_title_t)
     engine.register_arrow("_ref_ons", ons_t)
-    as_of = date_lit(settings.as_of)
-    window = int(settings.harm_window_days)
-    roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
-
     engine.create_table(
         "_harm_crimes",
         f"""SELECT crime_ref, offence_code, offence_title, offence_date,
@@ -130,7 +143,8 @@ def run(engine, settings) -> StageOutput:
         "crime_harm",
         f"""
         SELECT c.crime_ref, c.offence_code, c.offence_title, c.offence_date,
-               CAST(CASE WHEN k.code IS NOT NULL THEN coalesce(tc.days, k.days) ELSE ta.days END AS DOUBLE) AS cchi_days,
+               CAST(CASE WHEN k.code IS NOT NULL THEN coalesce(tc.days, k.days) ELSE ta.days END AS DOUBLE)
+                   AS cchi_days,
                CAST(o.weight AS DOUBLE) AS ons_weight,
                CASE WHEN k.code IS NOT NULL THEN (CASE WHEN tc.days IS NOT NULL THEN 'title_match' ELSE k.basis END)
                     WHEN ta.days IS NOT NULL THEN 'title_match' ELSE 'unmapped' END AS cchi_basis,
@@ -143,6 +157,11 @@ def run(engine, settings) -> StageOutput:
         LEFT JOIN _ref_ons o ON o.code = c.code_n
         """,
     )
+
+
+def _explained_items(engine) -> None:
+    """`_harm_items` (a nominal's in-window crimes), `_harm_links` (their links, both ways) and `harm_explained`."""
+    roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
     # Each (nominal, crime) once, whatever the number of offender roles; in-window crimes only.
     engine.create_table(
         "_harm_items",
@@ -171,10 +190,15 @@ def run(engine, settings) -> StageOutput:
         FROM _harm_items
         UNION ALL
         SELECT l.nominal_id, 'link' AS item_kind, l.other AS item_ref, l.layer,
-               CAST(NULL AS DOUBLE) AS cchi_days, CAST(NULL AS DOUBLE) AS ons_weight, CAST(l.weight AS DOUBLE) AS link_weight
+               CAST(NULL AS DOUBLE) AS cchi_days, CAST(NULL AS DOUBLE) AS ons_weight,
+               CAST(l.weight AS DOUBLE) AS link_weight
         FROM _harm_links l JOIN network_nominals n ON n.nominal_id = l.nominal_id
         """,
     )
+
+
+def _nominal_harm_table(engine) -> None:
+    """`nominal_harm`: every network nominal's harm sums, crimes in the window, weighted degree and flag."""
     engine.create_table(
         "nominal_harm",
         """
@@ -190,10 +214,15 @@ def run(engine, settings) -> StageOutput:
                           sum(coalesce(ons_weight, 0) ORDER BY coalesce(ons_weight, 0)) AS harm_ons,
                           count(*) AS crimes, sum(CASE WHEN cchi_days IS NULL THEN 1 ELSE 0 END) AS unmapped_cchi
                    FROM _harm_items GROUP BY nominal_id) i ON i.nominal_id = n.nominal_id
-        LEFT JOIN (SELECT nominal_id, sum(weight ORDER BY weight) AS wd FROM _harm_links GROUP BY nominal_id) l ON l.nominal_id = n.nominal_id
+        LEFT JOIN (SELECT nominal_id, sum(weight ORDER BY weight) AS wd FROM _harm_links GROUP BY nominal_id) l
+            ON l.nominal_id = n.nominal_id
         LEFT JOIN (SELECT DISTINCT nominal_id FROM safeguarding) s ON s.nominal_id = n.nominal_id
         """,
     )
+
+
+def _group_harm_tables(engine, settings) -> None:
+    """`group_harm`: group harm (every member) and priority rank (unflagged members' harm only)."""
     measure = "rank_harm_ons" if settings.priority_measure == "ons" else "rank_harm_cchi"
     engine.create_table(
         "_harm_groups",
@@ -227,6 +256,10 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
+
+
+def _harm_facts(engine, settings, window: int) -> dict:
+    """Counts for the manifest: crimes by mapping basis, unmapped codes, crimes in the window, groups ranked."""
     basis = engine.fetch_rows(
         "SELECT 'cchi', cchi_basis, count(*) FROM crime_harm GROUP BY cchi_basis "
         "UNION ALL SELECT 'ons', ons_basis, count(*) FROM crime_harm GROUP BY ons_basis"
@@ -244,10 +277,7 @@ def run(engine, settings) -> StageOutput:
         "SELECT (SELECT count(*) FROM crime_harm WHERE in_window), (SELECT count(*) FROM _harm_items), "
         "(SELECT count(*) FROM nominal_harm WHERE crimes_in_window > 0)"
     )[0]
-    for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items", "_harm_links", "_harm_groups"):
-        engine.drop(t)
-
-    facts = {
+    return {
         "harm_window_days": window,
         "priority_measure": settings.priority_measure,
         "crimes": sum(int(n) for k, _, n in basis if k == "cchi"),
@@ -264,7 +294,6 @@ def run(engine, settings) -> StageOutput:
         "groups_ranked": int(groups[0]) - int(groups[1]),
         "groups_safeguarding_only": int(groups[1]),
     }
-    return StageOutput(tables=OUTPUTS, facts=facts)
 
 
 STAGE = Stage(

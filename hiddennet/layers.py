@@ -58,7 +58,7 @@ def _decay(age_days_sql: str, half_life: float) -> str:
 # -- victim ---------------------------------------------------------------------------------------
 def victim_sql() -> str:
     """Per offender pair: summed final-table weight, rows as evidence, dates over both crimes."""
-    return f"""
+    return """
         SELECT offender_1 AS nominal_a, offender_2 AS nominal_b, 'victim' AS layer,
                sum(weight ORDER BY weight) AS weight,  -- ordered: same bits on every run
                least(min(offence_date_1), min(offence_date_2)) AS first_date,
@@ -77,6 +77,13 @@ def victim_sql() -> str:
 # -- intelligence ---------------------------------------------------------------------------------
 def build_intel(engine, settings: Settings) -> dict:
     """Writes `_layers_intel_pairs` (one row per pair and log) and returns the counts by grading."""
+    _grade_logs(engine, settings)
+    _intel_pairs(engine, settings)
+    return _intel_log_counts(engine, int(settings.max_log_nominals))
+
+
+def _grade_logs(engine, settings: Settings) -> None:
+    """`_layers_log_size`: every log with its grading, whether it is actionable, and k, its number of nominals."""
     as_of = date_lit(settings.as_of)
     grading = "concat(source_grade, information_grade)"
     engine.create_table(
@@ -102,6 +109,11 @@ def build_intel(engine, settings: Settings) -> dict:
             ON c.log_id = g.log_id
         """,
     )
+
+
+def _intel_pairs(engine, settings: Settings) -> None:
+    """`_layers_intel_pairs`: a seed and another nominal on one usable log, weighted 1/(k-1) and by recency."""
+    as_of = date_lit(settings.as_of)
     max_k = int(settings.max_log_nominals)
     # A pair counts once per log, also when both are seeds: hence the DISTINCT on the ordered pair.
     engine.create_table(
@@ -127,6 +139,10 @@ def build_intel(engine, settings: Settings) -> dict:
         FROM pairs p JOIN used u ON u.log_id = p.log_id
         """,
     )
+
+
+def _intel_log_counts(engine, max_k: int) -> dict:
+    """Logs not used, by reason (not actionable, too large by grading; too small, after as_of) and logs used."""
     rows = engine.fetch_rows(
         f"""
         SELECT grading_system, grading,
@@ -186,7 +202,13 @@ def intel_sql() -> str:
 # -- custody --------------------------------------------------------------------------------------
 def build_custody(engine, settings: Settings) -> dict:
     """Writes `_layers_stays` (a person's stays per cell, overlaps merged) and `_layers_custody_pairs`."""
-    as_of = date_lit(settings.as_of)
+    _merge_stays(engine, date_lit(settings.as_of))
+    _cellmate_pairs(engine)
+    return {"custody_stays_merged": engine.count("_layers_stays")}
+
+
+def _merge_stays(engine, as_of: str) -> None:
+    """`_layers_stays`: each person's stays in one cell, clipped to as_of, overlapping stays merged."""
     # Stays are clipped to as_of (an open stay ends there; days after it are not known yet).
     # Merging is gaps-and-islands: a stay starts a new island when it begins after every earlier
     # stay of the same person in the same cell has ended.
@@ -220,6 +242,10 @@ def build_custody(engine, settings: Settings) -> dict:
         FROM islands GROUP BY nominal_id, establishment, cell_id, island
         """,
     )
+
+
+def _cellmate_pairs(engine) -> None:
+    """`_layers_custody_pairs`: a seed and another person in one cell at the same time, with the days shared."""
     # Only cells where a seed stayed matter; each pair is produced once (from the smaller id when
     # both are seeds).
     engine.create_table(
@@ -244,7 +270,6 @@ def build_custody(engine, settings: Settings) -> dict:
         FROM pairs
         """,
     )
-    return {"custody_stays_merged": engine.count("_layers_stays")}
 
 
 def custody_sql(settings: Settings) -> str:

@@ -43,6 +43,30 @@ def connected_components(engine, edges_sql: str, out: str, prefix: str = "_cc") 
     its star. Each operation is one GROUP BY and one join, so it runs on any SQL engine.
     """
     ids, cur, nxt = f"{prefix}_ids", f"{prefix}_edges", f"{prefix}_next"
+    _label_nodes(engine, edges_sql, ids, cur)
+    rounds = 0
+    while True:
+        rounds += 1
+        if rounds > _MAX_CC_ROUNDS:
+            raise HiddennetError(f"network: connected components did not converge in {_MAX_CC_ROUNDS} rounds")
+        if _star_round(engine, cur, nxt):
+            break
+    engine.create_table(
+        out,
+        f"""
+        SELECT i.nominal_id, r.nominal_id AS component_id
+        FROM {ids} i
+        LEFT JOIN {cur} e ON e.u = i.id
+        JOIN {ids} r ON r.id = coalesce(e.v, i.id)
+        """,
+    )
+    engine.drop(cur)
+    engine.drop(ids)
+    return rounds
+
+
+def _label_nodes(engine, edges_sql: str, ids: str, cur: str) -> None:
+    """`ids` (nominal_id, id) and `cur`, the edges as (larger id, smaller id) pairs without self-loops."""
     # Integer labels in nominal_id order, so the smallest label is the smallest nominal id.
     engine.create_table(
         ids,
@@ -61,54 +85,40 @@ def connected_components(engine, edges_sql: str, out: str, prefix: str = "_cc") 
         WHERE ia.id <> ib.id
         """,
     )
-    rounds = 0
-    while True:
-        rounds += 1
-        if rounds > _MAX_CC_ROUNDS:
-            raise HiddennetError(f"network: connected components did not converge in {_MAX_CC_ROUNDS} rounds")
-        # Large-star: every neighbour larger than u is attached to the smallest of u's closed neighbourhood.
-        engine.create_table(
-            nxt,
-            f"""
-            WITH sym AS (SELECT u, v FROM {cur} UNION ALL SELECT v AS u, u AS v FROM {cur}),
-            m AS (SELECT u, least(u, min(v)) AS m FROM sym GROUP BY u)
-            SELECT DISTINCT s.v AS u, m.m AS v FROM sym s JOIN m ON m.u = s.u WHERE s.v > s.u
-            """,
-        )
-        engine.drop(cur)
-        # Small-star: u and its smaller neighbours are attached to the smallest of them.
-        engine.create_table(
-            cur,
-            f"""
-            WITH dir AS (SELECT DISTINCT greatest(u, v) AS u, least(u, v) AS v FROM {nxt} WHERE u <> v),
-            m AS (SELECT u, min(v) AS m FROM dir GROUP BY u)
-            SELECT d.v AS u, m.m AS v FROM dir d JOIN m ON m.u = d.u WHERE d.v <> m.m
-            UNION
-            SELECT u, m AS v FROM m
-            """,
-        )
-        engine.drop(nxt)
-        # Converged when the edges form stars: one parent per node and every parent a root.
-        not_star = engine.scalar(
-            f"""
-            SELECT (SELECT count(*) FROM (SELECT u FROM {cur} GROUP BY u HAVING count(*) > 1) x)
-                 + (SELECT count(*) FROM {cur} a JOIN {cur} b ON a.v = b.u)
-            """
-        )
-        if not not_star:
-            break
+
+
+def _star_round(engine, cur: str, nxt: str) -> bool:
+    """One large-star and one small-star operation on `cur`; True when it has converged to stars."""
+    # Large-star: every neighbour larger than u is attached to the smallest of u's closed neighbourhood.
     engine.create_table(
-        out,
+        nxt,
         f"""
-        SELECT i.nominal_id, r.nominal_id AS component_id
-        FROM {ids} i
-        LEFT JOIN {cur} e ON e.u = i.id
-        JOIN {ids} r ON r.id = coalesce(e.v, i.id)
+        WITH sym AS (SELECT u, v FROM {cur} UNION ALL SELECT v AS u, u AS v FROM {cur}),
+        m AS (SELECT u, least(u, min(v)) AS m FROM sym GROUP BY u)
+        SELECT DISTINCT s.v AS u, m.m AS v FROM sym s JOIN m ON m.u = s.u WHERE s.v > s.u
         """,
     )
     engine.drop(cur)
-    engine.drop(ids)
-    return rounds
+    # Small-star: u and its smaller neighbours are attached to the smallest of them.
+    engine.create_table(
+        cur,
+        f"""
+        WITH dir AS (SELECT DISTINCT greatest(u, v) AS u, least(u, v) AS v FROM {nxt} WHERE u <> v),
+        m AS (SELECT u, min(v) AS m FROM dir GROUP BY u)
+        SELECT d.v AS u, m.m AS v FROM dir d JOIN m ON m.u = d.u WHERE d.v <> m.m
+        UNION
+        SELECT u, m AS v FROM m
+        """,
+    )
+    engine.drop(nxt)
+    # Converged when the edges form stars: one parent per node and every parent a root.
+    not_star = engine.scalar(
+        f"""
+        SELECT (SELECT count(*) FROM (SELECT u FROM {cur} GROUP BY u HAVING count(*) > 1) x)
+             + (SELECT count(*) FROM {cur} a JOIN {cur} b ON a.v = b.u)
+        """
+    )
+    return not not_star
 
 
 # -- per-group graph work (NetworKit) ---------------------------------------------------------------
@@ -174,7 +184,9 @@ def _leiden(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, seed: int, gamm
 _MAX_RESOLUTION_DOUBLINGS = 40
 
 
-def split_to_size(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, max_size: int, seed: int, resolution: float) -> np.ndarray:
+def split_to_size(
+    n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, max_size: int, seed: int, resolution: float
+) -> np.ndarray:
     """Piece number of each node: connected Leiden pieces of at most `max_size` nominals.
 
     Leiden runs on the component; any piece still over `max_size` is split again by Leiden on its
@@ -214,7 +226,8 @@ def _split_to_size(n, a, b, w, max_size, seed, resolution) -> np.ndarray:
             next_piece += 1
         for p in big:
             keep = ep == p
-            work.append((nodes[order[starts[p]: starts[p] + sizes[p]]], rank[ea[keep]], rank[eb[keep]], ew[keep], gamma))
+            members = nodes[order[starts[p]: starts[p] + sizes[p]]]
+            work.append((members, rank[ea[keep]], rank[eb[keep]], ew[keep], gamma))
     return piece
 
 
@@ -229,7 +242,9 @@ def leiden_pieces_fn(seed: int, resolution: float, max_size: int):
 
 
 def _leiden_pieces(t: pa.Table, *, seed: int, resolution: float, max_size: int) -> pa.Table:
-    out_c, out_i, out_p = [], [], []
+    out_c: list[str] = []
+    out_i: list[int] = []
+    out_p: list[int] = []
     for comp, a, b, w, n in _each_group(t, "component"):
         piece = split_to_size(n, a, b, w, max_size, seed, resolution)
         out_c.extend([comp] * n)
@@ -392,7 +407,27 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     engine.create_table("_net_combined", combined_sql(settings))
     rounds = connected_components(engine, "SELECT nominal_a, nominal_b FROM _net_combined", "_net_cc", prefix="_net_cc")
     facts["component_rounds"] = rounds
+    n_components = _name_components(engine)
+    _split_large_components(engine, settings)
+    _combined_edges_table(engine)
+    if ranking_only:
+        engine.register_arrow("_net_centrality", CENTRALITY_SCHEMA.empty_table())
+    else:
+        _centrality_table(engine, settings)
+    _network_nominals_table(engine, settings)
+    _network_groups_table(engine)
+    facts.update(_group_facts(engine, n_components))
+    if not ranking_only:
+        facts["ablation"] = ablation(engine, settings)
+    for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members",
+                 "_net_centrality"):
+        engine.drop(name)
+    return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
 
+
+def _name_components(engine) -> int:
+    """`_net_components` (component id, size, name) and `_net_nodes` (each nominal's component and index in it).
+    Returns the number of components."""
     # Component ids: "G" + rank by size (largest first), ties by the smallest member id.
     n_components = engine.count("(SELECT DISTINCT component_id FROM _net_cc)")
     width = _width(n_components)
@@ -414,6 +449,12 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         FROM _net_cc c JOIN _net_components k ON k.component_id = c.component_id
         """,
     )
+    return n_components
+
+
+def _split_large_components(engine, settings: Settings) -> None:
+    """`_net_leiden` (Leiden pieces of components over max_group_size) and `_net_members` (each nominal's group,
+    node index in it and the component it came from)."""
     max_size = int(settings.max_group_size)
     engine.map_groups(
         "_net_leiden",
@@ -429,7 +470,9 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         LEIDEN_SCHEMA,
     )
     # Pieces of a split component: "<component>-" + rank by size, ties by smallest member id.
-    max_pieces = engine.scalar("SELECT coalesce(max(p), 0) FROM (SELECT count(DISTINCT piece) AS p FROM _net_leiden GROUP BY component)")
+    max_pieces = engine.scalar(
+        "SELECT coalesce(max(p), 0) FROM (SELECT count(DISTINCT piece) AS p FROM _net_leiden GROUP BY component)"
+    )
     pwidth = _width(int(max_pieces or 0))
     engine.create_table(
         "_net_members",
@@ -439,19 +482,22 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
             FROM _net_nodes n JOIN _net_leiden l ON l.component = n.component AND l.node_index = n.comp_index
         ),
         pieces AS (
-            SELECT component, piece, count(*) AS size, min(nominal_id) AS first_member FROM split GROUP BY component, piece
+            SELECT component, piece, count(*) AS size, min(nominal_id) AS first_member
+            FROM split GROUP BY component, piece
         ),
         named AS (
             SELECT component, piece,
                    component || '-' || lpad(CAST(row_number() OVER (PARTITION BY component
-                                                 ORDER BY size DESC, first_member) AS VARCHAR), {pwidth}, '0') AS group_id
+                                                 ORDER BY size DESC, first_member) AS VARCHAR), {pwidth}, '0')
+                   AS group_id
             FROM pieces
         ),
         members AS (
             SELECT s.nominal_id, p.group_id, s.component AS parent_component
             FROM split s JOIN named p ON p.component = s.component AND p.piece = s.piece
             UNION ALL
-            SELECT nominal_id, component AS group_id, component AS parent_component FROM _net_nodes WHERE size <= {max_size}
+            SELECT nominal_id, component AS group_id, component AS parent_component
+            FROM _net_nodes WHERE size <= {max_size}
         )
         SELECT nominal_id, group_id, parent_component,
                CAST(row_number() OVER (PARTITION BY group_id ORDER BY nominal_id) - 1 AS INTEGER) AS node_index,
@@ -459,6 +505,10 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         FROM members
         """,
     )
+
+
+def _combined_edges_table(engine) -> None:
+    """`combined_edges`: the combined network's edges with the group of both ends (none across groups)."""
     engine.create_table(
         "combined_edges",
         """
@@ -470,11 +520,10 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         ORDER BY e.nominal_a, e.nominal_b
         """,
     )
-    if ranking_only:
-        engine.register_arrow("_net_centrality", CENTRALITY_SCHEMA.empty_table())
-    else:
-        _centrality_table(engine, settings)
 
+
+def _network_nominals_table(engine, settings: Settings) -> None:
+    """`network_nominals`: group, node index, CSE and SOC membership and centrality of every nominal."""
     seeds = "SELECT DISTINCT offender_id AS nominal_id FROM full_table" if engine.has_table("full_table") else (
         empty_sql("full_table", "offender_id AS nominal_id")
     )
@@ -514,6 +563,10 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         ORDER BY m.group_id, m.node_index
         """,
     )
+
+
+def _network_groups_table(engine) -> None:
+    """`network_groups`: size, parent component, SOC overlap, edges and CSE members of every group."""
     engine.create_table(
         "network_groups",
         """
@@ -530,29 +583,26 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
         """,
     )
 
+
+
+def _group_facts(engine, n_components: int) -> dict:
+    """Counts for the manifest: nominals, edges, components, splits, groups, sampled betweenness."""
     g = engine.fetch_rows(
-        "SELECT count(*), coalesce(max(size), 0), coalesce(sum(CASE WHEN group_id <> parent_component THEN 1 ELSE 0 END), 0) "
-        "FROM network_groups"
+        "SELECT count(*), coalesce(max(size), 0), "
+        "coalesce(sum(CASE WHEN group_id <> parent_component THEN 1 ELSE 0 END), 0) FROM network_groups"
     )[0]
-    facts.update(
-        {
-            "nominals": engine.count("network_nominals"),
-            "combined_edges": engine.count("combined_edges"),
-            "components": n_components,
-            "components_split": int(engine.scalar("SELECT count(DISTINCT component) FROM _net_leiden") or 0),
-            "groups": int(g[0]),
-            "largest_group": int(g[1]),
-            "groups_from_splits": int(g[2]),
-            "betweenness_sampled_groups": int(
-                engine.scalar("SELECT count(DISTINCT group_id) FROM network_nominals WHERE NOT betweenness_exact") or 0
-            ),
-        }
-    )
-    if not ranking_only:
-        facts["ablation"] = ablation(engine, settings)
-    for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members", "_net_centrality"):
-        engine.drop(name)
-    return StageOutput(tables=("combined_edges", "network_nominals", "network_groups"), facts=facts)
+    return {
+        "nominals": engine.count("network_nominals"),
+        "combined_edges": engine.count("combined_edges"),
+        "components": n_components,
+        "components_split": int(engine.scalar("SELECT count(DISTINCT component) FROM _net_leiden") or 0),
+        "groups": int(g[0]),
+        "largest_group": int(g[1]),
+        "groups_from_splits": int(g[2]),
+        "betweenness_sampled_groups": int(
+            engine.scalar("SELECT count(DISTINCT group_id) FROM network_nominals WHERE NOT betweenness_exact") or 0
+        ),
+    }
 
 
 STAGE = Stage(

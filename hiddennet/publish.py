@@ -8,10 +8,9 @@ import json
 import platform
 from pathlib import Path
 
-from hiddennet import __version__
+from hiddennet import __version__, tables
 from hiddennet.engine import Engine
 from hiddennet.settings import Settings
-from hiddennet import tables
 from hiddennet.stage import NOTICE, Stage, StageContext, StageOutput
 
 # Tables every run publishes besides those the stages list (spec/outputs.md names these two).

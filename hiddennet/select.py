@@ -46,13 +46,17 @@ class Profile(BaseModel):
     description: str = Field(min_length=1)
     sources: list[str] = Field(min_length=1, description="Where the terms come from (law, guidance, study).")
     child_words: list[str] = Field(
-        default_factory=list, description="Title rule, first list: the title contains one of these (empty: no condition)."
+        default_factory=list,
+        description="Title rule, first list: the title contains one of these (empty: no condition).",
     )
     sex_words: list[str] = Field(
-        default_factory=list, description="Title rule, second list: the title also contains one of these (empty: no condition)."
+        default_factory=list,
+        description="Title rule, second list: the title also contains one of these (empty: no condition).",
     )
     mo_words: list[str] = Field(default_factory=list, description="MO rule: the modus operandi contains one of these.")
-    flag_codes: list[str] = Field(default_factory=list, description="Flag rule: one of the crime's if_codes is one of these.")
+    flag_codes: list[str] = Field(
+        default_factory=list, description="Flag rule: one of the crime's if_codes is one of these."
+    )
     offence_codes: list[str] = Field(
         default_factory=list, description="Code rule: the crime's Home Office offence code is one of these."
     )
@@ -201,7 +205,21 @@ def run(engine, settings) -> StageOutput:
     gap_hl = float(settings.gap_half_life)
     rec_hl = float(settings.recency_half_life)
     _check_inputs(engine)
+    _match_crimes(engine, profile)
+    _victims(engine, profile)
+    _candidates(engine)
+    _full_table(engine, min_age)
+    _final_table(engine, as_of, gap_hl, rec_hl)
+    facts = _summarise(engine, profile, min_age, as_of)
+    _write_summary(engine, facts)
+    for t in (_CRIMES, _VICTIMS, _CANDIDATES):
+        engine.drop(t)
+    _add_shares(facts, profile)
+    return StageOutput(tables=("full_table", "final_table", "selection_summary"), facts=facts)
 
+
+def _crime_source(profile: Profile) -> tuple[str, str]:
+    """The FROM clause of every crime with its normalised MO (`m`), and the title rule's SQL over it."""
     title, mo = _normalised("offence_title"), _normalised("modus_operandi")
     source = f"(SELECT *, {mo} AS m FROM crimes) AS c0"
     if profile.has_title_rule:
@@ -209,13 +227,19 @@ def run(engine, settings) -> StageOutput:
         # Titles come from a short list of offence names: matched once per distinct title and
         # joined back, instead of running the patterns on every crime (a missing title: no match).
         source += (f" LEFT JOIN (SELECT offence_title AS title_key, {' AND '.join(parts)} AS title_hit "
-                   f"FROM (SELECT offence_title, {title} AS t FROM (SELECT DISTINCT offence_title FROM crimes) AS d0) AS d1) "
+                   f"FROM (SELECT offence_title, {title} AS t "
+                   f"FROM (SELECT DISTINCT offence_title FROM crimes) AS d0) AS d1) "
                    f"AS tt ON tt.title_key = c0.offence_title")
         title_rule = "coalesce(tt.title_hit, FALSE)"
     else:
         title_rule = "FALSE"
-    exclude_da = "TRUE" if profile.exclude_domestic_abuse else "FALSE"
+    return source, title_rule
 
+
+def _match_crimes(engine, profile: Profile) -> None:
+    """1. `_select_crimes`: every crime with the rules it matches (the summary counts all crimes, selected or not)."""
+    source, title_rule = _crime_source(profile)
+    exclude_da = "TRUE" if profile.exclude_domestic_abuse else "FALSE"
     # 1. Every crime with the rules it matches (the summary counts all crimes, selected or not).
     engine.create_table(
         _CRIMES,
@@ -237,13 +261,13 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
+
+def _victims(engine, profile: Profile) -> None:
+    """2. `_select_victims`: victims of candidate crimes, their age on the offence date, whether selected."""
     # 2. Victims of candidate crimes with their age on the offence date.
     max_age = profile.max_victim_age
-    if max_age is None:
-        victim_ok = "TRUE"
-    else:
-        # A victim born after the offence (negative age) counts as 0, so is selected.
-        victim_ok = f"(raw_age IS NOT NULL AND raw_age <= {int(max_age)})"
+    # A victim born after the offence (negative age) counts as 0, so is selected.
+    victim_ok = "TRUE" if max_age is None else f"(raw_age IS NOT NULL AND raw_age <= {int(max_age)})"
     engine.create_table(
         _VICTIMS,
         f"""
@@ -264,6 +288,9 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
+
+def _candidates(engine) -> None:
+    """3. `_select_candidates`: crime x offender x victim rows of selected victims, before the offender age rule."""
     # 3. Crime x offender x victim before the offender age rule; one row per offender however many
     #    offender roles they hold on the crime (the first role in contract order is kept).
     roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
@@ -289,6 +316,9 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
+
+def _full_table(engine, min_age: int) -> None:
+    """4. `full_table`."""
     # 4. Full table: offenders under the age of criminal responsibility out; nobody offends against
     #    themselves (a person recorded as victim and offender of one crime keeps their other rows).
     engine.create_table(
@@ -299,18 +329,23 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
+
+def _final_table(engine, as_of: dt.date, gap_hl: float, rec_hl: float) -> None:
+    """5. `final_table`: offender pairs through a shared victim, weighted by the gap between crimes and recency."""
     # 5. Final table (half-lives cast to DOUBLE: Spark reads 365.0 as a DECIMAL and rounds the
     #    exponent to six places). Pairs of full-table rows sharing a victim, offender_1 < offender_2 (which also
     #    keeps every pair once and drops self-pairs); same-crime pairs included. full_table is unique
     #    on (crime, offender, victim), so no two rows here are exact duplicates.
-    recency_days = f"greatest(date_diff('day', greatest(a.offence_date, b.offence_date), {date_lit(as_of)}), 0)"
+    latest = "greatest(a.offence_date, b.offence_date)"
+    recency_days = f"greatest(date_diff('day', {latest}, {date_lit(as_of)}), 0)"
     engine.create_table(
         "final_table",
         f"""
         SELECT a.offender_id AS offender_1, b.offender_id AS offender_2,
                a.crime_ref AS crime_ref_1, b.crime_ref AS crime_ref_2, a.victim_id,
                a.offence_date AS offence_date_1, b.offence_date AS offence_date_2,
-               pow(CAST(2 AS DOUBLE), -abs(date_diff('day', a.offence_date, b.offence_date)) / CAST({gap_hl!r} AS DOUBLE))
+               pow(CAST(2 AS DOUBLE),
+                   -abs(date_diff('day', a.offence_date, b.offence_date)) / CAST({gap_hl!r} AS DOUBLE))
                  * pow(CAST(2 AS DOUBLE), -{recency_days} / CAST({rec_hl!r} AS DOUBLE)) AS weight
         FROM (SELECT crime_ref, offender_id, victim_id, offence_date FROM full_table) a
         JOIN (SELECT crime_ref, offender_id, victim_id, offence_date FROM full_table) b
@@ -318,17 +353,21 @@ def run(engine, settings) -> StageOutput:
         """,
     )
 
-    facts = _summarise(engine, profile, min_age, as_of)
+
+def _write_summary(engine, facts: dict) -> None:
+    """`selection_summary`: the integer facts as (measure, value) rows."""
     # Written as SQL literals: building an Arrow table from Python lists makes pyarrow import pandas
     # (over a second in a process that has not loaded it yet).
     rows = ", ".join(f"({lit(k)}, {int(v)})" for k, v in facts.items() if isinstance(v, int))
     engine.create_table(
         "selection_summary",
-        f"SELECT CAST(measure AS VARCHAR) AS measure, CAST(value AS BIGINT) AS value FROM (VALUES {rows}) AS v(measure, value)",
+        "SELECT CAST(measure AS VARCHAR) AS measure, CAST(value AS BIGINT) AS value "
+        f"FROM (VALUES {rows}) AS v(measure, value)",
     )
-    for t in (_CRIMES, _VICTIMS, _CANDIDATES):
-        engine.drop(t)
 
+
+def _add_shares(facts: dict, profile: Profile) -> None:
+    """The shares of crimes with one offender and the profile, added to the facts (not to the summary table)."""
     full_crimes = facts["full_table_crimes"]
     final_crimes = facts["final_table_crimes"]
     facts["full_table_share_crimes_one_offender"] = (
@@ -339,16 +378,21 @@ def run(engine, settings) -> StageOutput:
     )
     facts["profile"] = profile.name
     facts["profile_max_victim_age"] = profile.max_victim_age
-    return StageOutput(tables=("full_table", "final_table", "selection_summary"), facts=facts)
 
 
 def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
     """Counts a reviewer asks for (method.md section 1; docs/selection.md names each)."""
+    parts = _crime_counts(profile) + _row_counts(profile, min_age) + _table_counts(as_of)
+    # One statement of one-row parts: each statement costs planning time, the parts are cheap.
+    combined = " CROSS JOIN ".join(f"({p.strip()}) AS s{i}" for i, p in enumerate(parts))
+    t = engine.fetch_arrow(f"SELECT * FROM {combined}")
+    return {name: int(t.column(name)[0].as_py() or 0) for name in t.column_names}
+
+
+def _crime_counts(profile: Profile) -> list[str]:
+    """One-row queries: crimes by rule matched, rejected as domestic abuse, candidates with no victim."""
     parts: list[str] = []
-
-    def put(sql: str) -> None:
-        parts.append(sql)
-
+    put = parts.append
     title_rule_on = "TRUE" if profile.has_title_rule else "FALSE"
     put(
         f"""
@@ -375,6 +419,13 @@ def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
         WHERE c.candidate AND NOT EXISTS (SELECT 1 FROM {_VICTIMS} v WHERE v.crime_ref = c.crime_ref)
         """
     )
+    return parts
+
+
+def _row_counts(profile: Profile, min_age: int) -> list[str]:
+    """One-row queries: victim rows by age outcome, candidate rows by offender age and self-offending."""
+    parts: list[str] = []
+    put = parts.append
     max_age = profile.max_victim_age
     adult = f"victim_age > {int(max_age)}" if max_age is not None else "FALSE"
     put(
@@ -402,6 +453,13 @@ def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
         FROM {_CANDIDATES}
         """
     )
+    return parts
+
+
+def _table_counts(as_of: dt.date) -> list[str]:
+    """One-row queries: sizes of the full and final tables, crimes with one offender, rows after as_of."""
+    parts: list[str] = []
+    put = parts.append
     put(
         """
         SELECT count(*) AS full_table_rows, count(DISTINCT crime_ref) AS full_table_crimes,
@@ -439,10 +497,7 @@ def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
           ON k.crime_ref = c.crime_ref
         """
     )
-    # One statement of one-row parts: each statement costs planning time, the parts are cheap.
-    combined = " CROSS JOIN ".join(f"({p.strip()}) AS s{i}" for i, p in enumerate(parts))
-    t = engine.fetch_arrow(f"SELECT * FROM {combined}")
-    return {name: int(t.column(name)[0].as_py() or 0) for name in t.column_names}
+    return parts
 
 
 STAGE = Stage(

@@ -20,6 +20,18 @@ LAYERS = ("victim", "intel", "custody", "soc")
 DashboardRole = Literal["analyst", "intelligence_officer", "safeguarding_lead"]
 
 
+def _default_handling_roles() -> dict[str, list[DashboardRole]]:
+    return {"5": ["intelligence_officer"]}
+
+
+def _default_oidc_role_map() -> dict[str, DashboardRole]:
+    return {
+        "Hiddennet.Analyst": "analyst",
+        "Hiddennet.IntelligenceOfficer": "intelligence_officer",
+        "Hiddennet.SafeguardingLead": "safeguarding_lead",
+    }
+
+
 class LayerWeights(BaseModel):
     """Multiplier of each layer's edge weight in the combined network (method.md section 4)."""
 
@@ -143,7 +155,7 @@ class Settings(BaseModel):
     )
     dashboard_page_max: int = Field(500, ge=1, description="Largest page (`limit`) any dashboard list API returns.")
     dashboard_handling_roles: dict[str, list[DashboardRole]] = Field(
-        default_factory=lambda: {"5": ["intelligence_officer"]},
+        default_factory=_default_handling_roles,
         description="Handling code of an intelligence link -> dashboard roles allowed to see its evidence (log ids); "
         "codes not listed are shown to every role that may see the link; `none` stands for a link without a code. "
         "Default: the most restrictive code (5x5x5 `5`) hides the log ids from analysts.",
@@ -161,11 +173,7 @@ class Settings(BaseModel):
     )
     dashboard_oidc_roles_claim: str = Field("roles", description="ID-token claim holding the user's app roles (Entra ID: `roles`).")
     dashboard_oidc_role_map: dict[str, DashboardRole] = Field(
-        default_factory=lambda: {
-            "Hiddennet.Analyst": "analyst",
-            "Hiddennet.IntelligenceOfficer": "intelligence_officer",
-            "Hiddennet.SafeguardingLead": "safeguarding_lead",
-        },
+        default_factory=_default_oidc_role_map,
         description="Provider app-role value -> dashboard role. A user with none of them is refused; with several, "
         "the first in the order analyst, safeguarding_lead, intelligence_officer (least access first).",
     )

@@ -19,8 +19,10 @@ def lit(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def date_lit(day: dt.date) -> str:
+def date_lit(day: dt.date | None) -> str:
     """A DATE literal: `DATE '2021-03-15'`."""
+    if day is None:  # the pipeline always sets as_of; a direct caller may not
+        raise ValueError("settings.as_of must be set")
     return f"DATE '{day.isoformat()}'"
 
 

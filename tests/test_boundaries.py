@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 
 from hypothesis import given, strategies as st
+from test_safeguard import Crime, World, build_world, flags
 
 from hiddennet import safeguard
 from hiddennet.dismantle.graph import target_size
-from test_safeguard import Crime, World, build_world, flags
 
 # as_of is 2021-03-15 (the `settings` fixture). Ages on as_of in brackets, worked out by hand.
 EDGES = World(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from hiddennet import dismantle, harm
 from hiddennet.settings import Settings

@@ -162,9 +162,22 @@ def test_word_lists_route_crimes_as_designed():
     assert g._matches("Rape of female child under 13 by a male", g.CHILD_WORDS)
 
 
+def test_the_generator_designs_crimes_with_the_words_of_the_cse_profile():
+    """The word lists the generator routes crimes by are the default profile's, so a profile change that
+    the generator does not follow fails here, not as a puzzling count in the calibration."""
+    from hiddennet.select import load_profile
+
+    cse = load_profile("cse")
+    assert list(g.CHILD_WORDS) == cse.child_words
+    assert list(g.SEX_WORDS) == cse.sex_words
+    assert list(g.MO_WORDS) == cse.mo_words
+    assert sorted(g.PROFILE_CODES) == sorted(cse.flag_codes)
+
+
 def test_the_method_selects_exactly_the_crimes_designed_to_be_selected(clean):
-    """Own-SQL selection (method.md 1) over the files = designed selected crimes + the under-10 crimes, and the
-    under-10 rows removed = the planted ones; born-after-offence victims are counted."""
+    """The pipeline's own ingest and select stages (docs/method.md 1) over the files: selected before the
+    under-10 rule = designed selected crimes + the under-10 crimes, the full table = the designed selected
+    crimes, the under-10 rows removed = the planted ones; born-after-offence victims are counted."""
     d, facts = clean
     r = _calibrate(d)
     p = facts["planted"]

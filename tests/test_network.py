@@ -75,19 +75,19 @@ def generated_graphs(seed: int = 7):
     """Hundreds of graphs of the shapes that break component algorithms, labels shuffled."""
     rng = random.Random(seed)
     graphs = []
-    for i in range(80):
+    for _ in range(80):
         graphs.append(nx.gnm_random_graph(rng.randint(2, 60), rng.randint(1, 70), seed=rng.randint(0, 10**6)))
-    for i in range(40):  # dense
+    for _ in range(40):  # dense
         graphs.append(nx.gnp_random_graph(rng.randint(3, 25), 0.6, seed=rng.randint(0, 10**6)))
-    for i in range(40):  # paths: long diameter
+    for _ in range(40):  # paths: long diameter
         graphs.append(nx.path_graph(rng.randint(2, 400)))
-    for i in range(30):
+    for _ in range(30):
         graphs.append(nx.star_graph(rng.randint(1, 40)))
-    for i in range(30):  # isolated pairs
+    for _ in range(30):  # isolated pairs
         graphs.append(nx.Graph([(2 * j, 2 * j + 1) for j in range(rng.randint(1, 10))]))
-    for i in range(30):
+    for _ in range(30):
         graphs.append(nx.random_labeled_tree(rng.randint(2, 80), seed=rng.randint(0, 10**6)))
-    for i in range(20):
+    for _ in range(20):
         graphs.append(nx.cycle_graph(rng.randint(3, 100)))
     out = []
     for g in graphs:
@@ -159,7 +159,9 @@ def test_betweenness_matches_networkx_on_generated_graphs():
 
 def test_sampled_betweenness_is_marked_and_repeatable():
     g = nx.gnm_random_graph(80, 200, seed=5)
-    a = np.array([e[0] for e in g.edges]); b = np.array([e[1] for e in g.edges]); w = np.ones(len(a))
+    a = np.array([e[0] for e in g.edges])
+    b = np.array([e[1] for e in g.edges])
+    w = np.ones(len(a))
     s1, exact1 = network.group_betweenness(80, a, b, w, exact_max=50, samples=20, seed=9)
     s2, _ = network.group_betweenness(80, a, b, w, exact_max=50, samples=20, seed=9)
     exact, _ = network.group_betweenness(80, a, b, w, exact_max=5000, samples=20, seed=9)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings as hsettings
-from hypothesis import strategies as st
+from hypothesis import given, settings as hsettings, strategies as st
 
 from hiddennet.errors import OutputError
 from hiddennet.report import MARKING, write_report
 from hiddennet.report.charts import bar_chart, layout, network_svg
-from hiddennet.report.data import RunOutputs, ethnicity, figures, suppress_column, summary, timeline, ages
+from hiddennet.report.data import RunOutputs, ages, ethnicity, figures, summary, suppress_column, timeline
 from hiddennet.report.sample import write_manifest, write_sample_run, write_table
 from hiddennet.stage import NOTICE
 

@@ -240,8 +240,7 @@ def test_any_id_reaches_its_route_intact(rich, tmp_path_factory):
     """Property: whatever characters an id holds, its encoded link reaches the route with the id
     unchanged (the audit names exactly that person). Ids "." and ".." are left out: every URL
     parser folds them as path steps, so no id of those two values can be a path segment."""
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
+    from hypothesis import given, settings, strategies as st
 
     from hiddennet.serve.context import id_path
 

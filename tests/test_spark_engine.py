@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from hiddennet.engine.duckdb_engine import DuckDBEngine
 from hiddennet.engine.spark.dialect import UnsupportedSQL, transpile
+
 # As tests/conftest.py decides it (not imported: tests/ is not a package).
 HAVE_SPARK = (
     importlib.util.find_spec("pyspark") is not None

@@ -85,7 +85,8 @@ def build_charts(f: dict) -> dict[str, Markup]:
     n = f["network"]
     if n["available"]:
         out["group_sizes"] = _charts.bar_chart(
-            [b["band"] for b in n["bands"]], [("Groups", [b["groups"] for b in n["bands"]])], title="Groups by size (nominals)", y_label="groups"
+            [b["band"] for b in n["bands"]], [("Groups", [b["groups"] for b in n["bands"]])],
+            title="Groups by size (nominals)", y_label="groups",
         )
     d = f["dismantling"]
     if d["available"] and d["picks_dist"]:

@@ -79,11 +79,13 @@ def bar_chart(
                 h = ph * v / vmax if vmax else 0
                 out.append(
                     f'<rect x="{x0 + j * bw:.1f}" y="{top + ph - h:.1f}" width="{bw:.1f}" height="{h:.1f}" '
-                    f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(name)} {escape(c)}: {_fmt(v, percent)}</title></rect>'
+                    f'fill="{PALETTE[j % len(PALETTE)]}">'
+                    f'<title>{escape(name)} {escape(c)}: {_fmt(v, percent)}</title></rect>'
                 )
             if i % step == 0:
                 out.append(
-                    f'<text x="{left + (i + 0.5) * slot:.1f}" y="{top + ph + 14}" text-anchor="middle" fill="#333333">{escape(c)}</text>'
+                    f'<text x="{left + (i + 0.5) * slot:.1f}" y="{top + ph + 14}" text-anchor="middle" '
+                    f'fill="#333333">{escape(c)}</text>'
                 )
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="#333333"/>')
     # Legend across the top.

@@ -7,6 +7,7 @@ rest of the report is still written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,7 +48,12 @@ REASON_LABELS = {
     "victim_offender_overlap": "Person recorded as a victim who also appears in a suspect role (possible exploitation)",
 }
 
-LAYER_LABELS = {"victim": "Shared victim", "intel": "Intelligence", "custody": "Custody (shared cell)", "soc": "SOC network"}
+LAYER_LABELS = {
+    "victim": "Shared victim",
+    "intel": "Intelligence",
+    "custody": "Custody (shared cell)",
+    "soc": "SOC network",
+}
 
 
 class Unavailable(Exception):
@@ -141,7 +147,15 @@ def _full(run: RunOutputs) -> pd.DataFrame:
     return run.table(
         "full_table",
         ["crime_ref", "offender_id", "victim_id"],
-        optional=["offence_date", "offender_age", "victim_age", "offender_sex", "victim_sex", "offender_ethnicity", "victim_ethnicity"],
+        optional=[
+            "offence_date",
+            "offender_age",
+            "victim_age",
+            "offender_sex",
+            "victim_sex",
+            "offender_ethnicity",
+            "victim_ethnicity",
+        ],
     )
 
 
@@ -162,7 +176,11 @@ def summary(run: RunOutputs) -> dict:
     out: dict[str, Any] = {"study": STUDY}
     try:
         full = _full(run)
-        out.update(full_rows=len(full), full_offenders=int(full["offender_id"].nunique()), full_crimes=int(full["crime_ref"].nunique()))
+        out.update(
+            full_rows=len(full),
+            full_offenders=int(full["offender_id"].nunique()),
+            full_crimes=int(full["crime_ref"].nunique()),
+        )
     except Unavailable as e:
         out["full_reason"] = str(e)
     try:
@@ -334,7 +352,15 @@ def ethnicity(run: RunOutputs) -> dict:
     }
 
 
-SIZE_BANDS = ((2, 2, "2"), (3, 3, "3"), (4, 5, "4-5"), (6, 10, "6-10"), (11, 20, "11-20"), (21, 50, "21-50"), (51, None, "over 50"))
+SIZE_BANDS = (
+    (2, 2, "2"),
+    (3, 3, "3"),
+    (4, 5, "4-5"),
+    (6, 10, "6-10"),
+    (11, 20, "11-20"),
+    (21, 50, "21-50"),
+    (51, None, "over 50"),
+)
 
 
 def _known(r, column: str) -> float | None:
@@ -344,7 +370,11 @@ def _known(r, column: str) -> float | None:
 
 
 def network(run: RunOutputs, top: int = 20) -> dict:
-    groups = run.table("groups", ["group_id", "size", "harm_cchi", "harm_ons", "priority_rank", "soc_overlap"], optional=["safeguarding_only", "edges", "rank_harm_cchi", "flagged_members"])
+    groups = run.table(
+        "groups",
+        ["group_id", "size", "harm_cchi", "harm_ons", "priority_rank", "soc_overlap"],
+        optional=["safeguarding_only", "edges", "rank_harm_cchi", "flagged_members"],
+    )
     sizes = groups["size"].astype(int)
     bands = []
     for lo, hi, lab in SIZE_BANDS:
@@ -368,7 +398,9 @@ def network(run: RunOutputs, top: int = 20) -> dict:
     out: dict[str, Any] = {
         "groups": len(groups),
         "ranked": len(ranked),
-        "safeguarding_only": int(groups["safeguarding_only"].fillna(False).sum()) if "safeguarding_only" in groups else None,
+        "safeguarding_only": int(groups["safeguarding_only"].fillna(False).sum())
+        if "safeguarding_only" in groups
+        else None,
         "nominals": int(sizes.sum()),
         "bands": bands,
         "priority": priority,
@@ -385,7 +417,11 @@ def network(run: RunOutputs, top: int = 20) -> dict:
 
 
 def dismantling(run: RunOutputs) -> dict:
-    d = run.table("dismantling", ["group_id", "step", "nominal_id", "remaining_largest_fraction"], optional=["exact", "method", "target_reached", "harm_removed_cchi"])
+    d = run.table(
+        "dismantling",
+        ["group_id", "step", "nominal_id", "remaining_largest_fraction"],
+        optional=["exact", "method", "target_reached", "harm_removed_cchi"],
+    )
     d = d.sort_values(["group_id", "step"])
     last = d.groupby("group_id").tail(1)
     picks = d.groupby("group_id").size()
@@ -394,7 +430,9 @@ def dismantling(run: RunOutputs) -> dict:
         "groups_with_order": int(len(picks)),
         "picks_total": int(len(d)),
         "picks_mean": round(float(picks.mean()), 2) if len(picks) else None,
-        "picks_dist": [{"picks": ("10 or more" if int(p) == 10 else str(int(p))), "groups": int(c)} for p, c in dist.items()],
+        "picks_dist": [
+            {"picks": ("10 or more" if int(p) == 10 else str(int(p))), "groups": int(c)} for p, c in dist.items()
+        ],
         "remaining_mean": round(float(last["remaining_largest_fraction"].mean()), 3) if len(last) else None,
     }
     if "target_reached" in d:
@@ -405,10 +443,16 @@ def dismantling(run: RunOutputs) -> dict:
         out["exact_groups"] = int(ex.sum())
         out["heuristic_groups"] = int(len(ex) - ex.sum())
     if "method" in d:
-        out["methods"] = [{"method": str(k), "groups": int(v)} for k, v in last["method"].fillna("not recorded").value_counts().items()]
+        out["methods"] = [
+            {"method": str(k), "groups": int(v)}
+            for k, v in last["method"].fillna("not recorded").value_counts().items()
+        ]
     try:
         g = run.table("groups", ["group_id", "size"], optional=["safeguarding_only"])
-        eligible = g[(g["size"] >= 3) & ~(g["safeguarding_only"].fillna(False).astype(bool) if "safeguarding_only" in g else False)]
+        eligible = g[
+            (g["size"] >= 3)
+            & ~(g["safeguarding_only"].fillna(False).astype(bool) if "safeguarding_only" in g else False)
+        ]
         out["eligible_groups"] = int(len(eligible))
         out["eligible_without_order"] = int((~eligible["group_id"].isin(picks.index)).sum())
     except Unavailable:
@@ -421,7 +465,10 @@ def safeguarding(run: RunOutputs) -> dict:
     reasons = s["reasons"].explode().dropna().value_counts()
     out: dict[str, Any] = {
         "people": int(len(s)),
-        "by_reason": [{"reason": REASON_LABELS.get(str(k), str(k).replace("_", " ")), "people": int(v)} for k, v in reasons.items()],
+        "by_reason": [
+            {"reason": REASON_LABELS.get(str(k), str(k).replace("_", " ")), "people": int(v)}
+            for k, v in reasons.items()
+        ],
         "by_area": None,
         "by_age": None,
     }
@@ -430,13 +477,22 @@ def safeguarding(run: RunOutputs) -> dict:
         out["by_area"] = [{"area": str(k), "people": int(v)} for k, v in areas.items()]
     if "age_on_as_of" in s:
         a = s["age_on_as_of"]
-        bands = [("under 13", a < 13), ("13 to 15", (a >= 13) & (a <= 15)), ("16 to 17", (a >= 16) & (a <= 17)), ("18 to 25", (a >= 18) & (a <= 25)), ("over 25", a > 25), ("age not known", a.isna())]
+        bands = [
+            ("under 13", a < 13),
+            ("13 to 15", (a >= 13) & (a <= 15)),
+            ("16 to 17", (a >= 16) & (a <= 17)),
+            ("18 to 25", (a >= 18) & (a <= 25)),
+            ("over 25", a > 25),
+            ("age not known", a.isna()),
+        ]
         out["by_age"] = [{"band": lab, "people": int(m.sum())} for lab, m in bands]
     return out
 
 
 def fairness(run: RunOutputs) -> dict:
-    f = run.table("fairness", ["measure", "population", "category"], optional=["value", "count", "share", "ratio", "suppressed"])
+    f = run.table(
+        "fairness", ["measure", "population", "category"], optional=["value", "count", "share", "ratio", "suppressed"]
+    )
     measures: dict[str, list[dict]] = {}
     for r in f.to_dict("records"):
         sup = bool(r.get("suppressed")) if r.get("suppressed") is not None else False
@@ -455,53 +511,82 @@ def fairness(run: RunOutputs) -> dict:
 
 
 def data_gaps(run: RunOutputs) -> dict:
-    out: dict[str, Any] = {"quarantine": None, "demographics": None, "harm": None, "selection": None, "quarantine_reason": None}
+    out: dict[str, Any] = {
+        "quarantine": None,
+        "demographics": None,
+        "harm": None,
+        "selection": None,
+        "quarantine_reason": None,
+    }
     try:
         q = run.table("quarantine", ["source_table", "reason", "action"], optional=["column"])
-        keys = ["source_table", "column", "reason", "action"] if "column" in q else ["source_table", "reason", "action"]
-        g = q.fillna({"column": "(whole row)"}) if "column" in q else q
-        c = g.groupby(keys, dropna=False).size().reset_index(name="rows").sort_values(["rows"], ascending=False)
-        out["quarantine"] = [{**{k: str(r[k]) for k in keys}, "rows": int(r["rows"])} for r in c.to_dict("records")]
+        out["quarantine"] = _quarantine_counts(q)
         out["quarantine_total"] = int(len(q))
     except Unavailable as e:
         out["quarantine_reason"] = str(e)
-    try:
-        full = _full(run)
-        rows = []
-        n = len(full)
-        for col, lab in (("offender_age", "Offender age not known (rows)"), ("offender_sex", "Offender sex not recorded (rows)"), ("victim_sex", "Victim sex not recorded (rows)")):
-            if col in full:
-                m = int(full[col].isna().sum())
-                rows.append({"label": lab, "count": m, "pct": _pct(m, n)})
-        for idc, col, lab in (("offender_id", "offender_ethnicity", "Offenders with no ethnicity recorded"), ("victim_id", "victim_ethnicity", "Victims with no ethnicity recorded")):
-            if col in full:
-                per = full[[idc, col]].groupby(idc)[col].count() > 0  # count() skips nulls
-                m = int((~per).sum())
-                rows.append({"label": lab, "count": m, "pct": _pct(m, len(per))})
-        out["demographics"] = rows
-    except Unavailable:
-        pass
-    try:
+    with contextlib.suppress(Unavailable):
+        out["demographics"] = _demographic_gaps(_full(run))
+    with contextlib.suppress(Unavailable):
         h = run.table("crime_harm", ["crime_ref"], optional=["cchi_basis", "ons_basis", "in_window"])
-        rows = []
-        for col, lab in (("cchi_basis", "CCHI"), ("ons_basis", "ONS")):
-            if col in h:
-                for k, v in h[col].fillna("not recorded").value_counts().items():
-                    rows.append({"index": lab, "basis": str(k), "crimes": int(v)})
-        out["harm"] = rows
-    except Unavailable:
-        pass
+        out["harm"] = _harm_basis_counts(h)
     try:
         g = run.table("data_gaps", ["gap", "count"])
-        out["recorded"] = [{"gap": str(r["gap"]).replace("_", " "), "count": None if pd.isna(r["count"]) else int(r["count"])} for r in g.to_dict("records")]
+        out["recorded"] = [
+            {"gap": str(r["gap"]).replace("_", " "), "count": None if pd.isna(r["count"]) else int(r["count"])}
+            for r in g.to_dict("records")
+        ]
     except Unavailable:
         out["recorded"] = None
     try:
         s = run.table("selection_summary", ["measure", "value"])
-        out["selection"] = [{"measure": str(r["measure"]).replace("_", " "), "value": None if pd.isna(r["value"]) else int(r["value"])} for r in s.to_dict("records")]
+        out["selection"] = [
+            {"measure": str(r["measure"]).replace("_", " "), "value": None if pd.isna(r["value"]) else int(r["value"])}
+            for r in s.to_dict("records")
+        ]
     except Unavailable:
         pass
     return out
+
+
+def _quarantine_counts(q) -> list[dict]:
+    """Quarantined rows per table, column, reason and action, most first."""
+    keys = ["source_table", "column", "reason", "action"] if "column" in q else ["source_table", "reason", "action"]
+    g = q.fillna({"column": "(whole row)"}) if "column" in q else q
+    c = g.groupby(keys, dropna=False).size().reset_index(name="rows").sort_values(["rows"], ascending=False)
+    return [{**{k: str(r[k]) for k in keys}, "rows": int(r["rows"])} for r in c.to_dict("records")]
+
+
+def _demographic_gaps(full) -> list[dict]:
+    """Full-table rows with an unknown age or sex, and people with no ethnicity on any row."""
+    rows = []
+    n = len(full)
+    for col, lab in (
+        ("offender_age", "Offender age not known (rows)"),
+        ("offender_sex", "Offender sex not recorded (rows)"),
+        ("victim_sex", "Victim sex not recorded (rows)"),
+    ):
+        if col in full:
+            m = int(full[col].isna().sum())
+            rows.append({"label": lab, "count": m, "pct": _pct(m, n)})
+    for idc, col, lab in (
+        ("offender_id", "offender_ethnicity", "Offenders with no ethnicity recorded"),
+        ("victim_id", "victim_ethnicity", "Victims with no ethnicity recorded"),
+    ):
+        if col in full:
+            per = full[[idc, col]].groupby(idc)[col].count() > 0  # count() skips nulls
+            m = int((~per).sum())
+            rows.append({"label": lab, "count": m, "pct": _pct(m, len(per))})
+    return rows
+
+
+def _harm_basis_counts(h) -> list[dict]:
+    """Crimes per harm index and mapping basis."""
+    rows = []
+    for col, lab in (("cchi_basis", "CCHI"), ("ons_basis", "ONS")):
+        if col in h:
+            for k, v in h[col].fillna("not recorded").value_counts().items():
+                rows.append({"index": lab, "basis": str(k), "crimes": int(v)})
+    return rows
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:

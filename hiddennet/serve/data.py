@@ -11,15 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from hiddennet.report import build_charts
-from hiddennet.report import charts as _charts
-from hiddennet.report import data as report_data
+from hiddennet.report import build_charts, charts as _charts, data as report_data
 from hiddennet.report.data import REASON_LABELS, RunOutputs, Unavailable
 
 GROUP_HARM_FIELDS = ("harm_cchi", "harm_ons", "rank_harm_cchi", "rank_harm_ons", "priority_rank")
@@ -105,7 +103,8 @@ class RunData:
         for name in ("network", "dismantling"):
             f[name] = {"available": False, "reason": NOT_FOR_AREA_SCOPED}
         try:
-            f["safeguarding"] = {"available": True, **report_data.safeguarding(AreaView(self.run, actor.areas))}
+            area_run = cast(RunOutputs, AreaView(self.run, actor.areas))  # the same reads, area-filtered
+            f["safeguarding"] = {"available": True, **report_data.safeguarding(area_run)}
         except Unavailable as e:
             f["safeguarding"] = {"available": False, "reason": str(e)}
         return f, build_charts(f)

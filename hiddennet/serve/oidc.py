@@ -185,10 +185,10 @@ class OidcClient:
             "code_verifier": pending.code_verifier,
             "client_id": self.config.client_id,
         }
-        auth = (self.config.client_id, self.config.client_secret) if self.config.client_secret else None
+        auth = httpx.BasicAuth(self.config.client_id, self.config.client_secret) if self.config.client_secret else None
         try:
             with self._http() as h:
-                r = h.post(self.metadata()["token_endpoint"], data=data, auth=auth)
+                r = h.post(self.metadata()["token_endpoint"], data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
             r.raise_for_status()
             body = r.json()
         except (httpx.HTTPError, ValueError):

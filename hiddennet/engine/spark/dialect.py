@@ -9,8 +9,8 @@ The rewrites (each one is tested in tests/test_spark_engine.py against DuckDB it
 | DuckDB                          | sqlglot alone gives          | we write                                     |
 |---------------------------------|------------------------------|----------------------------------------------|
 | `log(x)` (base 10)              | `LOG(x)` (natural log)       | `LOG(10, x)`                                 |
-| `date_diff('year'/'quarter'/'month', a, b)` (boundaries crossed) | `DATEDIFF(YEAR, a, b)` (whole units elapsed) | difference of calendar parts |
-| `list(x)` / `array_agg(x)` (keeps NULLs, honours ORDER BY) | `COLLECT_LIST(x)` (drops NULLs, ignores ORDER BY) | sort a list of structs, then project |
+| `date_diff('year', a, b)`, quarter, month (boundaries crossed) | `DATEDIFF(YEAR, a, b)` (units) | calendar parts |
+| `list(x)` / `array_agg(x)` (keeps NULLs, ORDER BY) | `COLLECT_LIST(x)` (drops NULLs, no order) | sorted structs |
 | `first(x ORDER BY y)`           | not valid Spark              | `MIN_BY(x, y)` / `MAX_BY(x, y)`               |
 | `quantile_cont(x, q)`           | `PERCENTILE_CONT(x, q)` (not valid) | `PERCENTILE(x, q)`                    |
 | `l[i]`, `list_extract(l, i)` (NULL out of range) | `l[i-1]` (error out of range) | `TRY_ELEMENT_AT(l, i)`            |
@@ -19,14 +19,14 @@ The rewrites (each one is tested in tests/test_spark_engine.py against DuckDB it
 | `list_distinct(l)` (drops NULLs) | `ARRAY_DISTINCT(l)` (keeps one NULL) | `ARRAY_DISTINCT` of the list without NULLs |
 | `list_concat(l, m)` (NULL list = empty) | `CONCAT(l, m)` (NULL) | `CONCAT(COALESCE(l, ARRAY()), ...)`     |
 | `list_position(l, x)` (INTEGER) | `ARRAY_POSITION` (BIGINT)   | cast to INT                                  |
-| `list_has_any(l, m)` (ignores NULL elements) | `l && m` (not Spark SQL) | `ARRAYS_OVERLAP` of the lists without NULLs |
+| `list_has_any(l, m)` (ignores NULL elements) | `l && m` (not Spark SQL) | `ARRAYS_OVERLAP`, NULLs removed |
 | `regexp_full_match(s, p)`       | untranslated                 | `s RLIKE '^(?:p)$'`                          |
 | `try_strptime(s, f)`            | untranslated                 | `TRY_TO_TIMESTAMP(s, f')` (format translated) |
 | `epoch(t)` (seconds, DOUBLE)    | `UNIX_TIMESTAMP(t)` (BIGINT, whole seconds) | `UNIX_MICROS(t) / 1e6`        |
 | `length(s)`, `year(d)`, `row_number()`, `rank()`, ... (BIGINT) | INT in Spark | cast to BIGINT so types agree |
 | `SELECT DISTINCT ON (k) ... ORDER BY k` | ORDER BY dropped     | the ORDER BY put back around the result      |
 | `sign(x)` (TINYINT)             | `SIGN(x)` (DOUBLE)           | cast to TINYINT                              |
-| `sum(x ORDER BY k)` (a left fold in that order) | not valid Spark | `AGGREGATE` over the sorted list, from 0.0 (DOUBLE: meant for floating values) |
+| `sum(x ORDER BY k)` (a left fold in that order) | not valid Spark | `AGGREGATE` over the sorted list from 0.0 |
 
 Known differences that are *not* rewritten (stage SQL should avoid them; docs/spark.md lists them):
 `regexp_replace` without the `'g'` flag replaces only the first match in DuckDB but every match
@@ -192,7 +192,8 @@ def _array_agg(e: exp.ArrayAgg) -> exp.Expression | None:
     if isinstance(this, exp.Distinct):
         # Wrapped in a struct so that a NULL value is kept once, as DuckDB does.
         value = this.expressions[0]
-        collected = exp.Anonymous(this="COLLECT_SET", expressions=[exp.Struct(expressions=[exp.alias_(value.copy(), "v")])])
+        struct = exp.Struct(expressions=[exp.alias_(value.copy(), "v")])
+        collected = exp.Anonymous(this="COLLECT_SET", expressions=[struct])
         lam = exp.Lambda(this=exp.Dot(this=exp.column("s"), expression=exp.to_identifier("v")),
                          expressions=[exp.to_identifier("s")])
         return exp.Anonymous(this="TRANSFORM", expressions=[collected, lam])
@@ -219,7 +220,8 @@ def _ordered_sum(e: exp.Sum) -> exp.Expression | None:
             ordered,
             exp.Cast(this=exp.Literal.number(0), to=exp.DataType.build("DOUBLE")),
             exp.Lambda(
-                this=exp.Add(this=exp.column(acc), expression=exp.Coalesce(this=exp.column(v), expressions=[exp.Literal.number(0)])),
+                this=exp.Add(this=exp.column(acc),
+                             expression=exp.Coalesce(this=exp.column(v), expressions=[exp.Literal.number(0)])),
                 expressions=[acc, v],
             ),
         ],
@@ -325,8 +327,9 @@ def _list_position(args):
 
 
 def _list_has_all(args):
-    l, m = args
-    return exp.EQ(this=exp.Anonymous(this="SIZE", expressions=[exp.Anonymous(this="ARRAY_EXCEPT", expressions=[m, l])]),
+    whole, part = args  # every element of `part` is in `whole`
+    return exp.EQ(this=exp.Anonymous(this="SIZE", expressions=[exp.Anonymous(this="ARRAY_EXCEPT",
+                                                                              expressions=[part, whole])]),
                   expression=exp.Literal.number(0))
 
 
