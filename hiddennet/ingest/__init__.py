@@ -36,12 +36,15 @@ __all__ = ["run", "REASONS", "OUTPUT_TABLES"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
-_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals", "soc_edges")
+_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals", "soc_edges",
+          "sharing_basis", "referral_outcomes")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
     ("crime_nominals", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
     ("intel_nominals", "log_id"): ("intel_logs", "log_id", "orphan_log"),
+    ("sharing_basis", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("referral_outcomes", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
 }
 # Event dates that may set as_of (never dates of birth).
 _EVENT_DATES = (
