@@ -181,9 +181,9 @@ def referrals(
 ) -> None:
     """Write the referral pack for one local area's multi-agency safeguarding hub; the export is logged.
 
-    Children are listed under Working Together 2018; adults only with a basis recorded in the force's
-    `sharing_basis` input. People are sorted by triage band; only the new and the changed since the last
-    pack to this area (the ledger) are sent, the unchanged counted."""
+    Children are listed under Working Together 2018; adults only with a basis recorded in the
+    force's `sharing_basis` input. People are sorted by triage band; only the new and the changed
+    since the last pack to this area (the ledger) are sent, the unchanged counted."""
     from hiddennet.safeguard.referrals import write_referral_pack
 
     _check_run(run_dir)

@@ -194,7 +194,7 @@ def test_no_person_is_called_an_offender_in_the_pack(run_dir):
     the template, the plain words (reasons, band rules, bases), or the files written for any area."""
     template = (Path(referrals.__file__).parent / "templates" / "referral_pack.html").read_text()
     assert "offender" not in template.lower()
-    from hiddennet.safeguard.triage import rule_words
+    from hiddennet.safeguard.bands import rule_words
     texts = [*referrals.reason_words().values(), *rule_words().values(), *referrals.BASIS_WORDS.values(),
              *referrals.BAND_WORDS.values(), *referrals.HEADINGS, *referrals.FIELDS, *referrals.IDENTIFIER_HEADINGS]
     assert not [w for w in texts if "offender" in w.lower()]

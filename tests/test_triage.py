@@ -1,4 +1,4 @@
-"""Triage bands (hiddennet/safeguard/triage.py): hand-worked people, settings that move them, the rule table
+"""Triage bands (hiddennet/safeguard/bands.py): hand-worked people, settings that move them, the rule table
 of docs/safeguarding.md, and a real pipeline run with the triage step after harm and dismantle."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from test_safeguard import AS_OF, HAND, Crime, World, build_world
 
 from hiddennet import safeguard
-from hiddennet.safeguard import triage as triage_mod
+from hiddennet.safeguard import bands as triage_mod
 from hiddennet.settings import Settings
 
 

@@ -27,14 +27,14 @@ Decisions (docs/safeguarding.md explains them for reviewers):
 
 Besides `safeguarding` the stage writes `safeguarding_review`, `safeguarding_crimes` (the crimes behind
 each flag, with type and date) and `safeguarding_identifiers` (names, date of birth and sex of flagged
-people, only when `referral_identifiers` is on; else empty). Triage (`triage.py`) runs after harm.
+people, only when `referral_identifiers` is on; else empty). Triage (`bands.py`) runs after harm.
 """
 
 from __future__ import annotations
 
 from hiddennet.contract import NO_SHARING_BASES, OFFENDER_ROLES
 from hiddennet.engine import Engine
-from hiddennet.safeguard.triage import triage
+from hiddennet.safeguard.bands import triage
 from hiddennet.select import load_profile
 from hiddennet.settings import Settings
 from hiddennet.stage import StageOutput

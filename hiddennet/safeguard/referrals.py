@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from hiddennet.errors import OutputError, SettingsError
 from hiddennet.fsio import append_private, private_dir, write_private
 from hiddennet.safeguard import ledger as ledger_mod
-from hiddennet.safeguard.triage import BANDS, rule_words
+from hiddennet.safeguard.bands import BANDS, rule_words
 from hiddennet.settings import Settings
 from hiddennet.stage import NOTICE
 

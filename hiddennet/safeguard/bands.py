@@ -70,7 +70,7 @@ RULES: tuple[Rule, ...] = (
     Rule("young_child", "high", "A child under {triage_young_child_age}.",
          "age_on_as_of < {triage_young_child_age} AND " + _ACTIVE),
     Rule("slavery_victim_recent", "high",
-         "Recorded as a victim of slavery or trafficking in the last {triage_recent_days} days.",
+         "Recorded as a victim of slavery or trafficking, with a linked crime or log in the last {triage_recent_days} days.",
          "nrm_consider AND days_since_activity <= {triage_recent_days}"),
     Rule("child", "medium", "A child, with a linked crime or log in the last {triage_stale_days} days.",
          "is_child AND " + _ACTIVE),
