@@ -4,7 +4,7 @@ The hand-worked force of test_safeguard (HAND, as_of 2021-03-15), run through sa
 Who may leave in a pack: the children V1 (15, North), O2 (16, North), I1 (10, South; cleared to the
 `unknown` area by the fixture). The adults V2 (20, East), V5 (21, North), O3 (30, West), P5 (36, East)
 have no recorded basis: police-side review, never in a pack. Bands (see test_triage): V1 and O2 high
-(child_recent_year), I1 high (young_child).
+(child_recent_year), I1 medium (child).
 """
 
 from __future__ import annotations

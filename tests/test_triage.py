@@ -33,20 +33,21 @@ def run_both(engine, world: World, settings: Settings, prepare=None) -> dict:
 def test_hand_worked_bands(engine, settings):
     """HAND on 2021-03-15 (days since the last linked crime in brackets):
     V1 (15; C1 2020-06-01, 287) and O2 (16, accused in C1, 287): high, a child active this year (O2 also a child
-    in the network in an accused role). I1 (10; C8 2020-01-01, 439): high, under 13. V2 (20; 2015-07-01, 2084),
+    in the network in an accused role). I1 (10; C8 2020-01-01, 439): medium, a child active within five years
+    (under 13 but not active this year, so not `young_child`). V2 (20; 2015-07-01, 2084),
     V5 (21; 2015-06-01, 2114), O3 (30; 2007-02-01): monitor, nothing in five years. P5 (36; C7 2019-01-01, 804):
     active within five years but no rule above monitor. Run on every engine."""
     facts = run_both(engine, HAND, settings)
     assert bands(engine) == {
         "V1": ("high", ["child_recent_year"]),
         "O2": ("high", ["child_in_network_accused", "child_recent_year"]),
-        "I1": ("high", ["young_child"]),
+        "I1": ("medium", ["child"]),
         "V2": ("monitor", ["no_recent_activity"]),
         "V5": ("monitor", ["no_recent_activity"]),
         "O3": ("monitor", ["no_recent_activity"]),
         "P5": ("monitor", ["no_rule_above_monitor"]),
     }
-    assert facts["people_per_band"] == {"immediate": 0, "high": 3, "medium": 0, "monitor": 4}
+    assert facts["people_per_band"] == {"immediate": 0, "high": 2, "medium": 1, "monitor": 4}
     days = dict(engine.fetch_rows("SELECT nominal_id, days_since_activity FROM safeguarding_triage"))
     assert (days["V1"], days["I1"], days["P5"], days["V2"]) == (287, 439, 804, 2084)
 
@@ -62,20 +63,24 @@ def _register_logs(engine, rows: list[tuple[str, str, str]]) -> None:
 
 
 def test_recency_repeat_victimisation_and_logs(duck, settings):
-    """K1 (14) victim on 2021-03-01 (14 days): immediate. T1 (19 now) victim at 16 and 17 in C2, C3 (2019, 2020):
-    repeat victimisation, high. V2 (20; crime 2015) named in an intelligence log 10 days before as_of: the log
-    makes them recent (medium, `recent_activity`), where HAND had them monitored."""
+    """K1 (14) victim on 2021-03-01 (14 days): immediate. T1 (18 now) victim at 16 and 17 in C2, C3 (2019-01-01,
+    2020-06-01: 287 days): repeat victimisation this year, high. T2 (19) victim twice in 2017 and 2018 (last
+    2018-02-01: 1138 days): repeat victimisation earlier, medium. V2 (20; crime 2015) named in an intelligence
+    log 10 days before as_of: the log makes them recent (medium, `recent_activity`), where HAND had them monitored."""
     w = World(
-        dob={"O1": "1980-01-01", "K1": "2007-01-01", "T1": "2002-01-01", "V2": "2000-06-01"},
+        dob={"O1": "1980-01-01", "K1": "2007-01-01", "T1": "2002-09-01", "T2": "2001-06-01", "V2": "2000-06-01"},
         crimes=[Crime("C1", "2021-03-01", offenders=("O1",), victims=("K1",)),
                 Crime("C2", "2019-01-01", offenders=("O1",), victims=("T1",)),
-                Crime("C3", "2019-06-01", offenders=("O1",), victims=("T1",)),
+                Crime("C3", "2020-06-01", offenders=("O1",), victims=("T1",)),
+                Crime("C5", "2017-01-01", offenders=("O1",), victims=("T2",)),
+                Crime("C6", "2018-02-01", offenders=("O1",), victims=("T2",)),
                 Crime("C4", "2015-07-01", offenders=("O1",), victims=("V2",))],
     )
     run_both(duck, w, settings, prepare=lambda e: _register_logs(e, [("L1", "2021-03-05", "V2")]))
     b = bands(duck)
     assert b["K1"] == ("immediate", ["child_recent_activity"])
     assert b["T1"] == ("high", ["repeat_victimisation"])
+    assert b["T2"] == ("medium", ["repeat_victimisation_earlier"])
     assert b["V2"] == ("medium", ["recent_activity"])
 
 
