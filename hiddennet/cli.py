@@ -178,6 +178,10 @@ def referrals(
                      "`referral_ledger` setting, else `referral-ledger` beside the run folder)."),
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Send everyone who may be shared, not only the new and the changed.")] = False,
+    bands: Annotated[
+        str | None,
+        typer.Option(help="Only these triage bands, comma-separated (e.g. `immediate,high`); default: all."),
+    ] = None,
 ) -> None:
     """Write the referral pack for one local area's multi-agency safeguarding hub; the export is logged.
 
@@ -188,7 +192,8 @@ def referrals(
 
     _check_run(run_dir)
     facts = write_referral_pack(run_dir, area=area, recipient=recipient or f"{area} MASH", actor=actor,
-                                ledger=ledger, full=full)
+                                ledger=ledger, full=full,
+                                bands=[b.strip() for b in bands.split(",") if b.strip()] if bands else None)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:

@@ -414,3 +414,16 @@ def test_peer_group_is_referred_as_one_context(duck, tmp_path):
     assert rows == {"K1": "Peer group 1", "K2": "Peer group 1", "V1": ""}
     html = Path(facts["html"]).read_text(encoding="utf-8")
     assert "Peer groups (contextual safeguarding)" in html and "G2" not in html
+
+
+def test_a_pack_can_hold_chosen_bands_only(run_dir, tmp_path):
+    """North's V1 and O2 are high. A pack of `immediate` only sends nobody, counts the two as in other bands,
+    and records nothing in the ledger, so the next pack of every band still sends them as new."""
+    L = tmp_path / "L"
+    first = referrals.write_referral_pack(run_dir, area="North", recipient="MASH", actor="a", ledger=L, bands=["immediate"])
+    assert (first["people"], first["other_bands_not_sent"]) == (0, 2)
+    assert not [e for e in ledger.read_ledger(L) if e["kind"] == "sent"]
+    second = referrals.write_referral_pack(run_dir, area="North", recipient="MASH", actor="a", ledger=L)
+    assert (second["people"], second["new"], second["other_bands_not_sent"]) == (2, 2, 0)
+    with pytest.raises(SettingsError, match="bands: unknown band"):
+        referrals.write_referral_pack(run_dir, area="North", recipient="MASH", actor="a", ledger=L, bands=["urgent"])

@@ -191,11 +191,14 @@ def write_referral_pack(
     *,
     ledger: str | Path | None = None,
     full: bool = False,
+    bands: list[str] | tuple[str, ...] | None = None,
 ) -> dict:
     """Write `<run>/referrals/<area>/` (CSV and printable HTML), append the disclosure and the ledger lines.
 
     `ledger`: the ledger folder (default: the run's `referral_ledger` setting, else beside the run folder).
     `full`: send everyone who may be shared, not only the new and the changed.
+    `bands`: send only people of these bands (default: all); the others are counted, not sent, and not
+    recorded in the ledger, so a later pack that includes their band sends them.
     Returns a summary (counts and file names, no person's data) for the command line and the dashboard.
     """
     run_dir = Path(run_dir)
@@ -211,6 +214,9 @@ def write_referral_pack(
             f"file {run_dir / 'tables' / 'safeguarding.parquet'}, column local_area: unknown area; "
             f"the run knows {len(known)} areas: " + ", ".join(known)
         )
+    chosen = set(bands) if bands else None
+    if chosen is not None and not chosen <= set(BANDS) | {NOT_TRIAGED}:
+        raise SettingsError("bands: unknown band; use " + ", ".join(BANDS))
     now = dt.datetime.now(dt.UTC)
     in_area = [p for p in people if p["area"] == area]
     shareable = [p for p in in_area if may_leave(p, now.date())]
@@ -219,13 +225,15 @@ def write_referral_pack(
     before = ledger_mod.last_sent(entries, area)
     for p in shareable:
         p["change"] = _change(p, before.get(p["nominal_id"])) or ("resent" if full else None)
-    sent = sorted((p for p in shareable if p["change"]), key=lambda p: (p["band_order"], p["nominal_id"]))
+    wanted = [p for p in shareable if chosen is None or p["band"] in chosen]
+    sent = sorted((p for p in wanted if p["change"]), key=lambda p: (p["band_order"], p["nominal_id"]))
     identifiers = bool(cfg.get("referral_identifiers", False))
     rows, groups = _pack_rows(run_dir, sent, shareable, cfg, entries, identifiers)
     return _write_files(
         run_dir, rows, groups, area=area, recipient=recipient, actor=_actor(actor), manifest=manifest, now=now,
         identifiers=identifiers, folder=folder,
-        counts={"unchanged": len(shareable) - len(sent), "held_for_police_review": len(in_area) - len(shareable)},
+        counts={"unchanged": len(wanted) - len(sent), "held_for_police_review": len(in_area) - len(shareable),
+                "other_bands_not_sent": len(shareable) - len(wanted)},
     )
 
 
@@ -323,6 +331,7 @@ def _write_files(run_dir: Path, rows: list[dict], groups: list[dict], *, area: s
         "time_utc": created, "actor": actor, "recipient": recipient, "area": area, "run_as_of": as_of,
         "hiddennet_version": manifest.get("hiddennet_version"), "marking": MARKING, "rows": len(rows),
         "fields": list(fields), "identifiers": identifiers, "unchanged_not_sent": counts["unchanged"],
+        "bands": sorted({r["band"] for r in rows}),
         "peer_groups": len(groups),
         "files": [{"name": str(p.relative_to(run_dir)), "sha256": _sha256(p), "rows": len(rows)} for p in (csv_path, html_path)],
     }
@@ -339,6 +348,7 @@ def _write_files(run_dir: Path, rows: list[dict], groups: list[dict], *, area: s
         "new": sum(1 for r in rows if r["change"] == "new"),
         "changed": sum(1 for r in rows if r["change"] in ("higher band", "new reason")),
         "unchanged_not_sent": counts["unchanged"], "held_for_police_review": counts["held_for_police_review"],
+        "other_bands_not_sent": counts["other_bands_not_sent"],
         "per_band": per_band, "peer_groups": len(groups), "identifiers": identifiers,
         "csv": str(csv_path), "html": str(html_path), "disclosure_log": str(run_dir / DISCLOSURE_LOG),
         "ledger": str(ledger_path),
