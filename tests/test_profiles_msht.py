@@ -5,7 +5,6 @@ a recorded basis."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import re
 from pathlib import Path
 
