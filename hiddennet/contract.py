@@ -6,12 +6,13 @@ Ingest reads this; the synthetic force generator writes to it. Column kinds:
 - ``flag``: true/false, Y/N, 1/0 (any case);  ``role``, ``sex``, ``ethnicity``: normalised codes;
 - ``grading_system``, ``source_grade``, ``information_grade``, ``handling_code``: intelligence grading;
 - ``number``: a decimal number;
-- ``sharing_basis``, ``referral_outcome``: codes of the safeguarding inputs a force maintains
+- ``sharing_basis``, ``referral_outcome``: codes of the safeguarding inputs a force maintains (``FORCE_INPUTS``)
   (``SHARING_BASES``, ``REFERRAL_OUTCOMES`` below; docs/safeguarding.md explains each).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -134,8 +135,15 @@ TABLES: dict[str, TableContract] = {
                 C("layer", "text"),
             ),
         ),
-        # Safeguarding inputs the force maintains (docs/safeguarding.md): the recorded basis for sharing an
-        # adult's details with a hub, and what hubs did with the referrals.
+    )
+}
+
+# Safeguarding inputs the force maintains (docs/safeguarding.md), optional: the recorded basis for sharing an
+# adult's details with a hub, and what hubs did with the referrals. Not part of a crime-system extract (so
+# not in TABLES, which the synthetic force writes); ingest reads INPUT_TABLES, both together.
+FORCE_INPUTS: dict[str, TableContract] = {
+    t.name: t
+    for t in (
         TableContract(
             "sharing_basis",
             (
@@ -160,6 +168,23 @@ TABLES: dict[str, TableContract] = {
         ),
     )
 }
+
+
+class _InputTables(Mapping[str, TableContract]):
+    """TABLES then FORCE_INPUTS, read live (a change to TABLES, as tests make, is seen here)."""
+
+    def __getitem__(self, name: str) -> TableContract:
+        return TABLES[name] if name in TABLES else FORCE_INPUTS[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from TABLES
+        yield from FORCE_INPUTS
+
+    def __len__(self) -> int:
+        return len(TABLES) + len(FORCE_INPUTS)
+
+
+INPUT_TABLES: Mapping[str, TableContract] = _InputTables()
 
 # Roles as ingest normalises them (lower case, spaces to underscores).
 ROLES = (

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from hiddennet.contract import FILE_SUFFIXES, TABLES, TableContract
+# Every input table ingest reads: the extract's tables and the safeguarding inputs the force maintains.
+from hiddennet.contract import FILE_SUFFIXES, TableContract
+from hiddennet.contract import INPUT_TABLES as TABLES
 from hiddennet.engine.base import Engine
 from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
