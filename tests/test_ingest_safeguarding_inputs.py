@@ -20,11 +20,12 @@ def test_optional_inputs_absent_are_empty_tables(duck, tmp_path):
     assert duck.columns("sharing_basis")[:5] == ["nominal_id", "basis", "recorded_date", "recorded_by", "expires"]
 
 
-def test_sharing_basis_rows_are_normalised_and_bad_ones_quarantined(duck, tmp_path):
+def test_sharing_basis_rows_are_normalised_and_bad_ones_quarantined(engine, tmp_path):
     """Line 2 `Consent` -> consent; line 3 `Vital Interests` -> vital_interests; line 4 `maybe`: not a basis,
     rejected (bad_sharing_basis); line 5 no date: rejected (missing_required); line 6 names nobody in nominals:
     orphan_nominal; line 7 a bad expiry date is cleared (value_cleared) and the row kept; lines 8 and 9 are two
-    different bases for N2 on one day: a conflict, both rejected (the person then has no basis: the safe side)."""
+    different bases for N2 on one day: a conflict, both rejected (the person then has no basis: the safe side).
+    Run on every engine (the normalising SQL is transpiled for Spark)."""
     basis = ("nominal_id,basis,recorded_date,recorded_by,expires\n"
              "N1,Consent,2021-01-01,PC 1,\n"
              "N2,Vital Interests,2020-01-01,,2022-01-01\n"
@@ -34,13 +35,13 @@ def test_sharing_basis_rows_are_normalised_and_bad_ones_quarantined(duck, tmp_pa
              "N1,consent_withdrawn,2021-02-01,,31/12/2021\n"
              "N2,consent,2021-03-01,,\n"
              "N2,consent_refused,2021-03-01,,\n")
-    out = ingest.run(duck, S, force(tmp_path, sharing_basis__csv=basis))
-    assert sorted(duck.fetch_rows("SELECT nominal_id, basis, recorded_date, expires FROM sharing_basis")) == [
+    out = ingest.run(engine, S, force(tmp_path, sharing_basis__csv=basis))
+    assert sorted(engine.fetch_rows("SELECT nominal_id, basis, recorded_date, expires FROM sharing_basis")) == [
         ("N1", "consent", dt.date(2021, 1, 1), None),
         ("N1", "consent_withdrawn", dt.date(2021, 2, 1), None),
         ("N2", "vital_interests", dt.date(2020, 1, 1), dt.date(2022, 1, 1)),
     ]
-    assert [q for q in quarantine(duck) if q[0] == "sharing_basis"] == [
+    assert [q for q in quarantine(engine) if q[0] == "sharing_basis"] == [
         ("sharing_basis", 4, "basis", "bad_sharing_basis", "row_rejected"),
         ("sharing_basis", 5, "recorded_date", "missing_required", "row_rejected"),
         ("sharing_basis", 6, "nominal_id", "orphan_nominal", "row_rejected"),

@@ -74,7 +74,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
     as_of = _date(settings.as_of)
     child = int(settings.child_age)
     tmax = int(settings.transitional_age_max)
-    slavery = _slavery_sql(engine, settings)
+    slavery = _slavery_sql(settings)
     # Without a final table (a partial run) every full-table crime counts as linking.
     links = (
         "SELECT offender_1 AS nominal_id, crime_ref_1 AS crime_ref FROM final_table "
@@ -236,7 +236,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
     return StageOutput(tables=OUTPUT_TABLES, facts=facts)
 
 
-def _slavery_sql(engine: Engine, settings: Settings) -> str:
+def _slavery_sql(settings: Settings) -> str:
     """SQL over a `full_table` row: true for a slavery or trafficking crime (see the module docstring)."""
     if load_profile(settings.profile).name in settings.slavery_profiles:
         return "true"
