@@ -184,12 +184,28 @@ def referrals(
         str | None, typer.Option(help="Who makes the export, for the disclosure log (default: the logged-in user).")
     ] = None,
     as_json: JsonOpt = False,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the referral ledger shared by successive runs (default: the run's "
+                     "`referral_ledger` setting, else `referral-ledger` beside the run folder)."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Send everyone who may be shared, not only the new and the changed.")] = False,
+    bands: Annotated[
+        str | None,
+        typer.Option(help="Only these triage bands, comma-separated (e.g. `immediate,high`); default: all."),
+    ] = None,
 ) -> None:
-    """Write the referral pack for one local area's multi-agency safeguarding hub; the export is logged."""
+    """Write the referral pack for one local area's multi-agency safeguarding hub; the export is logged.
+
+    Children are listed under Working Together 2018; adults only with a basis recorded in the
+    force's `sharing_basis` input. People are sorted by triage band; only the new and the changed
+    since the last pack to this area (the ledger) are sent, the unchanged counted."""
     from hiddennet.safeguard.referrals import write_referral_pack
 
     _check_run(run_dir)
-    facts = write_referral_pack(run_dir, area=area, recipient=recipient or f"{area} MASH", actor=actor)
+    facts = write_referral_pack(run_dir, area=area, recipient=recipient or f"{area} MASH", actor=actor,
+                                ledger=ledger, full=full,
+                                bands=[b.strip() for b in bands.split(",") if b.strip()] if bands else None)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:

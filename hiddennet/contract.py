@@ -5,11 +5,14 @@ Ingest reads this; the synthetic force generator writes to it. Column kinds:
 - ``text``: free text;  ``date``: ISO 8601 date (a timestamp is accepted, its date kept);
 - ``flag``: true/false, Y/N, 1/0 (any case);  ``role``, ``sex``, ``ethnicity``: normalised codes;
 - ``grading_system``, ``source_grade``, ``information_grade``, ``handling_code``: intelligence grading;
-- ``number``: a decimal number.
+- ``number``: a decimal number;
+- ``sharing_basis``, ``referral_outcome``: codes of the safeguarding inputs a force maintains (``FORCE_INPUTS``)
+  (``SHARING_BASES``, ``REFERRAL_OUTCOMES`` below; docs/safeguarding.md explains each).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 
@@ -135,6 +138,54 @@ TABLES: dict[str, TableContract] = {
     )
 }
 
+# Safeguarding inputs the force maintains (docs/safeguarding.md), optional: the recorded basis for sharing an
+# adult's details with a hub, and what hubs did with the referrals. Not part of a crime-system extract (so
+# not in TABLES, which the synthetic force writes); ingest reads INPUT_TABLES, both together.
+FORCE_INPUTS: dict[str, TableContract] = {
+    t.name: t
+    for t in (
+        TableContract(
+            "sharing_basis",
+            (
+                C("nominal_id", "id", True),
+                C("basis", "sharing_basis", True),
+                C("recorded_date", "date", True),
+                C("recorded_by", "text"),
+                C("expires", "date"),
+            ),
+            key=("nominal_id", "recorded_date"),
+        ),
+        TableContract(
+            "referral_outcomes",
+            (
+                C("nominal_id", "id", True),
+                C("outcome", "referral_outcome", True),
+                C("outcome_date", "date", True),
+                C("area", "text"),
+                C("recorded_by", "text"),
+            ),
+            key=("nominal_id", "outcome", "outcome_date"),
+        ),
+    )
+}
+
+
+class _InputTables(Mapping[str, TableContract]):
+    """TABLES then FORCE_INPUTS, read live (a change to TABLES, as tests make, is seen here)."""
+
+    def __getitem__(self, name: str) -> TableContract:
+        return TABLES[name] if name in TABLES else FORCE_INPUTS[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from TABLES
+        yield from FORCE_INPUTS
+
+    def __len__(self) -> int:
+        return len(TABLES) + len(FORCE_INPUTS)
+
+
+INPUT_TABLES: Mapping[str, TableContract] = _InputTables()
+
 # Roles as ingest normalises them (lower case, spaces to underscores).
 ROLES = (
     "victim",
@@ -155,3 +206,17 @@ SOURCE_GRADES = {"3x5x2": ("1", "2", "3"), "5x5x5": ("A", "B", "C", "D", "E")}
 INFORMATION_GRADES = {"3x5x2": ("A", "B", "C", "D", "E"), "5x5x5": ("1", "2", "3", "4", "5")}
 HANDLING_CODES = {"3x5x2": ("P", "C"), "5x5x5": ("1", "2", "3", "4", "5")}
 FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+# Recorded bases for sharing an adult's details with a safeguarding hub (docs/safeguarding.md). The last two
+# record that there is none: the latest record of a person decides.
+SHARING_BASES = (
+    "consent",
+    "vital_interests",
+    "safeguarding_individual_at_risk",
+    "care_act_s42_enquiry",
+    "mca_best_interests",
+    "consent_refused",
+    "consent_withdrawn",
+)
+NO_SHARING_BASES = ("consent_refused", "consent_withdrawn")
+# What a hub did with a referral (Home Office Counting Rules outcome 22: diversionary or educational activity).
+REFERRAL_OUTCOMES = ("accepted", "no_further_action", "strategy_discussion", "nrm_referral", "outcome_22")

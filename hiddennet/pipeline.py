@@ -33,6 +33,7 @@ STAGES: tuple[Stage, ...] = (
     safeguard.STAGE,
     harm.STAGE,
     dismantle.STAGE,
+    safeguard.TRIAGE_STAGE,
     fairness.STAGE,
     publish.STAGE,
 )

@@ -184,6 +184,51 @@ class Settings(BaseModel):
         "preferred_username", description="ID-token claim naming the user in the audit log (`sub` when absent)."
     )
 
+    # -- safeguarding: triage, sharing, identifiers, ledger (docs/safeguarding.md) ------------------------------
+    slavery_profiles: list[str] = Field(
+        ["msht"],
+        description="Profiles whose every selected crime is a slavery or trafficking crime: its victims of any age are "
+        "flagged `nrm_consider`, adults also `adult_at_risk`.",
+    )
+    slavery_offence_codes: list[str] = Field(
+        ["106", "72"],
+        description="Home Office offence codes of slavery and trafficking crimes (106 modern slavery, 72 trafficking for "
+        "sexual exploitation): victims of a selected crime with one of them are flagged as under `slavery_profiles`.",
+    )
+    triage_immediate_days: int = Field(
+        28, ge=1, description="Triage: a child whose last linked crime or intelligence log is this recent is `immediate`."
+    )
+    triage_recent_days: int = Field(
+        365, ge=1, description="Triage: activity (last linked crime or log) this recent counts as recent (`high` for a child)."
+    )
+    triage_stale_days: int = Field(
+        1826, ge=1, description="Triage: no linked crime or log for longer than this and the person is `monitor` only."
+    )
+    triage_repeat_victim_crimes: int = Field(
+        2, ge=2, description="Triage: victim of at least this many selected crimes is repeat victimisation (`high`)."
+    )
+    triage_ranked_group_top: int = Field(
+        20, ge=1, description="Triage: member of a group ranked this high or higher (1 = top) counts as `in_ranked_group` (`high`)."
+    )
+    triage_high_harm_cchi: float = Field(
+        1825.0, ge=0, description="Triage: an unflagged nominal with at least this much CCHI harm (days) is a high-harm "
+        "nominal; a person linked to one by a network link or as their victim is `high_harm_link`.",
+    )
+    triage_young_child_age: int = Field(
+        13, ge=1, description="Triage: a child younger than this on `as_of` is `young_child` (`high`)."
+    )
+    referral_identifiers: bool = Field(
+        False,
+        description="Put name, date of birth, sex and the crime types and dates behind each flag in referral packs. "
+        "Turn on only under the force's information-sharing agreement with its hubs; the run then keeps the restricted "
+        "table `safeguarding_identifiers` (else empty).",
+    )
+    referral_ledger: str | None = Field(
+        None,
+        description="Folder of the referral ledger that links packs across runs (who was sent what, when, to whom, under "
+        "what basis). Default: `referral-ledger` beside the run folder; `hiddennet referrals --ledger` overrides.",
+    )
+
     @field_validator("spark", mode="before")
     @classmethod
     def _spark_text(cls, v):

@@ -199,6 +199,37 @@ _REGISTRY: tuple[Table, ...] = (
         extras=True,
     ),
     _table(
+        "sharing_basis",
+        "ingest",
+        "Optional input the force maintains: the recorded basis for sharing an adult's details with a hub (empty when "
+        "not supplied).",
+        """
+        nominal_id     VARCHAR    the person (must exist in `nominals`)
+        basis          VARCHAR    `consent`, `vital_interests`, `safeguarding_individual_at_risk`,
+                                    `care_act_s42_enquiry`, `mca_best_interests`, `consent_refused`,
+                                    `consent_withdrawn`
+        recorded_date  DATE       when recorded; the latest record on or before `as_of` decides
+        recorded_by    VARCHAR    who recorded it
+        expires        DATE       end of the basis; NULL: none
+        source_line    BIGINT     see above
+        """,
+        restricted=True, extras=True,
+    ),
+    _table(
+        "referral_outcomes",
+        "ingest",
+        "Optional input: what hubs did with referrals (empty when not supplied).",
+        """
+        nominal_id    VARCHAR    the person (must exist in `nominals`)
+        outcome       VARCHAR    `accepted`, `no_further_action`, `strategy_discussion`, `nrm_referral`, `outcome_22`
+        outcome_date  DATE
+        area          VARCHAR    the hub's area, as recorded
+        recorded_by   VARCHAR
+        source_line   BIGINT     see above
+        """,
+        restricted=True, extras=True,
+    ),
+    _table(
         "custody_cells",
         "ingest",
         "Custody cell stays.",
@@ -379,14 +410,95 @@ _REGISTRY: tuple[Table, ...] = (
         """
         nominal_id       VARCHAR
         reasons          VARCHAR[]  sorted subset of `child_victim`, `transitional_victim`, `child_offender`,
-                                      `child_in_network`, `victim_offender_overlap`
+                                      `child_in_network`, `victim_offender_overlap`, `adult_at_risk`, `nrm_consider`
         age_on_as_of     BIGINT     whole years on `as_of`; NULL when unknown
         age_estimated    BOOLEAN    no date of birth: the lowest age the victim records allow
         group_ids        VARCHAR[]  their network groups; empty outside the network
         local_area       VARCHAR    most frequent area of their crimes; NULL when none recorded
         local_area_tied  BOOLEAN    two or more areas had the top count; decided by the tie rule
         crime_refs       VARCHAR[]  crimes that may be shared in a referral
-        referral_status  VARCHAR    `to_refer`
+        referral_status  VARCHAR    `to_refer` (may be shared with the hub of their area) or `police_review`
+        share_with_hub   BOOLEAN    a child, or a person with a recorded basis in force on `as_of`
+        sharing_basis    VARCHAR    `working_together_2018` for a child, else the recorded basis; NULL: none
+        sharing_basis_expires  DATE  when the recorded basis ends (NULL: no end, or a child)
+        review_reason    VARCHAR    why not shared (`adult_no_basis`, `age_unknown_no_basis`, `basis_expired`,
+                                      `consent_refused_or_withdrawn`); NULL when shared
+        last_outcome     VARCHAR    latest `referral_outcomes.outcome` on or before `as_of`; NULL when none
+        last_outcome_date  DATE     its date
+        """,
+        restricted=True,
+    ),
+    _table(
+        "safeguarding_review",
+        "safeguard",
+        "The police-side review list: flagged people who may not leave in a pack.",
+        """
+        nominal_id     VARCHAR
+        reasons        VARCHAR[]  as `safeguarding.reasons`
+        age_on_as_of   BIGINT     whole years on `as_of`; NULL when unknown
+        local_area     VARCHAR    most frequent area of their crimes
+        review_reason  VARCHAR    as `safeguarding.review_reason`
+        """,
+        restricted=True,
+    ),
+    _table(
+        "safeguarding_crimes",
+        "safeguard",
+        "The crimes behind each flag (`safeguarding.crime_refs`), one row per person and crime.",
+        """
+        nominal_id     VARCHAR
+        crime_ref      VARCHAR
+        offence_title  VARCHAR    crime type as recorded
+        offence_date   DATE
+        location_area  VARCHAR
+        recorded_as    VARCHAR[]  the person's roles on the crime in plain terms: `victim`,
+                                    `accused_or_suspect`, `other`
+        """,
+        restricted=True,
+    ),
+    _table(
+        "safeguarding_identifiers",
+        "safeguard",
+        "The names a hub needs to match its records, flagged people only; empty unless `referral_identifiers` is on.",
+        """
+        nominal_id     VARCHAR
+        forename       VARCHAR
+        surname        VARCHAR
+        date_of_birth  DATE       resolved date of birth
+        sex            VARCHAR    `M`, `F` or NULL
+        """,
+        restricted=True,
+    ),
+    _table(
+        "safeguarding_triage",
+        "triage",
+        "One row per flagged person: their triage band and the rules that set it (after harm and dismantle).",
+        """
+        nominal_id           VARCHAR
+        band                 VARCHAR    `immediate`, `high`, `medium` or `monitor`
+        band_order           INTEGER    1 (immediate) .. 4 (monitor)
+        band_reasons         VARCHAR[]  the rules (docs/safeguarding.md) that give this band, sorted
+        days_since_activity  BIGINT     days from the last linked crime or log to `as_of`; NULL when none dated
+        last_crime_date      DATE       latest offence date of `safeguarding_crimes`
+        last_log_date        DATE       latest intelligence log naming the person
+        victim_crimes        BIGINT     selected crimes (`full_table`) with the person as victim
+        best_group_rank      INTEGER    best `group_harm.priority_rank` of their groups; NULL when none
+        high_harm_link       BOOLEAN    linked to an unflagged nominal with at least `triage_high_harm_cchi` CCHI days
+        peer_group_id        VARCHAR    their peer group (all members flagged); NULL when none
+        """,
+        restricted=True,
+    ),
+    _table(
+        "safeguarding_peer_groups",
+        "triage",
+        "Groups of two or more whose members are all flagged: referred as one context (contextual safeguarding).",
+        """
+        group_id     VARCHAR
+        size         BIGINT     members
+        members      VARCHAR[]  sorted
+        band         VARCHAR    most urgent band of a member
+        band_order   INTEGER
+        local_areas  VARCHAR[]  members' areas (`unknown` when none recorded), sorted
         """,
         restricted=True,
     ),

@@ -279,6 +279,10 @@ CASES = {
                       [("crimes", 3, None, "truncated_row", "row_rejected")]),
     "truncated_row_quote": ({"crimes__csv": 'crime_ref,offence_title,offence_date\nC1,t,2020-01-05\nC2,"t,2020-01-05\n'},
                             [("crimes", 3, None, "truncated_row", "row_rejected")]),
+    "bad_sharing_basis": ({"sharing_basis__csv": "nominal_id,basis,recorded_date\nN1,consent,2021-01-01\nN2,perhaps,2021-01-01\n"},
+                          [("sharing_basis", 3, "basis", "bad_sharing_basis", "row_rejected")]),
+    "bad_outcome": ({"referral_outcomes__csv": "nominal_id,outcome,outcome_date\nN1,NFA,2021-01-01\nN2,arrested,2021-01-01\n"},
+                    [("referral_outcomes", 3, "outcome", "bad_outcome", "row_rejected")]),
 }
 
 

@@ -178,11 +178,11 @@ def test_hand_worked_flags(engine, settings):
         "P5": ["victim_offender_overlap"],
         "I1": ["child_in_network"],
     }
-    assert out.tables == ("safeguarding",)
+    assert out.tables == ("safeguarding", "safeguarding_review", "safeguarding_crimes", "safeguarding_identifiers")
     assert out.facts["flagged_people"] == 7
     assert out.facts["people_per_reason"] == {
         "child_victim": 1, "transitional_victim": 2, "child_offender": 2, "child_in_network": 2,
-        "victim_offender_overlap": 1,
+        "victim_offender_overlap": 1, "adult_at_risk": 0, "nrm_consider": 0,
     }
     assert out.facts["full_table_child_victims"] == 1
     f = flags(engine)
@@ -213,7 +213,10 @@ def test_hand_worked_details(duck, settings):
     assert f["I1"]["crime_refs"] == ["C8"] and f["I1"]["local_area"] == "South"
     assert f["O2"]["group_ids"] == ["G1"] and f["V1"]["group_ids"] == []
     assert f["V1"]["crime_refs"] == ["C1"] and f["V1"]["local_area"] == "North"
-    assert {r["referral_status"] for r in f.values()} == {"to_refer"}
+    # Children go to their hub; the adults (V2, V5, O3, P5) have no recorded basis: police-side review.
+    assert {p: r["referral_status"] for p, r in f.items()} == {
+        "V1": "to_refer", "O2": "to_refer", "I1": "to_refer",
+        "V2": "police_review", "V5": "police_review", "O3": "police_review", "P5": "police_review"}
     assert "ethnicity" not in " ".join(engine.columns("safeguarding"))
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from hiddennet.contract import FILE_SUFFIXES, TABLES, TableContract
+# Every input table ingest reads: the extract's tables and the safeguarding inputs the force maintains.
+from hiddennet.contract import FILE_SUFFIXES, INPUT_TABLES as TABLES, TableContract
 from hiddennet.engine.base import Engine
 from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
@@ -38,12 +39,15 @@ __all__ = ["run", "REASONS", "OUTPUT_TABLES"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
-_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals", "soc_edges")
+_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals", "soc_edges",
+          "sharing_basis", "referral_outcomes")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
     ("crime_nominals", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
     ("intel_nominals", "log_id"): ("intel_logs", "log_id", "orphan_log"),
+    ("sharing_basis", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("referral_outcomes", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
 }
 # Event dates that may set as_of (never dates of birth).
 _EVENT_DATES = (
@@ -554,6 +558,6 @@ STAGE = Stage(
     "ingest",
     lambda engine, settings, ctx: run(engine, settings, ctx.input_dir),
     writes=("crimes", "input_nominals", "crime_nominals", "intel_logs", "intel_nominals", "custody_cells",
-            "soc_nominals", "soc_edges", "quarantine", "demographic_conflicts"),
+            "soc_nominals", "soc_edges", "sharing_basis", "referral_outcomes", "quarantine", "demographic_conflicts"),
     resolves=("as_of",),
 )

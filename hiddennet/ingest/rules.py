@@ -12,7 +12,9 @@ from hiddennet.contract import (
     GRADING_SYSTEMS,
     HANDLING_CODES,
     INFORMATION_GRADES,
+    REFERRAL_OUTCOMES,
     ROLES,
+    SHARING_BASES,
     SOURCE_GRADES,
 )
 from hiddennet.sql import lit
@@ -41,6 +43,8 @@ REASONS = (
     "invalid_utf8",
     "truncated_row",
     "bad_handling_code",
+    "bad_sharing_basis",
+    "bad_outcome",
 )
 
 # A date, or a timestamp whose date is kept (`2020-01-05T10:00:00`, `2020-01-05 10:00`, with zone).
@@ -63,7 +67,11 @@ REASON_OF_KIND = {
     "source_grade": "bad_grade",
     "information_grade": "bad_grade",
     "handling_code": "bad_handling_code",
+    "sharing_basis": "bad_sharing_basis",
+    "referral_outcome": "bad_outcome",
 }
+# Spellings a force's records use for an outcome code.
+OUTCOME_SYNONYMS = {"nfa": "no_further_action", "nrm": "nrm_referral", "strategy_meeting": "strategy_discussion"}
 
 
 def in_list(values) -> str:
@@ -110,6 +118,13 @@ def typed(kind: str, v: str, system: str | None = None) -> str:
         return _graded(v, system or "NULL", INFORMATION_GRADES)
     if kind == "handling_code":
         return _graded(v, system or "NULL", HANDLING_CODES)
+    if kind in ("sharing_basis", "referral_outcome"):
+        # Any case; spaces, hyphens and full stops between words: `Care Act s.42 enquiry`, `Outcome 22`.
+        norm = f"regexp_replace(regexp_replace(lower({v}), '[^a-z0-9]+', '_', 'g'), '^_+|_+$', '', 'g')"
+        if kind == "sharing_basis":
+            return f"CASE WHEN {norm} IN {in_list(SHARING_BASES)} THEN {norm} END"
+        syn = " ".join(f"WHEN {norm} = {lit(a)} THEN {lit(b)}" for a, b in OUTCOME_SYNONYMS.items())
+        return f"CASE WHEN {norm} IN {in_list(REFERRAL_OUTCOMES)} THEN {norm} {syn} END"
     return v  # id, text: any value
 
 

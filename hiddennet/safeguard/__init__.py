@@ -16,17 +16,40 @@ Decisions (docs/safeguarding.md explains them for reviewers):
   with neither (linked into the network by intelligence or custody) gets all their recorded crimes.
 - `local_area`: the most frequent `crimes.location_area` of those crimes; ties go to the area of
   the most recent crime, then to the first name in alphabetical order; NULL when none is recorded.
+- `nrm_consider` / `adult_at_risk`: victims of a selected slavery or trafficking crime (every selected
+  crime under a profile of `slavery_profiles`, else one with an offence code of `slavery_offence_codes`),
+  of any age; those 18 or over on `as_of` are also adults at risk.
+- Lawful sharing: a child (under `child_age` on `as_of`) is shared with the hub of their area under
+  Working Together to Safeguard Children 2018; anyone else only with a recorded basis in the
+  force's `sharing_basis` input (the latest record on or before `as_of` decides; a refusal or
+  withdrawal of consent, or an expired basis, means none). Without one the person is on the
+  police-side review list (`safeguarding_review`) and never in a pack.
+
+Besides `safeguarding` the stage writes `safeguarding_review`, `safeguarding_crimes` (the crimes behind
+each flag, with type and date) and `safeguarding_identifiers` (names, date of birth and sex of flagged
+people, only when `referral_identifiers` is on; else empty). Triage (`bands.py`) runs after harm.
 """
 
 from __future__ import annotations
 
+from hiddennet.contract import NO_SHARING_BASES, OFFENDER_ROLES
 from hiddennet.engine import Engine
+from hiddennet.safeguard.bands import triage
+from hiddennet.select import load_profile
 from hiddennet.settings import Settings
 from hiddennet.sql import age_years, date_lit
 from hiddennet.stage import Stage, StageOutput
 from hiddennet.tables import empty_sql
 
-REASONS = ("child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap")
+__all__ = ["run", "triage", "REASONS", "CHILD_BASIS", "OUTPUT_TABLES"]
+
+REASONS = (
+    "child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap",
+    "adult_at_risk", "nrm_consider",
+)
+OUTPUT_TABLES = ("safeguarding", "safeguarding_review", "safeguarding_crimes", "safeguarding_identifiers")
+# The basis on which a child is shared with the hub of their area.
+CHILD_BASIS = "working_together_2018"
 
 # Scratch tables of this stage, dropped before it returns.
 _AGES = "_safeguard_ages"
@@ -38,6 +61,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
     as_of = date_lit(settings.as_of)
     child = int(settings.child_age)
     tmax = int(settings.transitional_age_max)
+    slavery = _slavery_sql(settings)
     # Without a final table (a partial run) every full-table crime counts as linking.
     links = (
         "SELECT offender_1 AS nominal_id, crime_ref_1 AS crime_ref FROM final_table "
@@ -63,14 +87,16 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         victim_bound AS (
             SELECT victim_id AS nominal_id,
                    max(victim_age + greatest({age_years('offence_date', as_of)}, 0)) AS age,
-                   bool_or(victim_age < {child}) AS victim_as_child
+                   bool_or(victim_age < {child}) AS victim_as_child,
+                   bool_or({slavery}) AS slavery_victim
             FROM full_table GROUP BY victim_id
         )
         SELECT p.nominal_id,
                coalesce(r.age, v.age) AS age_on_as_of,
                r.age IS NULL AND v.age IS NOT NULL AS age_estimated,
                v.nominal_id IS NOT NULL AS selected_victim,
-               coalesce(v.victim_as_child, false) AS victim_as_child
+               coalesce(v.victim_as_child, false) AS victim_as_child,
+               coalesce(v.slavery_victim, false) AS slavery_victim
         FROM people p
         LEFT JOIN recorded r USING (nominal_id)
         LEFT JOIN victim_bound v USING (nominal_id)
@@ -116,6 +142,10 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         UNION ALL
         SELECT o.nominal_id, 'victim_offender_overlap' FROM ft_offenders o
             WHERE o.nominal_id IN (SELECT nominal_id FROM crime_nominals WHERE role = 'victim')
+        UNION ALL
+        SELECT nominal_id, 'nrm_consider' FROM {_AGES} WHERE slavery_victim
+        UNION ALL
+        SELECT nominal_id, 'adult_at_risk' FROM {_AGES} WHERE slavery_victim AND age_on_as_of >= {child}
         """,
     )
 
@@ -171,20 +201,107 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
                ar.location_area AS local_area,
                coalesce(ar.same_n > 1, false) AS local_area_tied,
                coalesce(c.crime_refs, CAST([] AS VARCHAR[])) AS crime_refs,
-               'to_refer' AS referral_status
+               CASE WHEN sh.sharing_basis IS NULL THEN 'police_review' ELSE 'to_refer' END AS referral_status,
+               sh.sharing_basis IS NOT NULL AS share_with_hub,
+               sh.sharing_basis, sh.sharing_basis_expires, sh.review_reason,
+               oc.outcome AS last_outcome, oc.outcome_date AS last_outcome_date
         FROM reasons r
         LEFT JOIN {_AGES} a ON a.nominal_id = r.nominal_id
         LEFT JOIN groups g ON g.nominal_id = r.nominal_id
         LEFT JOIN refs c ON c.nominal_id = r.nominal_id
         LEFT JOIN area_ranked ar ON ar.nominal_id = r.nominal_id AND ar.pick = 1
+        LEFT JOIN ({_sharing_sql(engine, as_of, child)}) sh ON sh.nominal_id = r.nominal_id
+        LEFT JOIN ({_outcome_sql(engine, as_of)}) oc ON oc.nominal_id = r.nominal_id
         ORDER BY r.nominal_id
         """,
     )
+    _police_side_tables(engine, settings)
 
     facts = _facts(engine, child)
     for name in (_AGES, _REASONS, _CRIMES):
         engine.drop(name)
-    return StageOutput(tables=("safeguarding",), facts=facts)
+    return StageOutput(tables=OUTPUT_TABLES, facts=facts)
+
+
+def _slavery_sql(settings: Settings) -> str:
+    """SQL over a `full_table` row: true for a slavery or trafficking crime (see the module docstring)."""
+    if load_profile(settings.profile).name in settings.slavery_profiles:
+        return "true"
+    codes = ", ".join("'" + c.replace("'", "''") + "'" for c in settings.slavery_offence_codes)
+    return f"coalesce(upper(trim(offence_code)) IN ({codes.upper()}), false)" if codes else "false"
+
+
+def _sharing_sql(engine: Engine, as_of: str, child: int) -> str:
+    """Per person of `_safeguard_ages`: sharing_basis (NULL: none), its expiry, and why a person without one
+    stays on the police side. A child: Working Together 2018. Others: the latest recorded basis on or before
+    as_of (ties: a refusal first, then by name); a refusal, a withdrawal or an expiry before as_of is none."""
+    no_basis = ", ".join(f"'{b}'" for b in NO_SHARING_BASES)
+    if engine.has_table("sharing_basis"):
+        recorded = (f"SELECT nominal_id, basis, expires, row_number() OVER "
+                    f"(PARTITION BY nominal_id ORDER BY recorded_date DESC, "
+                    f"CASE WHEN basis IN ({no_basis}) THEN 0 ELSE 1 END, basis) AS pick "
+                    f"FROM sharing_basis WHERE recorded_date <= {as_of}")
+    else:
+        recorded = ("SELECT CAST(NULL AS VARCHAR) AS nominal_id, CAST(NULL AS VARCHAR) AS basis, "
+                    "CAST(NULL AS DATE) AS expires, 1 AS pick WHERE false")
+    usable = f"b.basis IS NOT NULL AND b.basis NOT IN ({no_basis}) AND (b.expires IS NULL OR b.expires >= {as_of})"
+    return f"""
+        SELECT a.nominal_id,
+               CASE WHEN a.age_on_as_of < {child} THEN '{CHILD_BASIS}' WHEN {usable} THEN b.basis END AS sharing_basis,
+               CASE WHEN a.age_on_as_of < {child} THEN NULL WHEN {usable} THEN b.expires END AS sharing_basis_expires,
+               CASE WHEN a.age_on_as_of < {child} OR ({usable}) THEN NULL
+                    WHEN b.basis IN ({no_basis}) THEN 'consent_refused_or_withdrawn'
+                    WHEN b.basis IS NOT NULL THEN 'basis_expired'
+                    WHEN a.age_on_as_of IS NULL THEN 'age_unknown_no_basis'
+                    ELSE 'adult_no_basis' END AS review_reason
+        FROM {_AGES} a LEFT JOIN ({recorded}) b ON b.nominal_id = a.nominal_id AND b.pick = 1
+    """
+
+
+def _outcome_sql(engine: Engine, as_of: str) -> str:
+    """The latest outcome a hub reported (input `referral_outcomes`) on or before as_of; ties by name."""
+    if not engine.has_table("referral_outcomes"):
+        return ("SELECT CAST(NULL AS VARCHAR) AS nominal_id, CAST(NULL AS VARCHAR) AS outcome, "
+                "CAST(NULL AS DATE) AS outcome_date WHERE false")
+    return (f"SELECT nominal_id, outcome, outcome_date FROM "
+            f"(SELECT nominal_id, outcome, outcome_date, row_number() OVER "
+            f"(PARTITION BY nominal_id ORDER BY outcome_date DESC, outcome) AS pick FROM referral_outcomes "
+            f"WHERE outcome_date <= {as_of}) o WHERE pick = 1")
+
+
+def _police_side_tables(engine: Engine, settings: Settings) -> None:
+    """safeguarding_review (people who may not leave in a pack), safeguarding_crimes (the crimes behind each
+    flag, recorded role in plain terms) and safeguarding_identifiers (restricted; empty unless switched on)."""
+    engine.create_table(
+        "safeguarding_review",
+        "SELECT nominal_id, reasons, age_on_as_of, local_area, review_reason FROM safeguarding "
+        "WHERE NOT share_with_hub ORDER BY nominal_id",
+    )
+    accused = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
+    engine.create_table(
+        "safeguarding_crimes",
+        f"""
+        SELECT c.nominal_id, c.crime_ref, k.offence_title, c.offence_date, c.location_area,
+               coalesce(list_sort(list(DISTINCT CASE WHEN cn.role = 'victim' THEN 'victim'
+                                                    WHEN cn.role IN ({accused}) THEN 'accused_or_suspect'
+                                                    WHEN cn.role IS NOT NULL THEN 'other' END)),
+                        CAST([] AS VARCHAR[])) AS recorded_as
+        FROM {_CRIMES} c
+        LEFT JOIN crimes k ON k.crime_ref = c.crime_ref
+        LEFT JOIN crime_nominals cn ON cn.crime_ref = c.crime_ref AND cn.nominal_id = c.nominal_id
+        GROUP BY c.nominal_id, c.crime_ref, k.offence_title, c.offence_date, c.location_area
+        ORDER BY c.nominal_id, c.offence_date, c.crime_ref
+        """,
+    )
+    have = {c.lower() for c in engine.columns("nominals")}
+    cols = [f"n.{c}" if c in have else f"CAST(NULL AS {'DATE' if c == 'date_of_birth' else 'VARCHAR'}) AS {c}"
+            for c in ("forename", "surname", "date_of_birth", "sex")]
+    on = "true" if settings.referral_identifiers else "false"
+    engine.create_table(
+        "safeguarding_identifiers",
+        f"SELECT s.nominal_id, {', '.join(cols)} FROM safeguarding s JOIN nominals n ON n.nominal_id = s.nominal_id "
+        f"WHERE {on} ORDER BY s.nominal_id",
+    )
 
 
 def _facts(engine: Engine, child: int) -> dict:
@@ -216,6 +333,11 @@ def _facts(engine: Engine, child: int) -> dict:
         "local_area_decided_by_tie_break": int(row[3]),
         "flagged_with_unknown_age": int(row[4]),
         "network_nominals_with_unknown_age": int(unknown_age_in_network),
+        "to_refer": int(engine.scalar("SELECT count(*) FROM safeguarding WHERE share_with_hub")),
+        "police_review": dict(
+            (str(k), int(v)) for k, v in engine.fetch_rows(
+                "SELECT review_reason, count(*) FROM safeguarding WHERE NOT share_with_hub GROUP BY review_reason")
+        ),
     }
 
 
@@ -223,6 +345,15 @@ STAGE = Stage(
     "safeguard",
     lambda engine, settings, ctx: run(engine, settings),
     reads=("crimes", "input_nominals", "crime_nominals", "full_table", "network_nominals"),
-    optional_reads=("final_table",),
-    writes=("safeguarding",),
+    optional_reads=("final_table", "sharing_basis", "referral_outcomes"),
+    writes=OUTPUT_TABLES,
+)
+
+# Triage needs harm and the dismantling orders, so it runs after them, as its own step.
+TRIAGE_STAGE = Stage(
+    "triage",
+    lambda engine, settings, ctx: triage(engine, settings),
+    reads=("safeguarding", "safeguarding_crimes", "network_nominals", "group_harm", "nominal_harm"),
+    optional_reads=("full_table", "intel_logs", "intel_nominals", "combined_edges", "dismantling"),
+    writes=("safeguarding_triage", "safeguarding_peer_groups"),
 )
