@@ -32,6 +32,7 @@ def run_dir(tmp_path, duck, settings) -> Path:
     duck.write_parquet("safeguarding", tmp_path / "tables" / "safeguarding.parquet", metadata={"hiddennet_notice": NOTICE})
     manifest = {"as_of": "2021-03-15", "hiddennet_version": "0.1.0", "notice": NOTICE,
                 "settings": {"child_age": 18, "transitional_age_max": 25}}
+    manifest["files"] = {"tables/safeguarding.parquet": {"bytes": (tmp_path / "tables" / "safeguarding.parquet").stat().st_size}}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
 

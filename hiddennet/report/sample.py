@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hiddennet.rundir import sha256
 from hiddennet.stage import NOTICE
 
 
@@ -26,6 +27,7 @@ def write_table(run_dir: Path, name: str, table: pa.Table | dict) -> None:
 
 
 def write_manifest(run_dir: Path, tables: Iterable[str] = (), **extra) -> None:
+    """The manifest of a finished run; write it last (it lists the files already in the folder)."""
     m = {
         "notice": NOTICE,
         "hiddennet_version": "0.1.0",
@@ -40,6 +42,11 @@ def write_manifest(run_dir: Path, tables: Iterable[str] = (), **extra) -> None:
     }
     m.update(extra)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
+    # The file list (sizes, checksums) that makes a folder a complete run: every file written so far.
+    m.setdefault("files", {
+        p.relative_to(run_dir).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
+        for p in sorted(Path(run_dir).rglob("*")) if p.is_file() and p.name != "manifest.json"
+    })
     (Path(run_dir) / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
 
 

@@ -23,6 +23,7 @@ import jinja2
 import pyarrow.parquet as pq
 
 from hiddennet.errors import OutputError, SettingsError
+from hiddennet.rundir import open_run
 from hiddennet.stage import NOTICE
 
 MARKING = "OFFICIAL-SENSITIVE"
@@ -85,13 +86,10 @@ def write_referral_pack(run_dir: Path, area: str, recipient: str, actor: str | N
     Returns a summary (counts and file names, no person's data) for the command line.
     """
     run_dir = Path(run_dir)
-    manifest_path = run_dir / "manifest.json"
     table_path = run_dir / "tables" / "safeguarding.parquet"
-    if not manifest_path.is_file():
-        raise OutputError(f"folder {run_dir}: not a hiddennet run (no manifest.json)")
+    manifest = open_run(run_dir)  # a complete run, or OutputError (exit 2)
     if not table_path.is_file():
         raise OutputError(f"file {table_path}: missing, the run has no safeguarding table")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     run_settings = manifest.get("settings", {})
     words = reason_words(int(run_settings.get("child_age", 18)), int(run_settings.get("transitional_age_max", 25)))
     as_of = manifest.get("as_of", "")
