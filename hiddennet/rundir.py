@@ -179,7 +179,10 @@ def locked(out: Path, *, wait: bool = False) -> Iterator[None]:
 
     parent = out.parent
     if not parent.is_dir():
-        private_dir(parent)
+        try:
+            private_dir(parent)
+        except (FileExistsError, NotADirectoryError):
+            raise OutputError(f"--out {out}: a part of the path is a file, not a folder") from None
     lock = parent / f".{out.name}.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
