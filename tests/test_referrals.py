@@ -32,9 +32,16 @@ def run_dir(tmp_path, duck, settings) -> Path:
     duck.write_parquet("safeguarding", tmp_path / "tables" / "safeguarding.parquet", metadata={"hiddennet_notice": NOTICE})
     manifest = {"as_of": "2021-03-15", "hiddennet_version": "0.1.0", "notice": NOTICE,
                 "settings": {"child_age": 18, "transitional_age_max": 25}}
-    manifest["files"] = {"tables/safeguarding.parquet": {"bytes": (tmp_path / "tables" / "safeguarding.parquet").stat().st_size}}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    return tmp_path
+    return seal(tmp_path)
+
+
+def seal(run_dir: Path) -> Path:
+    """List the folder's tables in its manifest, as a finished run's commit does (hiddennet.rundir)."""
+    m = json.loads((run_dir / "manifest.json").read_text())
+    m["files"] = {f"tables/{p.name}": {"bytes": p.stat().st_size} for p in (run_dir / "tables").glob("*.parquet")}
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+    return run_dir
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -85,6 +92,7 @@ def test_html_is_self_contained_and_escaped(run_dir):
     t = pq.read_table(run_dir / "tables" / "safeguarding.parquet").to_pylist()
     t[0]["nominal_id"] = "<script>x</script>"
     pq.write_table(pa.Table.from_pylist(t), run_dir / "tables" / "safeguarding.parquet")
+    seal(run_dir)
     area = t[0]["local_area"] or "unknown"
     facts = referrals.write_referral_pack(run_dir, area=area, recipient="MASH", actor="a")
     html = Path(facts["html"]).read_text(encoding="utf-8")
