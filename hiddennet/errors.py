@@ -84,6 +84,8 @@ _ENGINE_REASONS = {
     "too many open files": "too many open files",
     "input/output error": "input/output error of the device",
     "cannot allocate memory": "out of memory",
+    "not a directory": "a part of the path is not a folder",
+    "is a directory": "is a folder",
 }
 OUT_OF_MEMORY_HINT = (
     "lower duckdb_memory_limit (DuckDB then spills to disk), give duckdb_temp_directory a disk with free space, "

@@ -54,6 +54,8 @@ class DuckDBEngine(Engine):
             raise OutputWriteError(f"cannot open the run's database {self.database}: {_io_reason(e)}") from None
         # Insertion order is kept so that a table's rowid follows the file it was read from.
         self.con.execute("SET preserve_insertion_order = true")
+        # DuckDB draws a progress bar on stdout for long queries, terminal or not: stdout is for results.
+        self.con.execute("SET enable_progress_bar = false")
         self._schema = "main"
         # Settings are validated (settings.py) and still quoted as literals, never pasted bare.
         for setting, name, value in (
