@@ -17,10 +17,11 @@ from hiddennet.stage import NOTICE, StageOutput
 # Tables every run publishes besides those the stages list (spec/outputs.md names these two).
 ASSEMBLED = ("nominals", "groups")
 # Columns of the ingested person table that are published (as `input_nominals`): the resolved
-# demographics the stages worked from, to check an age or a fairness count. Names, PNC ids and extra
-# input columns are not published: nothing downstream reads them.
+# demographics the stages worked from (to check an age or a fairness count) and the input line.
+# Names, PNC ids and extra input columns are not published: nothing downstream reads them.
 INPUT_NOMINAL_COLUMNS = (
     "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source",
+    "source_line",
 )
 
 

@@ -419,7 +419,8 @@ def test_names_and_pnc_ids_are_not_published(force, tmp_path):
     out = tmp_path / "out"
     run_pipeline(force, out, FAST)
     assert pq.read_schema(out / "tables" / "input_nominals.parquet").names == [
-        "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source"]
+        "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source",
+        "source_line"]
     for p in (out / "tables").glob("*.parquet"):
         assert not {"forename", "surname", "pnc_id"} & set(pq.read_schema(p).names), p.name
     con = duckdb.connect(str(out / "hiddennet.duckdb"), read_only=True)
