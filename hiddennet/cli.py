@@ -148,9 +148,14 @@ def _write_report(run_dir: Path) -> Path | None:
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    checksums: Annotated[
+        bool, typer.Option("--checksums", help="Also check every file's SHA-256 against the manifest (sizes are always checked).")
+    ] = False,
+) -> None:
     """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
-    _check_run(run_dir)
+    _check_run(run_dir, checksums=checksums)
     path = _write_report(run_dir)
     if path is None:
         raise HiddennetError("the report is not available in this build")
@@ -192,10 +197,10 @@ def referrals(
             out.print(f"{k}: {v}")
 
 
-def _check_run(run_dir: Path) -> None:
+def _check_run(run_dir: Path, *, checksums: bool = False) -> None:
     from hiddennet.rundir import open_run
 
-    open_run(run_dir)  # a complete run (manifest and every file it lists), else OutputError: exit 2
+    open_run(run_dir, checksums=checksums)  # a complete run (manifest and every file it lists), else exit 2
 
 
 def _parse_date(text: str | None) -> dt.date | None:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from hiddennet import cli, publish, rundir
 from hiddennet.engine.duckdb_engine import DuckDBEngine
@@ -145,7 +147,7 @@ def test_an_engine_error_quoting_a_value_never_shows_it(tmp_path, monkeypatch, c
 def test_long_messages_are_not_wrapped_when_stderr_is_not_a_terminal(tmp_path):
     """A 300-character path in the message: one line (rich would wrap at 80 columns), path whole."""
     deep = tmp_path / ("d" * 100) / ("e" * 100) / ("f" * 100)
-    r = subprocess.run([sys.executable, "-m", "hiddennet", "report", str(deep)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "hiddennet", "report", str(deep)], capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 2
     assert r.stderr.splitlines() == [f"error: folder {deep}: not a hiddennet run (no such folder)"]
 
@@ -178,6 +180,18 @@ def test_report_refuses_a_manifest_without_a_file_list(tmp_path, monkeypatch, ca
     (tmp_path / "manifest.json").write_text('{"as_of": "2021-03-15", "tables": {}}')
     rc, err = cli_main(monkeypatch, capsys, "report", str(tmp_path))
     assert rc == 2 and "not a complete hiddennet run (manifest.json lists no files" in one_line(err)
+
+
+def test_report_checks_checksums_when_asked(tmp_path, monkeypatch, capsys):
+    """Same size, other bytes: found only with --checksums, which names the file."""
+    out = tmp_path / "out"
+    with rundir.writing(out) as s:
+        (s.path / "tables").mkdir()
+        (s.path / "tables" / "groups.parquet").write_bytes(b"1234")
+        (s.path / "manifest.json").write_text("{}")
+    (out / "tables" / "groups.parquet").write_bytes(b"abcd")
+    rc, err = cli_main(monkeypatch, capsys, "report", str(out), "--checksums")
+    assert rc == 2 and one_line(err).endswith("(file tables/groups.parquet: checksum differs from the manifest)")
 
 
 # -- a held run folder --------------------------------------------------------------------------
