@@ -60,6 +60,7 @@ class Staging:
     path: Path
     manifest: dict | None = None
     kept: list[Path] = field(default_factory=list)
+    swapping: bool = False
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -136,9 +137,9 @@ def writing(out: str | Path, *, wait: bool = False) -> Iterator[Staging]:
                 yield staging
                 _commit(staging)
             except BaseException:
-                if staging.manifest is None:  # not swapped yet: `out` is untouched
+                if not staging.swapping:  # `out` is untouched: the partial run goes
                     shutil.rmtree(staging.path, ignore_errors=True)
-                raise
+                raise  # (once swapping, whatever is left is sorted out by the next run's _recover)
     except OSError as e:
         if not _is_write_failure(out, e):
             raise
@@ -235,6 +236,7 @@ def _commit(staging: Staging) -> None:
         _carry(staging.out, staging.path)
     tighten_tree(staging.path)
     _fsync(staging.path)
+    staging.swapping = True
     if staging.out.is_dir():
         aside = staging.out.parent / f".{staging.out.name}.old-{staging.path.name.rsplit('-', 1)[-1]}"
         _swap(staging.path, staging.out, aside)

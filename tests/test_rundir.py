@@ -189,6 +189,28 @@ def test_interrupted_between_the_two_renames_the_previous_run_comes_back(tmp_pat
     assert rundir.open_run(out) == before and leftovers(out) == []
 
 
+def test_a_failure_just_after_the_exchange_keeps_both_runs_until_the_next_run(tmp_path, monkeypatch):
+    """The names are exchanged, then the process fails: `out` is the new complete run, the old one
+    (with its audit log) sits at the partial name, not deleted; the next run clears it, nothing lost."""
+    out = tmp_path / "out"
+    fake_run(out, {"a": b"old"})
+    (out / "audit.jsonl").write_text("seen\n")
+
+    def exchange_then_fail(new, o, aside):
+        assert rundir._exchange(new, o)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir, "_swap", exchange_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        fake_run(out, {"a": b"new"})
+    assert (out / "tables" / "a.parquet").read_bytes() == b"new" and rundir.is_run(out)
+    (old,) = leftovers(out)
+    assert (out.parent / old / "tables" / "a.parquet").read_bytes() == b"old"
+    monkeypatch.undo()
+    fake_run(out, {"a": b"newer"})
+    assert leftovers(out) == [] and (out / "audit.jsonl").read_text() == "seen\n"
+
+
 def test_swap_without_an_atomic_exchange(tmp_path, monkeypatch):
     monkeypatch.setattr(rundir, "_exchange", lambda a, b: False)
     out = tmp_path / "out"
