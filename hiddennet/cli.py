@@ -234,7 +234,7 @@ def main() -> None:
 
 def _fail(message: str, code: int) -> None:
     # Plain print, one line: rich would wrap at 80 columns when stderr is not a terminal.
-    print("error: " + " ".join(message.split()), file=sys.stderr, flush=True)
+    print("error: " + " ".join(message.splitlines()), file=sys.stderr, flush=True)
     sys.exit(code)
 
 

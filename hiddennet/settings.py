@@ -117,8 +117,11 @@ class Settings(BaseModel):
     max_age_years: int = Field(110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared.")
 
     # -- engines ---------------------------------------------------------------------------------------
-    duckdb_memory_limit: str | None = Field(None, description="DuckDB memory limit: a number and a unit (`16GB`, `512MiB`; B, KB, MB, GB, TB, "
-        "KiB, MiB, GiB, TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM).")
+    duckdb_memory_limit: str | None = Field(
+        None,
+        description="DuckDB memory limit: a number and a unit (`16GB`, `512MiB`; B, KB, MB, GB, TB, KiB, MiB, GiB, "
+        "TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM).",
+    )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: one per core).")
     duckdb_temp_directory: str | None = Field(None, description="Where DuckDB spills to disk (default: next to the run's database).")
     duckdb_group_workers: int | None = Field(
