@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hiddennet.errors import HiddennetError
+from hiddennet.errors import HiddennetError, describe_failure
+from hiddennet.fsio import private_umask
 from hiddennet.settings import load_settings
 
 # Tracebacks never show local variables: they may hold a person's data.
@@ -100,12 +101,18 @@ def run(
     config: Annotated[Path | None, typer.Option("--config", help="TOML file of settings (docs/settings.md).")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="duckdb (default) or spark.")] = None,
     as_json: JsonOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another run is writing the same --out, wait for it instead of exiting 2.")
+    ] = False,
 ) -> None:
-    """Run the pipeline; write the tables of spec/outputs.md and manifest.json."""
+    """Run the pipeline; write the tables of spec/outputs.md and manifest.json.
+
+    The run is written beside --out and swapped in whole when complete, so --out always holds one
+    complete run; the audit, disclosure and user files of the previous run are carried over."""
     settings = load_settings(config, as_of=_parse_date(as_of), engine=engine)
     from hiddennet.pipeline import run_pipeline
 
-    result = run_pipeline(input_dir, out_dir, settings, progress=_progress())
+    result = run_pipeline(input_dir, out_dir, settings, progress=_progress(), wait=wait)
     _summary(result.manifest, out_dir, as_json)
 
 
@@ -138,9 +145,14 @@ def _write_report(run_dir: Path) -> Path:
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
+    checksums: Annotated[
+        bool, typer.Option("--checksums", help="Also check every file's SHA-256 against the manifest (sizes are always checked).")
+    ] = False,
+) -> None:
     """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
-    _check_run(run_dir)
+    _check_run(run_dir, checksums=checksums)
     path = _write_report(run_dir)
     out.print(f"report: {path}")
 
@@ -288,11 +300,10 @@ def audit_verify(run_dir: RunArg) -> None:
         raise typer.Exit(2)
 
 
-def _check_run(run_dir: Path) -> None:
-    if not (Path(run_dir) / "manifest.json").is_file():
-        from hiddennet.errors import OutputError
+def _check_run(run_dir: Path, *, checksums: bool = False) -> None:
+    from hiddennet.rundir import open_run
 
-        raise OutputError(f"folder {run_dir}: not a hiddennet run (no manifest.json)")
+    open_run(run_dir, checksums=checksums)  # a complete run (manifest and every file it lists), else exit 2
 
 
 def _parse_date(text: str | None) -> dt.date | None:
@@ -309,18 +320,25 @@ def _parse_date(text: str | None) -> dt.date | None:
 def main() -> None:
     """Entry point: run the app, map the exception family to exit codes, one line per error."""
     try:
-        # Standalone mode: usage errors exit 2 and --help exits 0 the usual way.
-        app()
+        # Standalone mode: usage errors exit 2 and --help exits 0 the usual way. Everything this
+        # process creates (run folders, reports, referral packs, logs) is owner-only.
+        with private_umask():
+            app()
     except HiddennetError as e:
-        err.print(f"error: {e}", markup=False)
-        sys.exit(e.exit_code)
+        _fail(str(e), e.exit_code)
     except Exception as e:  # noqa: BLE001 - the contract is exit 1 with one line, not a traceback
-        err.print(f"error: internal failure ({e.__class__.__name__}); set HIDDENNET_DEBUG=1 for a traceback", markup=False)
+        said = describe_failure(e)
         if os.environ.get("HIDDENNET_DEBUG"):
             import traceback
 
             traceback.print_exc()
-        sys.exit(1)
+        _fail(said or f"internal failure ({e.__class__.__name__}); set HIDDENNET_DEBUG=1 for a traceback", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    # Plain print, one line: rich would wrap at 80 columns when stderr is not a terminal.
+    print("error: " + " ".join(message.splitlines()), file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

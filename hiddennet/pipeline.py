@@ -46,6 +46,19 @@ class RunResult:
 
 
 def run_pipeline(
+    input_dir: Path, out_dir: Path, settings: Settings, progress: ProgressFn | None = None, *, wait: bool = False
+) -> RunResult:
+    """Run every stage on the extracts in `input_dir` and publish the outputs to `out_dir`: written in a
+    temporary folder beside it and swapped in whole, under a lock (`wait`: wait for another run's lock)."""
+    from hiddennet import rundir
+
+    with rundir.writing(out_dir, wait=wait) as staging:
+        _run_into(input_dir, staging.path, settings, progress)
+    assert staging.manifest is not None  # set by the commit; a failed run raised above
+    return RunResult(out_dir=Path(out_dir), manifest=staging.manifest)
+
+
+def _run_into(
     input_dir: Path, out_dir: Path, settings: Settings, progress: ProgressFn | None = None
 ) -> RunResult:
     """Run every stage on the extracts in `input_dir` and publish the outputs to `out_dir`."""

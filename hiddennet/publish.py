@@ -10,19 +10,28 @@ from pathlib import Path
 
 from hiddennet import __version__, tables
 from hiddennet.engine import Engine
+from hiddennet.fsio import private_dir, private_umask, write_private
 from hiddennet.settings import Settings
 from hiddennet.stage import NOTICE, Stage, StageContext, StageOutput
 
 # Tables every run publishes besides those the stages list (spec/outputs.md names these two).
 ASSEMBLED = ("nominals", "groups")
+# Columns of the ingested person table that are published (as `input_nominals`): the resolved
+# demographics the stages worked from (to check an age or a fairness count) and the input line.
+# Names, PNC ids and extra input columns are not published: nothing downstream reads them.
+INPUT_NOMINAL_COLUMNS = (
+    "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source",
+    "source_line",
+)
 
 
 def _assemble(engine: Engine) -> None:
     """Join the per-stage parts into the `nominals` and `groups` tables of spec/outputs.md.
 
-    The ingested person table is also called `nominals`; it is kept as `input_nominals`.
+    The ingested person table is also called `nominals`; its published columns are kept as `input_nominals`.
     """
-    engine.create_table("input_nominals", "SELECT * FROM nominals")
+    keep = [c for c in INPUT_NOMINAL_COLUMNS if c in engine.columns("nominals")]
+    engine.create_table("input_nominals", "SELECT " + ", ".join(f'"{c}"' for c in keep) + " FROM nominals")
     engine.create_table(
         "nominals",
         """
@@ -76,9 +85,10 @@ def run(
     *,
     input_dir: Path,
 ) -> dict:
+    """Write the tables and manifest.json into `out_dir` (owner-only files). The run folder's commit
+    (hiddennet.rundir) then adds the list of files with sizes and checksums that makes it a run."""
     _assemble(engine)
-    tables_dir = Path(out_dir) / "tables"
-    tables_dir.mkdir(parents=True, exist_ok=True)
+    tables_dir = private_dir(Path(out_dir) / "tables")
     names = ["input_nominals" if t == "nominals" else t for o in outputs.values() for t in o.tables]
     names += list(ASSEMBLED)
     rows = {}
@@ -88,7 +98,8 @@ def run(
         # whatever order the engine's threads or partitions produced them in.
         order = ", ".join(f'"{c}"' for c in engine.columns(name))
         engine.create_table("__publish", f"SELECT * FROM {name} ORDER BY {order}")
-        engine.write_parquet("__publish", tables_dir / f"{name}.parquet", metadata=meta)
+        with private_umask():  # the engine's writer creates the file
+            engine.write_parquet("__publish", tables_dir / f"{name}.parquet", metadata=meta)
         rows[name] = engine.count("__publish")
     engine.drop("__publish")
     manifest = {
@@ -104,7 +115,7 @@ def run(
         "tables": {name: {"rows": rows[name], "path": f"tables/{name}.parquet"} for name in rows},
         "stages": {name: o.facts for name, o in outputs.items()},
     }
-    (Path(out_dir) / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    write_private(Path(out_dir) / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
     return manifest
 
 

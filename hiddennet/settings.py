@@ -8,6 +8,7 @@ and a test fails when the two drift apart.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -31,11 +32,18 @@ def _default_oidc_role_map() -> dict[str, DashboardRole]:
         "Hiddennet.SafeguardingLead": "safeguarding_lead",
     }
 
+# DuckDB's memory sizes: a positive number and a unit (1000- or 1024-based), or a share of RAM.
+_MEMORY_SIZE = re.compile(
+    r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(b|bytes?|k|kb|kilobytes?|m|mb|megabytes?|g|gb|gigabytes?|t|tb|terabytes?|kib|mib|gib|tib|%)\s*",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class LayerWeights(BaseModel):
     """Multiplier of each layer's edge weight in the combined network (method.md section 4)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     victim: float = Field(1.0, ge=0, description="Weight of the victim layer (offenders sharing a victim).")
     intel: float = Field(1.0, ge=0, description="Weight of the intelligence layer.")
@@ -46,7 +54,8 @@ class LayerWeights(BaseModel):
 class Settings(BaseModel):
     """All settings of one run. Unknown keys are an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite (no `inf`/`nan` from TOML): settings reach the stages' SQL as numbers.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # -- the run -------------------------------------------------------------------------
     as_of: dt.date | None = Field(
@@ -121,7 +130,11 @@ class Settings(BaseModel):
     max_age_years: int = Field(110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared.")
 
     # -- engines ---------------------------------------------------------------------------------------
-    duckdb_memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. `16GB` (default: DuckDB's own, 80% of RAM).")
+    duckdb_memory_limit: str | None = Field(
+        None,
+        description="DuckDB memory limit: a number and a unit (`16GB`, `512MiB`; B, KB, MB, GB, TB, KiB, MiB, GiB, "
+        "TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM).",
+    )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: one per core).")
     duckdb_temp_directory: str | None = Field(None, description="Where DuckDB spills to disk (default: next to the run's database).")
     duckdb_group_workers: int | None = Field(
@@ -250,7 +263,42 @@ class Settings(BaseModel):
     @field_validator("actionable_3x5x2", "actionable_5x5x5")
     @classmethod
     def _upper(cls, v: list[str]) -> list[str]:
-        return sorted({g.strip().upper() for g in v})
+        out = sorted({g.strip().upper() for g in v})
+        if any(not re.fullmatch(r"[A-Z0-9]{2}", g) for g in out):
+            raise ValueError("a grading is not two letters or digits (source grade and information grade, e.g. 1A or B2)")
+        return out
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit(cls, v: str | None) -> str | None:
+        # Pasted into DuckDB's SET (quoted): only DuckDB's own size syntax is accepted.
+        if v is None:
+            return v
+        m = _MEMORY_SIZE.fullmatch(v)
+        if not m or float(m.group(1)) <= 0 or (m.group(2) == "%" and float(m.group(1)) > 100):
+            raise ValueError(
+                "not a memory size: a positive number and a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB) "
+                "or a share of RAM up to 100%, e.g. 16GB, 512MiB, 80%"
+            )
+        return m.group(1) + m.group(2)
+
+    @field_validator("duckdb_temp_directory")
+    @classmethod
+    def _plain_path(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or _CONTROL.search(v)):
+            raise ValueError("not a folder path (empty, or holds a control character)")
+        return v
+
+    @field_validator("spark")
+    @classmethod
+    def _spark_plain(cls, v: dict[str, str]) -> dict[str, str]:
+        # Handed to the Spark session builder as text: keys are names, values one line of text.
+        for k, x in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+", k):
+                raise ValueError("a key is not a Spark setting name (letters, digits, '.', '_', '-')")
+            if _CONTROL.search(x):
+                raise ValueError(f"{k}: the value holds a control character (a line break?)")
+        return v
 
 
 def _describe(err: ValidationError) -> list[str]:

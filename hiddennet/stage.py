@@ -85,15 +85,21 @@ def stage_errors(engine: Engine, stage: str) -> Iterator[None]:
     Only the error's class is kept, never its message (it can quote a row's value), and the
     original exception is not chained, so no traceback shows it either.
     """
-    from hiddennet.errors import HiddennetError, StageError
+    from hiddennet.errors import HiddennetError, StageError, describe_failure, engine_io_reason
 
     try:
         yield
     except HiddennetError:
         raise
     except engine.errors as e:
+        if type(e).__name__ == "IOException" and engine_io_reason(str(e)):
+            # A full disk or a refused folder is the machine's failure, not the stage's: the run
+            # folder's writer (hiddennet.rundir) reports it with the folder it could not write.
+            raise
         error_class = f"{engine.name} {type(e).__name__}"
-        raise StageError(stage, engine.failed_table(), error_class) from None
+        # Out of memory and disk failures say what to do (never the engine's own text).
+        detail = describe_failure(e)
+        raise StageError(stage, engine.failed_table(), f"{error_class}: {detail}" if detail else error_class) from None
 
 
 def run_stage(stage: Stage, engine: Engine, settings: Settings, ctx: StageContext) -> StageOutput:

@@ -141,15 +141,13 @@ _REGISTRY: tuple[Table, ...] = (
     _table(
         "input_nominals",
         "ingest",
-        "People of the extract with resolved demographics (`nominals` in the engine).",
+        "People of the extract with resolved demographics (`nominals` in the engine, where it also holds the "
+        "names and PNC ids as read; they are left out when published).",
         """
         nominal_id            VARCHAR    person id (key)
         date_of_birth         DATE       resolved; implausible values cleared (`max_age_years`)
         sex                   VARCHAR    resolved, `M`/`F`/NULL
         ethnicity             VARCHAR    resolved, `IC1`..`IC6`/NULL
-        forename              VARCHAR    as recorded
-        surname               VARCHAR    as recorded
-        pnc_id                VARCHAR    Police National Computer id
         date_of_birth_source  VARCHAR    `nominal`, `crime`, or NULL when unknown
         sex_source            VARCHAR    as above
         ethnicity_source      VARCHAR    as above

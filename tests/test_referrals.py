@@ -53,7 +53,7 @@ def make_run(engine, folder: Path, world: World, settings: Settings, *, basis: l
     manifest = {"as_of": str(settings.as_of), "hiddennet_version": "0.1.0", "notice": NOTICE,
                 "settings": settings.model_dump(mode="json")}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
+    return seal(folder)
 
 
 def _clear_area(name: str):
@@ -67,6 +67,14 @@ def _clear_area(name: str):
 def run_dir(tmp_path, duck, settings) -> Path:
     """HAND with I1's only crime (C8, South) given no area: I1 is listed under `unknown`."""
     return make_run(duck, tmp_path / "run", HAND, settings, prepare=_clear_area("C8"))
+
+
+def seal(run_dir: Path) -> Path:
+    """List the folder's tables in its manifest, as a finished run's commit does (hiddennet.rundir)."""
+    m = json.loads((run_dir / "manifest.json").read_text())
+    m["files"] = {f"tables/{p.name}": {"bytes": p.stat().st_size} for p in (run_dir / "tables").glob("*.parquet")}
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+    return run_dir
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -163,6 +171,7 @@ def test_html_is_self_contained_and_escaped(run_dir):
     v1 = next(r for r in t if r["nominal_id"] == "V1")
     v1["nominal_id"] = "<script>x</script>"
     pq.write_table(pa.Table.from_pylist(t, pq.read_schema(path)), path)
+    seal(run_dir)
     facts = referrals.write_referral_pack(run_dir, area="North", recipient="MASH", actor="a")
     html = Path(facts["html"]).read_text(encoding="utf-8")
     assert "http" not in html.lower()
@@ -245,6 +254,7 @@ def test_a_run_without_sharing_columns_makes_no_pack(run_dir):
     """A run made before the lawful-sharing rules cannot say who may leave: an error, never a guess."""
     path = run_dir / "tables" / "safeguarding.parquet"
     pq.write_table(pq.read_table(path).drop_columns(["share_with_hub"]), path)
+    seal(run_dir)
     with pytest.raises(OutputError, match="column share_with_hub"):
         referrals.write_referral_pack(run_dir, area="North", recipient="MASH", actor="a")
 
@@ -374,6 +384,7 @@ def _edit(run_dir: Path, table: str, nominal_id: str, **values) -> None:
         if r["nominal_id"] == nominal_id:
             r.update(values)
     pq.write_table(pa.Table.from_pylist(rows, pq.read_schema(path)), path)
+    seal(path.parent.parent)
 
 
 def test_outcomes_come_back_and_show_on_the_next_pack(run_dir, tmp_path):

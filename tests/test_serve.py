@@ -261,7 +261,9 @@ def test_groups_list_is_by_priority_without_safeguarding_only_groups(client, run
 def test_failures_never_show_a_traceback(run_dir, tmp_path):
     """A table that cannot be read gives a plain 500 page, audited as an error."""
     broken = write_sample_run(tmp_path / "run")
-    (broken / "tables" / "groups.parquet").write_bytes(b"not parquet")
+    # Same size, so the run folder still opens (sizes match the manifest); the table cannot be read.
+    groups = broken / "tables" / "groups.parquet"
+    groups.write_bytes(b"x" * groups.stat().st_size)
     audit = tmp_path / "audit.jsonl"
     c = TestClient(create_app(broken, users=USERS, audit_path=audit))
     r = c.get("/groups", headers=bearer("analyst"))

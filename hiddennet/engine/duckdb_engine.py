@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hiddennet.engine.base import Engine, GroupFn
+from hiddennet.errors import OutputWriteError, SettingsError, engine_io_reason
 from hiddennet.sql import lit as _quote, q
 
 # Rows handed to a per-group function at once; batches always hold whole groups.
@@ -49,16 +50,27 @@ class DuckDBEngine(Engine):
     ):
         self.database = str(database)
         self.group_workers = int(group_workers or threads or _cores())
-        self.con = duckdb.connect(self.database)
+        try:
+            self.con = duckdb.connect(self.database)
+        except duckdb.IOException as e:
+            raise OutputWriteError(f"cannot open the run's database {self.database}: {_io_reason(e)}") from None
         # Insertion order is kept so that a table's rowid follows the file it was read from.
         self.con.execute("SET preserve_insertion_order = true")
+        # DuckDB draws a progress bar on stdout for long queries, terminal or not: stdout is for results.
+        self.con.execute("SET enable_progress_bar = false")
         self._schema = "main"
-        if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        if temp_directory:
-            self.con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+        # Settings are validated (settings.py) and still quoted as literals, never pasted bare.
+        for setting, name, value in (
+            ("duckdb_memory_limit", "memory_limit", memory_limit),
+            ("duckdb_threads", "threads", None if threads is None else int(threads)),
+            ("duckdb_temp_directory", "temp_directory", None if temp_directory is None else Path(temp_directory).as_posix()),
+        ):
+            if value:
+                try:
+                    self.con.execute(f"SET {name} = {_quote(value) if isinstance(value, str) else value}")
+                except duckdb.Error:
+                    self.con.close()
+                    raise SettingsError(f"{setting}: DuckDB does not accept this value") from None
 
     def execute(self, sql: str) -> None:
         self.last_statement = sql
@@ -204,4 +216,8 @@ def _map_in_processes(fn: GroupFn, batches: list[pa.Table], workers: int) -> lis
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=multiprocessing.get_context(method)) as pool:
         return list(pool.map(fn, batches))
 
+
+def _io_reason(e: Exception) -> str:
+    # The reason in plain words, never DuckDB's own text.
+    return engine_io_reason(str(e)) or "input/output failure"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from hiddennet.errors import OutputError
+from hiddennet.rundir import open_run
 from hiddennet.settings import Settings
 
 # The source study's section 9 figures, shown next to a run's own as a reference.
@@ -65,20 +65,16 @@ class RunOutputs:
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        mpath = self.run_dir / "manifest.json"
-        if not mpath.is_file():
-            raise OutputError(f"folder {self.run_dir}: not a hiddennet run (no manifest.json)")
-        try:
-            self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise OutputError(f"file {mpath}: manifest.json is not readable JSON") from None
+        # A complete run or an OutputError (exit 2): never tables of one run beside another's manifest.
+        self.manifest: dict[str, Any] = open_run(self.run_dir)
         self._cache: dict[tuple, pd.DataFrame] = {}
 
     def path(self, name: str) -> Path:
         return self.run_dir / "tables" / f"{name}.parquet"
 
     def has(self, name: str) -> bool:
-        return self.path(name).is_file()
+        # Only the tables the run's manifest lists: a file added later is not part of the run.
+        return f"tables/{name}.parquet" in self.manifest["files"] and self.path(name).is_file()
 
     def columns(self, name: str) -> list[str]:
         if not self.has(name):

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from hiddennet.errors import OutputError, SettingsError
 from hiddennet.fsio import append_private, private_dir, write_private
+from hiddennet.rundir import open_run
 from hiddennet.safeguard import ledger as ledger_mod
 from hiddennet.safeguard.bands import BANDS, rule_words
 from hiddennet.settings import Settings
@@ -202,10 +203,7 @@ def write_referral_pack(
     Returns a summary (counts and file names, no person's data) for the command line and the dashboard.
     """
     run_dir = Path(run_dir)
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise OutputError(f"folder {run_dir}: not a hiddennet run (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = open_run(run_dir)  # a complete run, or OutputError (exit 2)
     cfg = manifest.get("settings", {})
     people = _load_people(run_dir)
     known = sorted({p["area"] for p in people})
