@@ -96,6 +96,17 @@ class Settings(BaseModel):
         10, ge=0, le=1000,
         description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
     )
+    dismantle_proof_seconds: float = Field(
+        2.0, ge=0, le=3600,
+        description="Wall-time budget per group above `exact_dismantle_max` for the integer program that proves a "
+        "lower bound on the fewest removals (column `lower_bound` of `dismantling`) and, when it finishes, gives the "
+        "optimum with most harm (0: no proof, `lower_bound` NULL).",
+    )
+    dismantle_search_seconds: float = Field(
+        10.0, ge=0, le=3600,
+        description="Wall-time budget of the local search on groups above 300 nominals, where a fixed number of "
+        "rounds would be too slow (0: no search there).",
+    )
 
     # -- 7. safeguarding and fairness ---------------------------------------------------------------
     child_age: int = Field(18, ge=1, description="A person younger than this is a child.")
