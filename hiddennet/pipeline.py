@@ -78,7 +78,8 @@ def run_pipeline(
         step("safeguard", lambda: safeguard.run(engine, settings))
         step("harm", lambda: harm.run(engine, settings))
         step("dismantle", lambda: dismantle.run(engine, settings))
-        step("fairness", lambda: fairness.run(engine, settings, rerun=lambda s, scope: rerun_priority(engine, settings, s, scope)))
+        step("fairness", lambda: fairness.run(engine, settings, rerun=lambda s, scope: rerun_priority(engine, settings, s, scope),
+                                              rerun_stages=rerun_priority))
         manifest = publish.run(engine, settings, out_dir, outputs, timings, input_dir=Path(input_dir))
     return RunResult(out_dir=out_dir, manifest=manifest)
 

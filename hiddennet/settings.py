@@ -114,6 +114,12 @@ class Settings(BaseModel):
     min_cell_count: int = Field(10, ge=1, description="Fairness cells with fewer people than this are suppressed.")
     stability_checks: bool = Field(True, description="Rerun network and harm with perturbed settings to measure top-10 stability.")
     stability_perturbation: float = Field(0.2, gt=0, lt=1, description="Relative change of half-lives and layer weights in the stability check.")
+    stability_workers: int | None = Field(
+        None, ge=1,
+        description="Processes that run the stability reruns side by side on DuckDB, each with one DuckDB thread and "
+        "its own in-memory database over Parquet copies of the run's tables (default: one per core; 1: one after "
+        "another in the run's database). Results do not depend on it.",
+    )
 
     # -- ingest ----------------------------------------------------------------------------------------
     max_age_years: int = Field(110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared.")
