@@ -171,3 +171,23 @@ def test_montagna_meetings_bound():
     g = gnd_dismantle(p, 9, search_rounds=10)
     res = with_proof(p, g, 20)
     assert len(res.order) == 14 and 10 <= res.lower_bound <= 14 and res.order == g.order
+
+
+def test_connected_sets_listed_once_each():
+    """ESU enumeration against brute force (every k-subset whose subgraph is connected) on 60 seeded
+    G(n, m) graphs of 4-10 nodes, k = 1..5; and None beyond the cap."""
+    import itertools
+
+    from hiddennet.dismantle.proof import _all_connected_sets
+
+    rng = random.Random(1)
+    for _ in range(60):
+        n = rng.randint(4, 10)
+        g = nx.gnm_random_graph(n, rng.randint(n - 1, 2 * n), seed=rng.randint(0, 10**6))
+        p = Problem(n, [(a, b, 1.0) for a, b in g.edges()])
+        k = rng.randint(1, 5)
+        brute = sorted(c for c in itertools.combinations(range(n), k) if nx.is_connected(g.subgraph(c)))
+        got = _all_connected_sets(p, k, 10**6)
+        assert sorted(got) == brute and len(set(got)) == len(got)
+    triangle = Problem(3, [(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0)])
+    assert _all_connected_sets(triangle, 2, 2) is None and len(_all_connected_sets(triangle, 2, 3)) == 3
