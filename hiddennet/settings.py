@@ -97,7 +97,7 @@ class Settings(BaseModel):
         description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
     )
     dismantle_proof_seconds: float = Field(
-        2.0, ge=0, le=3600,
+        1.0, ge=0, le=3600,
         description="Wall-time budget per group above `exact_dismantle_max` for the integer program that proves a "
         "lower bound on the fewest removals (column `lower_bound` of `dismantling`) and, when it finishes, gives the "
         "optimum with most harm (0: no proof, `lower_bound` NULL).",
@@ -115,10 +115,10 @@ class Settings(BaseModel):
     stability_checks: bool = Field(True, description="Rerun network and harm with perturbed settings to measure top-10 stability.")
     stability_perturbation: float = Field(0.2, gt=0, lt=1, description="Relative change of half-lives and layer weights in the stability check.")
     stability_workers: int | None = Field(
-        None, ge=1,
+        1, ge=1,
         description="Processes that run the stability reruns side by side on DuckDB, each with one DuckDB thread and "
-        "its own in-memory database over Parquet copies of the run's tables (default: one per core; 1: one after "
-        "another in the run's database). Results do not depend on it.",
+        "its own in-memory database over Parquet copies of the run's tables (1, the default: one after another in "
+        "the run's database; empty: one per core). Results do not depend on it.",
     )
 
     # -- ingest ----------------------------------------------------------------------------------------

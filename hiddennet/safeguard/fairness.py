@@ -283,6 +283,7 @@ def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: R
     name, variant = job
     own = base.model_copy(update={"duckdb_threads": 1, "duckdb_group_workers": 1})
     with make_engine(own) as e:
+        e.execute("SET enable_progress_bar = false")  # a worker's bar would interleave with the run's output
         for n in names:
             e.execute(f"CREATE VIEW {n} AS SELECT * FROM read_parquet('{(Path(folder) / f'{n}.parquet').as_posix()}')")
         return rerun_stages(e, base, variant, f"stability_{name}")
