@@ -179,7 +179,8 @@ class DuckDBEngine(Engine):
             ranges = _whole_group_ranges(counts, size)
             batches = (self._fetch_groups(staged, lo, hi) for lo, hi in ranges)
             self.register_arrow(name, schema.empty_table())
-            parts = _map_in_processes(fn, batches, self.group_workers) if pooled and len(ranges) > 1 else map(fn, batches)
+            pooled = pooled and len(ranges) > 1
+            parts = _map_in_processes(fn, batches, self.group_workers) if pooled else map(fn, batches)
             for part in parts:
                 self._append(name, part.cast(schema))
         finally:

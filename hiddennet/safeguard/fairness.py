@@ -262,7 +262,9 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _reruns_in_processes(engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, workers: int) -> list[pa.Table]:
+def _reruns_in_processes(
+    engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, workers: int
+) -> list[pa.Table]:
     """Each variant in a worker process with its own in-memory DuckDB, one thread each, reading the
     run's tables from Parquet copies in an owner-only temporary folder (deleted at the end)."""
     names = [r[0] for r in engine.fetch_rows(
@@ -278,7 +280,9 @@ def _reruns_in_processes(engine: Engine, base: Settings, jobs, rerun_stages: Rer
 
 
 def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: RerunStages, job) -> pa.Table:
-    from hiddennet.engine import make_engine  # the worker's own engine: DuckDB, like the run's
+    from hiddennet.engine import (
+        make_engine,  # the worker's own engine: DuckDB, like the run's
+    )
 
     name, variant = job
     own = base.model_copy(update={"duckdb_threads": 1, "duckdb_group_workers": 1})
