@@ -182,6 +182,21 @@ def _dismantle_batch(
     return pa.table(out, schema=SCHEMA)
 
 
+def _summary(engine) -> tuple[list[int], tuple]:
+    """Per-group counts from the summary rows (step 0), and step counts of the published table."""
+    summary = engine.fetch_rows(
+        f"""SELECT count(*), coalesce(sum(CASE WHEN exact THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN target_reached THEN 0 ELSE 1 END), 0),
+                   coalesce(sum(CASE WHEN optimal THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN gap > 0 THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(gap), 0), coalesce(max(gap), 0),
+                   coalesce(sum(CASE WHEN method = 'ilp' THEN 1 ELSE 0 END), 0)
+            FROM _dismantle_all WHERE step = {_SUMMARY_STEP}"""
+    )[0]
+    stats = engine.fetch_rows(f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}")[0]
+    return [int(x) for x in summary], stats
+
+
 def run(engine, settings) -> StageOutput:
     offender_harm = "coalesce(h.harm_cchi, 0)"
     nodes_sql = f"""
@@ -215,25 +230,14 @@ def run(engine, settings) -> StageOutput:
         OUTPUT,
         f"SELECT * FROM _dismantle_all WHERE step > {_SUMMARY_STEP} ORDER BY group_id, step",
     )
-    summary = engine.fetch_rows(
-        f"""SELECT count(*), coalesce(sum(CASE WHEN exact THEN 1 ELSE 0 END), 0),
-                   coalesce(sum(CASE WHEN target_reached THEN 0 ELSE 1 END), 0),
-                   coalesce(sum(CASE WHEN optimal THEN 1 ELSE 0 END), 0),
-                   coalesce(sum(CASE WHEN gap > 0 THEN 1 ELSE 0 END), 0),
-                   coalesce(sum(gap), 0), coalesce(max(gap), 0),
-                   coalesce(sum(CASE WHEN method = 'ilp' THEN 1 ELSE 0 END), 0)
-            FROM _dismantle_all WHERE step = {_SUMMARY_STEP}"""
-    )[0]
-    stats = engine.fetch_rows(
-        f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}"
-    )[0]
+    summary, stats = _summary(engine)
     no_steps = engine.scalar(
         f"""SELECT count(*) FROM _dismantle_all s WHERE s.step = {_SUMMARY_STEP}
             AND NOT EXISTS (SELECT 1 FROM _dismantle_all d WHERE d.group_id = s.group_id AND d.step > 0)"""
     )
     engine.drop("_dismantle_nodes")
     engine.drop("_dismantle_all")
-    groups, exact_groups, unbroken, optimal, with_gap, gap_sum, gap_max, by_ilp = (int(x) for x in summary)
+    groups, exact_groups, unbroken, optimal, with_gap, gap_sum, gap_max, by_ilp = summary
     return StageOutput(
         tables=(OUTPUT,),
         facts={
