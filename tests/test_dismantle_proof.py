@@ -191,3 +191,11 @@ def test_connected_sets_listed_once_each():
         assert sorted(got) == brute and len(set(got)) == len(got)
     triangle = Problem(3, [(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0)])
     assert _all_connected_sets(triangle, 2, 2) is None and len(_all_connected_sets(triangle, 2, 3)) == 3
+
+
+def test_an_incumbent_that_misses_the_level_proves_nothing():
+    """Path of 9 at level 2 (optimum 3, see above) with a wrong 'incumbent' {4} (it leaves pieces of 4):
+    the bound must still be 3, not 1."""
+    p = Problem(9, [(i, i + 1, 1.0) for i in range(8)])
+    proof = prove(p, 2, 30, incumbent=[4])
+    assert proof.lower_bound == 3 and len(proof.best) == 3

@@ -197,6 +197,8 @@ def prove(p: Problem, level: int, seconds: float, incumbent: list[int] | None = 
         raise ValueError("level below what flagged nominals allow")
     state = {"lb": lb}
 
+    if incumbent is not None and any(len(c) > level for c in components(p, set(incumbent))):
+        incumbent = None  # only a set that meets the level may prove the count
     upper = len(incumbent) if incumbent is not None else None
 
     def raise_bound(bound: float) -> None:
