@@ -82,3 +82,13 @@ def test_workers_stream_the_same_rows(monkeypatch):
             e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
             out.append(e.fetch_arrow("SELECT * FROM out"))
     assert out[0].equals(out[1]) and pc.sum(out[0].column("rows")).as_py() == 2000
+
+
+def test_rows_without_a_group_key_are_not_dropped(monkeypatch):
+    """Groups a (2 rows), b (1) and 2 rows with a NULL key, batches of 1 row: the NULL rows come as a
+    batch of their own and their result is stored (never a silent drop)."""
+    monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 1)
+    with DuckDBEngine(group_workers=1) as e:
+        e.register_arrow("input", pa.table({"g": ["a", None, "b", "a", None], "x": pa.array([1, 2, 3, 4, 5], pa.int64())}))
+        e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
+        assert e.fetch_rows("SELECT * FROM out ORDER BY g NULLS LAST") == [("a", 2, 5), ("b", 1, 3), (None, 2, 7)]

@@ -158,26 +158,28 @@ class DuckDBEngine(Engine):
         return names
 
     def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
-        """Streams: the input is numbered by group inside DuckDB (so it may spill under the memory
-        limit), fetched a batch of whole groups at a time (a range of group numbers), and each batch's
-        result is appended to `name` before the next is fetched; workers get a bounded window of
-        batches. Python holds a few batches, never the whole input or output."""
+        """Streams: the input is sorted by group into a temporary table inside DuckDB (so it spills
+        under the memory limit, as the old whole fetch's sort did), fetched a batch of whole groups
+        at a time (a range of group keys: the sorted table's zone maps skip the rest), and each
+        batch's result is appended to `name` before the next is fetched; workers get a bounded
+        window of batches. Python holds a few batches, never the whole input or output."""
         self._map_count = getattr(self, "_map_count", 0) + 1
         staged = f"__map_groups_{self._map_count}"
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT *, dense_rank() OVER (ORDER BY {_ident_q(group_col)}) "
-            f"AS __group_no FROM ({select_sql}) ORDER BY __group_no"
-        )
+        key = _ident_q(group_col)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT * FROM ({select_sql}) ORDER BY {key}")
         try:
-            counts = [int(r[0]) for r in self.con.execute(
-                f"SELECT count(*) FROM {staged} GROUP BY __group_no ORDER BY __group_no").fetchall()]
-            total = sum(counts)
+            per_key = self.con.execute(
+                f"SELECT {key}, count(*) FROM {staged} GROUP BY {key} ORDER BY {key} NULLS LAST").fetchall()
+            total = sum(int(n) for _, n in per_key)
             pooled = self.group_workers > 1 and total >= _POOL_MIN_ROWS
             size = _BATCH_ROWS
             if pooled:
                 size = min(size, math.ceil(total / (self.group_workers * _BATCHES_PER_WORKER)))
-            ranges = _whole_group_ranges(counts, size)
-            batches = (self._fetch_groups(staged, lo, hi) for lo, hi in ranges)
+            keyed = [(k, int(n)) for k, n in per_key if k is not None]
+            ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in _whole_group_ranges([n for _, n in keyed], size)]
+            if len(keyed) < len(per_key):
+                ranges.append((None, None))  # rows without a group key: one batch of their own, never dropped
+            batches = (self._fetch_groups(staged, key, lo, hi) for lo, hi in ranges)
             self.register_arrow(name, schema.empty_table())
             pooled = pooled and len(ranges) > 1
             parts = _map_in_processes(fn, batches, self.group_workers) if pooled else map(fn, batches)
@@ -186,11 +188,11 @@ class DuckDBEngine(Engine):
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {staged}")
 
-    def _fetch_groups(self, staged: str, lo: int, hi: int) -> pa.Table:
-        # Ordered by group number: the same rows, grouped the same way, as one sorted fetch of the whole input.
-        return self.fetch_arrow(
-            f"SELECT * EXCLUDE (__group_no) FROM {staged} WHERE __group_no BETWEEN {lo} AND {hi} ORDER BY __group_no"
-        )
+    def _fetch_groups(self, staged: str, key: str, lo, hi) -> pa.Table:
+        # A filtered scan keeps the sorted table's order (insertion order is preserved).
+        if lo is None:
+            return self.con.sql(f"SELECT * FROM {staged} WHERE {key} IS NULL").to_arrow_table()
+        return self.con.sql(f"SELECT * FROM {staged} WHERE {key} BETWEEN ? AND ?", params=[lo, hi]).to_arrow_table()
 
     def _append(self, name: str, table: pa.Table) -> None:
         if not table.num_rows:
@@ -207,9 +209,9 @@ class DuckDBEngine(Engine):
 
 
 def _whole_group_ranges(counts: list[int], size: int) -> list[tuple[int, int]]:
-    """Ranges (first, last) of group numbers (1-based, as dense_rank gives them) of about `size` rows
-    each, a range ending where its rows reach `size` or at the last group; counts[i] is the rows of
-    group i + 1. The same cuts as slicing the whole sorted input at group ends."""
+    """Ranges (first, last) of group positions (1-based, in key order) of about `size` rows each, a
+    range ending where its rows reach `size` or at the last group; counts[i] is the rows of group
+    i + 1. The same cuts as slicing the whole sorted input at group ends."""
     out, start, rows = [], 1, 0
     for i, c in enumerate(counts, start=1):
         rows += c
