@@ -97,10 +97,11 @@ class Settings(BaseModel):
         description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
     )
     dismantle_proof_seconds: float = Field(
-        1.0, ge=0, le=3600,
-        description="Wall-time budget per group above `exact_dismantle_max` for the integer program that proves a "
-        "lower bound on the fewest removals (column `lower_bound` of `dismantling`) and, when it finishes, gives the "
-        "optimum with most harm (0: no proof, `lower_bound` NULL).",
+        0.0, ge=0, le=3600,
+        description="Wall-time safety budget per group above `exact_dismantle_max` for the integer program that "
+        "proves a lower bound on the fewest removals (column `lower_bound` of `dismantling`) and, when it finishes, "
+        "gives the optimum with most harm; its work is bounded by node and round limits that do not depend on the "
+        "machine (0, the default: no proof, `lower_bound` NULL above `exact_dismantle_max`; e.g. 30).",
     )
     dismantle_search_seconds: float = Field(
         10.0, ge=0, le=3600,

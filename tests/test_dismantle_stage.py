@@ -87,7 +87,7 @@ def test_heuristic_above_exact_limit(duck):
     members = {f"p{i:02d}": "g" for i in range(20)}
     edges = [(f"p{i:02d}", f"p{i + 1:02d}") for i in range(19)]
     load(duck, members, edges, {}, {"p08"})
-    out = dismantle.run(duck, Settings(as_of=AS_OF, dismantle_proof_seconds=0))
+    out = dismantle.run(duck, Settings(as_of=AS_OF))  # default: no proof
     rows = duck.fetch_rows("SELECT nominal_id, exact, method, target_reached, remaining_largest_fraction, "
                            "lower_bound, optimal, gap FROM dismantling ORDER BY step")
     assert out.facts["groups_heuristic"] == 1
@@ -96,9 +96,9 @@ def test_heuristic_above_exact_limit(duck):
     assert "p08" not in {r[0] for r in rows} and rows[-1][4] <= 2 / 20
     exact = exact_dismantle(Problem(20, [(i, i + 1, 1.0) for i in range(19)], flagged=[i == 8 for i in range(20)]), 2)
     assert len(exact.order) == 7 == len(rows)
-    # With the proof (default budget): the integer program proves 7, so the same order is exact and optimal
+    # With the proof: the integer program proves 7, so the same order is exact and optimal
     # (no harm anywhere, so most harm among the optimal is any optimal set: GND's is kept).
-    out = dismantle.run(duck, Settings(as_of=AS_OF))
+    out = dismantle.run(duck, Settings(as_of=AS_OF, dismantle_proof_seconds=60))
     proven = duck.fetch_rows("SELECT nominal_id, exact, method, lower_bound, optimal, gap FROM dismantling ORDER BY step")
     assert [r[0] for r in proven] == [r[0] for r in rows]
     assert all(r[1:] == (True, "gnd+reinsertion+search", 7, True, 0) for r in proven)

@@ -20,8 +20,9 @@ Cheap reductions for the count (only in the first phase; they keep at least one 
 Second phase, for most harm among the fewest: sum x_v = k* fixed, maximise removed harm, same lazy
 cuts, no reductions (every optimal set is inclusion-minimal, but it may hold a leaf).
 
-The budget is wall-clock time, so a group near the budget may be proven on an idle machine and not
-on a loaded one; groups well inside it always give the same answer (HiGHS is deterministic).
+Work is bounded by NODE_LIMIT branch-and-bound nodes per solve and MAX_ROUNDS solves per phase,
+which do not depend on the machine, so the answer is the same on every run; the wall-time budget
+is a safety net on top (a group that reaches it can differ between an idle and a loaded machine).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from hiddennet.dismantle.graph import Problem, components
 
 # HiGHS answers within this of an integer are that integer (its objective is a float).
 _EPS = 1e-6
+# Work limits that do not depend on the machine's speed: branch-and-bound nodes per solve and
+# solves (rounds of cuts) per phase. Within them the proof is deterministic; the wall-time budget
+# (`dismantle_proof_seconds`) is only a safety net on top.
+NODE_LIMIT = 2000
+MAX_ROUNDS = 40
 
 
 @dataclass
@@ -113,7 +119,7 @@ def _solve(p: Problem, cost: np.ndarray, ub: np.ndarray, cuts: dict, fixed_count
     if fixed_count is not None:  # (lowest, highest) number of removals
         cons.append(LinearConstraint(np.ones((1, p.n)), lb=fixed_count[0], ub=fixed_count[1]))
     return milp(c=cost, constraints=cons, integrality=np.ones(p.n), bounds=Bounds(0, ub),
-                options={"time_limit": max(seconds, 0.01), "disp": False})
+                options={"time_limit": max(seconds, 0.01), "node_limit": NODE_LIMIT, "disp": False})
 
 
 def _add_cuts(p: Problem, removed: set[int], level: int, cuts: dict, free: np.ndarray) -> None:
@@ -163,7 +169,7 @@ def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bou
     for c in every or ():
         cuts[c] = 1
     _add_cuts(p, set(), level, cuts, ub)
-    while True:
+    for _ in range(MAX_ROUNDS):
         left = deadline - time.perf_counter()
         if left <= 0:
             return None
@@ -180,6 +186,7 @@ def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bou
         if not any(len(c) > level for c in components(p, set(chosen))):
             return chosen
         _add_cuts(p, set(chosen), level, cuts, ub)
+    return None
 
 
 def prove(p: Problem, level: int, seconds: float, incumbent: list[int] | None = None) -> Proof:
