@@ -89,6 +89,7 @@ def test_rows_without_a_group_key_are_not_dropped(monkeypatch):
     batch of their own and their result is stored (never a silent drop)."""
     monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 1)
     with DuckDBEngine(group_workers=1) as e:
-        e.register_arrow("input", pa.table({"g": ["a", None, "b", "a", None], "x": pa.array([1, 2, 3, 4, 5], pa.int64())}))
+        x = pa.array([1, 2, 3, 4, 5], pa.int64())
+        e.register_arrow("input", pa.table({"g": ["a", None, "b", "a", None], "x": x}))
         e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
         assert e.fetch_rows("SELECT * FROM out ORDER BY g NULLS LAST") == [("a", 2, 5), ("b", 1, 3), (None, 2, 7)]

@@ -176,7 +176,8 @@ class DuckDBEngine(Engine):
             if pooled:
                 size = min(size, math.ceil(total / (self.group_workers * _BATCHES_PER_WORKER)))
             keyed = [(k, int(n)) for k, n in per_key if k is not None]
-            ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in _whole_group_ranges([n for _, n in keyed], size)]
+            cuts = _whole_group_ranges([n for _, n in keyed], size)
+            ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in cuts]
             if len(keyed) < len(per_key):
                 ranges.append((None, None))  # rows without a group key: one batch of their own, never dropped
             batches = (self._fetch_groups(staged, key, lo, hi) for lo, hi in ranges)
