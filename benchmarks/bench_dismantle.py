@@ -1,6 +1,7 @@
 """Dismantling quality against published results, and the speed of harm + dismantle on a force.
 
     .venv/bin/python benchmarks/bench_dismantle.py [--skip-force] [--exact-seconds 120] [--random 300]
+    .venv/bin/python benchmarks/bench_dismantle.py --proof-cost 300 [--proof-seconds 2]
 
 1. Montagna meetings and phone calls (Cavallaro et al. 2020, PLOS ONE 15(8):e0236476; data and
    published curves in ../shared/datasets/montagna, see its SOURCE.md): reproduce the sequential
@@ -39,7 +40,8 @@ from hiddennet.dismantle import SEARCH_ROUNDS  # noqa: E402
 from hiddennet.dismantle.baselines import adaptive, corehd  # noqa: E402
 from hiddennet.dismantle.exact import exact_dismantle  # noqa: E402
 from hiddennet.dismantle.gnd import gnd_dismantle  # noqa: E402
-from hiddennet.dismantle.graph import Problem, components, order_removals  # noqa: E402
+from hiddennet.dismantle.graph import Problem, components, order_removals, target_size  # noqa: E402
+from hiddennet.dismantle.proof import prove  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 if not SHARED.exists():
@@ -207,9 +209,21 @@ def compare(name: str, p: Problem, exact_seconds: float) -> None:
     s, proven, lower, secs = ilp_dismantle(p, target, exact_seconds)
     if s is not None:
         order, _ = order_removals(p, s)
-        runs.append(("exact (ILP, proven optimal)", order, secs))
+        runs.append(("exact (old ILP, proven optimal)", order, secs))
     else:
-        print(f"{'exact (ILP)':34s} {'>=' + str(lower):>8s} {'-':>7s} {secs:8.2f}  (time cap reached)")
+        print(f"{'exact (old ILP)':34s} {'>=' + str(lower):>8s} {'-':>7s} {secs:8.2f}  (time cap reached)")
+    # The stage's proof (hiddennet/dismantle/proof.py): reductions, stronger cuts, GND's set as incumbent.
+    stage = gnd_dismantle(p, target, search_rounds=SEARCH_ROUNDS)
+    t = time.perf_counter()
+    pr = prove(p, target, exact_seconds, incumbent=sorted(stage.order))
+    secs = time.perf_counter() - t
+    if pr.best is not None:
+        runs.append(("exact (stage proof, proven optimal)", order_removals(p, pr.best)[0], secs))
+        print(f"stage proof: lower bound {pr.lower_bound} = optimum, proven in {secs:.2f} s; stage GND "
+              f"{len(stage.order)}: gap {len(stage.order) - pr.lower_bound}")
+    else:
+        print(f"stage proof: lower bound {pr.lower_bound} in {secs:.2f} s (cap reached); stage GND "
+              f"{len(stage.order)}: gap <= {len(stage.order) - pr.lower_bound}")
     for label, fn in (
         (f"GND + reins. + search {SEARCH_ROUNDS} (stage)", lambda: gnd_dismantle(p, target, search_rounds=SEARCH_ROUNDS)),
         ("GND + reinsertion + search 300", lambda: gnd_dismantle(p, target, search_rounds=300)),
@@ -246,6 +260,37 @@ def random_vs_exact(count: int) -> None:
         match = sum(1 for d in extra if d == 0)
         print(f"{label:24s} same number of removals {match}/{count} ({100 * match / count:.1f}%); "
               f"mean extra removals {sum(extra) / count:.3f}; worst {max(extra)}; never fewer: {min(extra) >= 0}")
+
+
+def proof_cost(count: int, seconds: float) -> None:
+    """The stage's per-group work on `count` random groups of 17-50 nominals (above the exact limit,
+    stage target rule), without and with the proof, in the same run: time ratio and what was proven."""
+    from hiddennet.dismantle import dismantle_problem
+
+    rng = random.Random(20210315)
+    import networkx as nx
+
+    probs = []
+    for _ in range(count):
+        n = rng.randint(17, 50)
+        g = nx.connected_watts_strogatz_graph(n, 4, 0.2, seed=rng.randint(0, 10**9)) if rng.random() < 0.5 else \
+            nx.barabasi_albert_graph(n, 1 + (rng.random() < 0.5), seed=rng.randint(0, 10**9))
+        harm = [rng.choice([0.0, 0.0, 10.0, 19.0, 365.0, 1825.0]) for _ in range(n)]
+        flagged = [rng.random() < 0.05 for _ in range(n)]
+        probs.append(Problem(n, [(a, b, 1.0) for a, b in g.edges()], harm=harm, flagged=flagged))
+    out = {}
+    for label, budget in (("without proof", 0.0), (f"with proof ({seconds:g} s budget)", seconds)):
+        t = time.perf_counter()
+        res = [dismantle_problem(p, target_size(p.n, 0.1), exact_max=16, method="gnd", reinsertion=True, seed=1,
+                                 proof_seconds=budget) for p in probs]
+        out[label] = (time.perf_counter() - t, res)
+    (t0, base), (t1, proven) = out.values()
+    gaps = [len(r.order) - r.lower_bound for r in proven]
+    better = sum(1 for a, b in zip(base, proven, strict=True) if len(b.order) < len(a.order))
+    print(f"\n## Proof cost on {count} random groups of 17-50 nominals (stage target rule)")
+    print(f"without proof {t0:.2f} s; with proof {t1:.2f} s; ratio {t1 / t0:.2f}x")
+    print(f"optimal (gap 0) {sum(1 for x in gaps if x == 0)}/{count}; largest gap {max(gaps)}; exact (most harm "
+          f"proven) {sum(1 for r in proven if r.exact)}/{count}; shorter than GND's order {better}")
 
 
 def force(skip: bool, which: str = "both") -> None:
@@ -376,7 +421,13 @@ def main() -> None:
     ap.add_argument("--only-force", choices=["both", "network", "synthetic"])
     ap.add_argument("--exact-seconds", type=float, default=120.0)
     ap.add_argument("--random", type=int, default=300)
+    ap.add_argument("--proof-cost", type=int, default=0, metavar="GROUPS",
+                    help="only the proof's cost on this many random groups (with --proof-seconds)")
+    ap.add_argument("--proof-seconds", type=float, default=2.0)
     args = ap.parse_args()
+    if args.proof_cost:
+        proof_cost(args.proof_cost, args.proof_seconds)
+        return
     print(f"# bench_dismantle {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
     if args.only_force:
         force(False, args.only_force)

@@ -76,7 +76,9 @@ def run_stages(
     stages: tuple[Stage, ...] = STAGES,
 ) -> dict:
     """Run `stages` in order on `engine`; returns the manifest publish wrote."""
-    ctx = StageContext(input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine))
+    ctx = StageContext(
+        input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine), rerun_stages=rerun_priority
+    )
     # The timings of the stages before publish are the manifest's; publish itself is not timed.
     for stage in stages:
         if progress and stage is not publish.STAGE:

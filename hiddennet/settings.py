@@ -118,6 +118,18 @@ class Settings(BaseModel):
         10, ge=0, le=1000,
         description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
     )
+    dismantle_proof_seconds: float = Field(
+        0.0, ge=0, le=3600,
+        description="Wall-time safety budget per group above `exact_dismantle_max` for the integer program that "
+        "proves a lower bound on the fewest removals (column `lower_bound` of `dismantling`) and, when it finishes, "
+        "gives the optimum with most harm; its work is bounded by node and round limits that do not depend on the "
+        "machine (0, the default: no proof, `lower_bound` NULL above `exact_dismantle_max`; e.g. 30).",
+    )
+    dismantle_search_seconds: float = Field(
+        10.0, ge=0, le=3600,
+        description="Wall-time budget of the local search on groups above 300 nominals, where a fixed number of "
+        "rounds would be too slow (0: no search there).",
+    )
 
     # -- 7. safeguarding and fairness ---------------------------------------------------------------
     child_age: int = Field(18, ge=1, description="A person younger than this is a child.")
@@ -125,6 +137,12 @@ class Settings(BaseModel):
     min_cell_count: int = Field(10, ge=1, description="Fairness cells with fewer people than this are suppressed.")
     stability_checks: bool = Field(True, description="Rerun network and harm with perturbed settings to measure top-10 stability.")
     stability_perturbation: float = Field(0.2, gt=0, lt=1, description="Relative change of half-lives and layer weights in the stability check.")
+    stability_workers: int | None = Field(
+        1, ge=1,
+        description="Processes that run the stability reruns side by side on DuckDB, each with one DuckDB thread and "
+        "its own in-memory database over Parquet copies of the run's tables (1, the default: one after another in "
+        "the run's database; empty: one per core). Results do not depend on it.",
+    )
 
     # -- ingest ----------------------------------------------------------------------------------------
     max_age_years: int = Field(110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared.")

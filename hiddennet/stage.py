@@ -45,7 +45,9 @@ class StageContext:
 
     `input_dir`: the force's extracts (ingest, publish); `out_dir`: the run folder (publish);
     `outputs` and `timings`: what the stages so far returned and took (publish writes them to the
-    manifest); `rerun`: reruns layers..harm with other settings in a scratch namespace (fairness).
+    manifest); `rerun`: reruns layers..harm with other settings in a scratch namespace (fairness);
+    `rerun_stages`: the same as a picklable module-level function of (engine, base, variant, scope),
+    so that fairness can run the reruns in worker processes.
     """
 
     input_dir: Path
@@ -53,6 +55,7 @@ class StageContext:
     outputs: dict[str, StageOutput] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     rerun: Rerun | None = None
+    rerun_stages: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -574,10 +574,18 @@ _REGISTRY: tuple[Table, ...] = (
         nominal_id                  VARCHAR    removed at this step (never a flagged person)
         remaining_largest_fraction  DOUBLE     largest remaining piece / group size after the step
         harm_removed_cchi           DOUBLE     cumulative
-        exact                       BOOLEAN    exact search (size <= `exact_dismantle_max`)
+        exact                       BOOLEAN    proven fewest removals and most harm among them: exact search
+                                                 (size <= `exact_dismantle_max`), or the proof's integer programs
+                                                 finished within their limits
         method                      VARCHAR    `exact`, `gnd+reinsertion+search`, `gnd+reinsertion`, `gnd`,
-                                                 `adaptive_degree`, `adaptive_betweenness`, `corehd`
+                                                 `adaptive_degree`, `adaptive_betweenness`, `corehd`, `ilp` (the
+                                                 proof's integer program found a better set)
         target_reached              BOOLEAN    no piece above the target at the end
+        lower_bound                 INTEGER    proven fewest removals leaving no piece above max(target, largest
+                                                 piece of flagged people alone); NULL when `dismantle_proof_seconds`
+                                                 is 0 and the group is above `exact_dismantle_max`
+        optimal                     BOOLEAN    the order's length equals `lower_bound`
+        gap                         INTEGER    order length - `lower_bound` (0 when optimal; NULL with `lower_bound`)
         """,
     ),
     _table(

@@ -85,14 +85,22 @@ def test_heuristic_above_exact_limit(duck):
     members = {f"p{i:02d}": "g" for i in range(20)}
     edges = [(f"p{i:02d}", f"p{i + 1:02d}") for i in range(19)]
     load(duck, members, edges, {}, {"p08"})
-    out = dismantle.run(duck, Settings(as_of=AS_OF))
-    rows = duck.fetch_rows("SELECT nominal_id, exact, method, target_reached, remaining_largest_fraction "
-                           "FROM dismantling ORDER BY step")
+    out = dismantle.run(duck, Settings(as_of=AS_OF))  # default: no proof
+    rows = duck.fetch_rows("SELECT nominal_id, exact, method, target_reached, remaining_largest_fraction, "
+                           "lower_bound, optimal, gap FROM dismantling ORDER BY step")
     assert out.facts["groups_heuristic"] == 1
     assert all(r[1] is False and r[2] == "gnd+reinsertion+search" and r[3] for r in rows)
+    assert all(r[5:] == (None, False, None) for r in rows)  # no proof asked for
     assert "p08" not in {r[0] for r in rows} and rows[-1][4] <= 2 / 20
     exact = exact_dismantle(Problem(20, [(i, i + 1, 1.0) for i in range(19)], flagged=[i == 8 for i in range(20)]), 2)
     assert len(exact.order) == 7 == len(rows)
+    # With the proof: the integer program proves 7, so the same order is exact and optimal
+    # (no harm anywhere, so most harm among the optimal is any optimal set: GND's is kept).
+    out = dismantle.run(duck, Settings(as_of=AS_OF, dismantle_proof_seconds=60))
+    proven = duck.fetch_rows("SELECT nominal_id, exact, method, lower_bound, optimal, gap FROM dismantling ORDER BY step")
+    assert [r[0] for r in proven] == [r[0] for r in rows]
+    assert all(r[1:] == (True, "gnd+reinsertion+search", 7, True, 0) for r in proven)
+    assert out.facts["groups_optimal"] == 1 and out.facts["groups_exact"] == 1 and out.facts["largest_gap"] == 0
 
 
 @st.composite
@@ -163,8 +171,8 @@ def test_no_flagged_nominal_is_ever_picked_or_ranked(duck, data):
 
 def test_worker_processes_give_the_same_orders(one_process_and_workers):
     """Dismantling in worker processes (the DuckDB engine's pool, forced on for small data) gives
-    the same rows as in the main process: 60 random groups of 4 to 30 nominals (exact and GND), with
-    random harm and a few flagged nominals."""
+    the same rows as in the main process: 60 random groups of 4 to 30 nominals (exact and GND, with
+    the integer program's proof), with random harm and a few flagged nominals."""
     import random
 
     rng = random.Random(5)
@@ -182,9 +190,12 @@ def test_worker_processes_give_the_same_orders(one_process_and_workers):
     edges = sorted({(min(a, b), max(a, b)) for a, b in edges})
     def work(e):
         load(e, members, edges, harm_cchi, flagged)
-        dismantle.run(e, Settings(as_of=AS_OF))
+        # A budget no group of 30 comes near even on a loaded machine: the proof's wall-clock budget is
+        # the one thing that could make two runs differ (docs/harm-and-dismantling.md).
+        dismantle.run(e, Settings(as_of=AS_OF, dismantle_proof_seconds=120))
         return e.fetch_rows("SELECT * FROM dismantling ORDER BY group_id, step")
 
     results, pooled = one_process_and_workers(work)
     assert pooled == 1
-    assert results[0] == results[1] and {"exact", "gnd+reinsertion+search"} <= {r[6] for r in results[0]}
+    assert results[0] == results[1] and "exact" in {r[6] for r in results[0]}
+    assert {r[6] for r in results[0]} & {"gnd+reinsertion+search", "ilp"}

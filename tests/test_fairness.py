@@ -174,3 +174,47 @@ def test_data_gaps_collects_other_stages_counts(duck):
     assert gaps["crimes_unmapped_cchi"] == 1 and gaps["crimes_unmapped_ons"] == 0
     assert gaps["selection_victims_without_dob"] == 4 and "selection_crimes_selected" not in gaps
     assert dict(duck.fetch_rows("SELECT gap, count FROM data_gaps")) == gaps
+
+
+def test_identical_variants_are_rerun_once(duck):
+    """With the soc layer weight at 0, soc down and soc up are 0 * 0.8 = 0 * 1.2 = 0: the same settings,
+    so 12 reruns, not 13, and both variants get the same (here: all kept) row."""
+    groups = {"T1": list("abcd")}
+    people = [{"nominal_id": p, "date_of_birth": None, "sex": None, "ethnicity": None} for p in "abcd"]
+    build(duck, people, groups, {"T1": 1}, picks=[], flagged=[])
+    calls = []
+
+    def rerun(s: Settings, scope: str) -> pa.Table:
+        calls.append(scope)
+        return _ranked({"X": list("abcd")})
+
+    base = Settings(as_of=AS_OF, layer_weight={"soc": 0.0})
+    out = fairness.run(duck, base, rerun)
+    assert len(calls) == 12 and "stability_layer_weight_soc_up" not in calls
+    assert out.facts["stability"]["variants"]["layer_weight_soc_up"] == {"kept": 1, "share": 1.0}
+
+
+def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
+    """A generated force (scale 0.02, seed 3) through ingest..dismantle, then the fairness stage with
+    the 13 reruns one after another in the run's database (stability_workers = 1, the old path) and
+    in two worker processes over Parquet copies of the tables: the two `fairness` tables are equal,
+    row for row."""
+    from hiddennet import dismantle, harm, ingest, layers, network, safeguard, select
+    from hiddennet.engine.duckdb_engine import DuckDBEngine
+    from hiddennet.generate import generate_force
+    from hiddennet.pipeline import rerun_priority
+
+    generate_force(tmp_path / "input", scale=0.02, seed=3)
+    with DuckDBEngine() as e:
+        s = Settings()
+        s = s.model_copy(update={"as_of": ingest.run(e, s, tmp_path / "input").facts["as_of"]})
+        for stage in (select, layers, network, safeguard, harm, dismantle):
+            stage.run(e, s)
+        tables = []
+        for workers, stages in ((1, None), (2, rerun_priority)):
+            sw = s.model_copy(update={"stability_workers": workers})
+            out = fairness.run(e, sw, rerun=lambda v, scope, sw=sw: rerun_priority(e, sw, v, scope), rerun_stages=stages)
+            assert out.facts["stability"]["top_groups"] == 10
+            tables.append(e.fetch_arrow("SELECT * FROM fairness"))
+    assert tables[0].equals(tables[1])
+    assert tables[0].filter(pa.compute.equal(tables[0].column("measure"), "top10_stability")).num_rows == 13

@@ -18,6 +18,7 @@ nominal id) is computed there too; the per-group work runs through `engine.map_g
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import pyarrow as pa
@@ -25,7 +26,8 @@ import pyarrow as pa
 from hiddennet.dismantle.baselines import adaptive, corehd
 from hiddennet.dismantle.exact import exact_dismantle
 from hiddennet.dismantle.gnd import gnd_dismantle
-from hiddennet.dismantle.graph import Problem, Result, target_size
+from hiddennet.dismantle.graph import Problem, Result, flagged_floor, order_removals, target_size
+from hiddennet.dismantle.proof import prove
 from hiddennet.settings import Settings
 from hiddennet.stage import Stage, StageOutput
 from hiddennet.tables import arrow_schema
@@ -45,16 +47,53 @@ SEARCH_ROUNDS: int = Settings.model_fields["dismantle_search_rounds"].default
 
 
 def dismantle_problem(
-    p: Problem, target: int, *, exact_max: int, method: str, reinsertion: bool, seed: int, search_rounds: int = SEARCH_ROUNDS
+    p: Problem,
+    target: int,
+    *,
+    exact_max: int,
+    method: str,
+    reinsertion: bool,
+    seed: int,
+    search_rounds: int = SEARCH_ROUNDS,
+    proof_seconds: float = 0.0,
+    search_seconds: float = 0.0,
 ) -> Result:
-    """The dismantling of one group by the method its size calls for."""
+    """The dismantling of one group by the method its size calls for, with its lower bound.
+
+    Groups above `exact_max` get the heuristic, then (proof_seconds > 0) the integer program of
+    proof.py: its lower bound, and its optimum when it is proven in time and beats the heuristic
+    (fewer removals, or as few with more harm)."""
     if p.n <= exact_max:
-        return exact_dismantle(p, target)
+        res = exact_dismantle(p, target)
+        res.lower_bound = len(res.order)  # branch and bound proves its own optimum
+        return res
     if method == "gnd":
-        return gnd_dismantle(p, target, reinsertion=reinsertion, search_rounds=search_rounds, seed=seed)
-    if method == "corehd":
-        return corehd(p, target)
-    return adaptive(p, target, method)
+        res = gnd_dismantle(
+            p, target, reinsertion=reinsertion, search_rounds=search_rounds, seed=seed, search_seconds=search_seconds
+        )
+    elif method == "corehd":
+        res = corehd(p, target)
+    else:
+        res = adaptive(p, target, method)
+    return with_proof(p, res, proof_seconds)
+
+
+def with_proof(p: Problem, res: Result, seconds: float) -> Result:
+    """`res` with its proven lower bound; replaced by the solver's optimum when that is better."""
+    level = max(res.target, flagged_floor(p))  # every method's order reaches it (graph.flagged_floor)
+    if seconds <= 0:
+        res.lower_bound = None
+        return res
+    proof = prove(p, level, seconds, incumbent=sorted(res.order))
+    res.lower_bound = proof.lower_bound
+    if proof.best is not None:
+        mine = math.fsum(p.harm[v] for v in res.order)
+        theirs = math.fsum(p.harm[v] for v in proof.best)
+        if len(proof.best) < len(res.order) or (len(proof.best) == len(res.order) and theirs > mine + 1e-9):
+            order, sizes = order_removals(p, proof.best)
+            res = Result(order, sizes, res.target, level == res.target, False, "ilp", level, proof.lower_bound)
+        res.exact = proof.harm_proven
+    return res
 
 
 def _group_fn(settings):
@@ -68,11 +107,22 @@ def _group_fn(settings):
         reinsertion=settings.dismantle_reinsertion,
         seed=settings.seed,
         rounds=int(settings.dismantle_search_rounds),
+        proof_seconds=float(settings.dismantle_proof_seconds),
+        search_seconds=float(settings.dismantle_search_seconds),
     )
 
 
 def _dismantle_batch(
-    batch: pa.Table, *, fraction: float, exact_max: int, method: str, reinsertion: bool, seed: int, rounds: int
+    batch: pa.Table,
+    *,
+    fraction: float,
+    exact_max: int,
+    method: str,
+    reinsertion: bool,
+    seed: int,
+    rounds: int,
+    proof_seconds: float = 0.0,
+    search_seconds: float = 0.0,
 ) -> pa.Table:
     """Dismantling steps (and a summary row, step 0) of every group in a batch of whole groups."""
     cols = {name: batch.column(name).to_pylist() for name in batch.column_names}
@@ -81,8 +131,12 @@ def _dismantle_batch(
         by_group.setdefault(g, []).append(i)
     out: dict[str, list] = {f.name: [] for f in SCHEMA}
 
-    def emit(g, step, nid, frac, harm, exact, meth, reached):
-        for k, v in zip(SCHEMA.names, (g, step, nid, frac, harm, exact, meth, reached), strict=True):
+    def emit(g, step, nid, frac, harm, res: Result):
+        lb = res.lower_bound
+        optimal = lb is not None and len(res.order) == lb
+        gap = None if lb is None else len(res.order) - lb
+        values = (g, step, nid, frac, harm, res.exact, res.method, res.target_reached, lb, optimal, gap)
+        for k, v in zip(SCHEMA.names, values, strict=True):
             out[k].append(v)
 
     for g, rows in by_group.items():
@@ -103,15 +157,31 @@ def _dismantle_batch(
         p = Problem(n, edges, harm, flagged, tie)
         target = target_size(n, fraction)
         res = dismantle_problem(
-            p, target, exact_max=exact_max, method=method, reinsertion=reinsertion, seed=seed, search_rounds=rounds
+            p, target, exact_max=exact_max, method=method, reinsertion=reinsertion, seed=seed, search_rounds=rounds,
+            proof_seconds=proof_seconds, search_seconds=search_seconds,
         )
         done = 0.0
         for step, (v, size) in enumerate(zip(res.order, res.largest_after, strict=True), start=1):
             done += harm[v]
-            emit(g, step, ids[v], size / n, done, res.exact, res.method, res.target_reached)
+            emit(g, step, ids[v], size / n, done, res)
         # Summary: reached flag and whether flagged nominals block the target.
-        emit(g, _SUMMARY_STEP, None, None, None, res.exact, res.method, res.target_reached)
+        emit(g, _SUMMARY_STEP, None, None, None, res)
     return pa.table(out, schema=SCHEMA)
+
+
+def _summary(engine) -> tuple[list[int], tuple]:
+    """Per-group counts from the summary rows (step 0), and step counts of the published table."""
+    summary = engine.fetch_rows(
+        f"""SELECT count(*), coalesce(sum(CASE WHEN exact THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN target_reached THEN 0 ELSE 1 END), 0),
+                   coalesce(sum(CASE WHEN optimal THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN gap > 0 THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(gap), 0), coalesce(max(gap), 0),
+                   coalesce(sum(CASE WHEN method = 'ilp' THEN 1 ELSE 0 END), 0)
+            FROM _dismantle_all WHERE step = {_SUMMARY_STEP}"""
+    )[0]
+    stats = engine.fetch_rows(f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}")[0]
+    return [int(x) for x in summary], stats
 
 
 def run(engine, settings) -> StageOutput:
@@ -147,21 +217,14 @@ def run(engine, settings) -> StageOutput:
         OUTPUT,
         f"SELECT * FROM _dismantle_all WHERE step > {_SUMMARY_STEP} ORDER BY group_id, step",
     )
-    summary = engine.fetch_rows(
-        f"""SELECT count(*), coalesce(sum(CASE WHEN exact THEN 1 ELSE 0 END), 0),
-                   coalesce(sum(CASE WHEN target_reached THEN 0 ELSE 1 END), 0)
-            FROM _dismantle_all WHERE step = {_SUMMARY_STEP}"""
-    )[0]
-    stats = engine.fetch_rows(
-        f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}"
-    )[0]
+    summary, stats = _summary(engine)
     no_steps = engine.scalar(
         f"""SELECT count(*) FROM _dismantle_all s WHERE s.step = {_SUMMARY_STEP}
             AND NOT EXISTS (SELECT 1 FROM _dismantle_all d WHERE d.group_id = s.group_id AND d.step > 0)"""
     )
     engine.drop("_dismantle_nodes")
     engine.drop("_dismantle_all")
-    groups, exact_groups, unbroken = (int(x) for x in summary)
+    groups, exact_groups, unbroken, optimal, with_gap, gap_sum, gap_max, by_ilp = summary
     return StageOutput(
         tables=(OUTPUT,),
         facts={
@@ -174,6 +237,12 @@ def run(engine, settings) -> StageOutput:
             "groups_without_steps": int(no_steps or 0),
             "steps": int(stats[0]),
             "longest_order": int(stats[2]),
+            "groups_optimal": optimal,
+            "groups_with_gap": with_gap,
+            "removals_above_lower_bounds": gap_sum,
+            "largest_gap": gap_max,
+            "groups_solved_by_ilp": by_ilp,
+            "proof_seconds_per_group": float(settings.dismantle_proof_seconds),
         },
     )
 

@@ -34,7 +34,8 @@ from hiddennet.dismantle.graph import Problem, Result, components, order_removal
 
 FLAGGED_COST = 10.0
 DENSE_MAX = 128
-# The local search runs on groups up to this size (it is quadratic in the removal set).
+# The local search runs its `search_rounds` on groups up to this size (it is quadratic in the
+# removal set); above, it runs for `search_seconds` of wall time instead.
 SEARCH_MAX_NODES = 300
 
 
@@ -140,18 +141,23 @@ def gnd_set(p: Problem, target: int, *, costs: list[float] | None = None, seed: 
 
 
 def gnd_dismantle(
-    p: Problem, target: int, *, reinsertion: bool = True, search_rounds: int = 0, seed: int = 0
+    p: Problem, target: int, *, reinsertion: bool = True, search_rounds: int = 0, seed: int = 0,
+    search_seconds: float = 0.0,
 ) -> Result:
-    """GND, then reinsertion, then (search_rounds > 0) the local search of search.py."""
+    """GND, then reinsertion, then (search_rounds > 0) the local search of search.py: `search_rounds`
+    rounds up to SEARCH_MAX_NODES nodes; above, up to 1000 rounds within `search_seconds` (0: none)."""
     chosen, reached = gnd_set(p, target, seed=seed)
     method = "gnd"
     if reinsertion and reached:
         chosen = reinsert(p, chosen, target)
         method = "gnd+reinsertion"
-        if search_rounds > 0 and p.n <= SEARCH_MAX_NODES:
-            from hiddennet.dismantle.search import iterated_search
+        from hiddennet.dismantle.search import iterated_search
 
+        if search_rounds > 0 and p.n <= SEARCH_MAX_NODES:
             chosen = iterated_search(p, chosen, target, rounds=search_rounds, seed=seed)
+            method = "gnd+reinsertion+search"
+        elif search_rounds > 0 and search_seconds > 0:
+            chosen = iterated_search(p, chosen, target, rounds=1000, seed=seed, seconds=search_seconds)
             method = "gnd+reinsertion+search"
     order, sizes = order_removals(p, chosen)
     achievable = sizes[-1] if sizes else max((len(c) for c in components(p, set())), default=0)

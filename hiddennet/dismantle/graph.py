@@ -9,6 +9,7 @@ when betweenness sums run in the same order as the reference implementation (see
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 
@@ -62,6 +63,8 @@ class Result:
     exact: bool
     method: str
     achievable_target: int = 0  # smallest reachable largest piece when flagged nodes block the target
+    # Proven fewest removals that leave no piece above max(target, flagged_floor); None: not computed.
+    lower_bound: int | None = None
 
 
 def components(p: Problem, removed: set[int] | list[bool]) -> list[list[int]]:
@@ -182,7 +185,9 @@ def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int],
     return order, sizes
 
 
-def swap_search(p: Problem, removed: list[int], target: int, max_rounds: int = 1000) -> list[int]:
+def swap_search(
+    p: Problem, removed: list[int], target: int, max_rounds: int = 1000, deadline: float | None = None
+) -> list[int]:
     """Local search after reinsertion: replace two removed nodes by one while the target still holds.
 
     For each pair (u, v) of the set in order, put both back; if that leaves exactly one piece above
@@ -192,6 +197,8 @@ def swap_search(p: Problem, removed: list[int], target: int, max_rounds: int = 1
     """
     current = sorted(removed)
     for _ in range(max_rounds):
+        if deadline is not None and time.perf_counter() > deadline:
+            return current  # time-bounded (large groups): the set is valid, maybe not 2-for-1 optimal
         improved = False
         for i in range(len(current)):
             for j in range(i + 1, len(current)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 
 from hiddennet.dismantle.baselines import betweenness
 from hiddennet.dismantle.graph import Problem, components, order_removals, reinsert, swap_search
@@ -42,8 +43,8 @@ def _better_or_equal(p: Problem, a: list[int], b: list[int], speed: dict | None 
     return sorted(p.tie[v] for v in a) <= sorted(p.tie[v] for v in b)
 
 
-def polish(p: Problem, removed: list[int], target: int) -> list[int]:
-    return swap_search(p, reinsert(p, removed, target), target)
+def polish(p: Problem, removed: list[int], target: int, deadline: float | None = None) -> list[int]:
+    return swap_search(p, reinsert(p, removed, target), target, deadline=deadline)
 
 
 def _repair(p: Problem, removed: set[int], target: int, rng: random.Random) -> set[int]:
@@ -63,20 +64,25 @@ def _repair(p: Problem, removed: set[int], target: int, rng: random.Random) -> s
         removed.add(cand[0] if len(cand) == 1 or rng.random() < 0.5 else cand[1])
 
 
-def iterated_search(p: Problem, start: list[int], target: int, *, rounds: int = 100, seed: int = 0) -> list[int]:
+def iterated_search(
+    p: Problem, start: list[int], target: int, *, rounds: int = 100, seed: int = 0, seconds: float | None = None
+) -> list[int]:
+    """`seconds`: stop after this much wall time too (large groups only: the result then depends on
+    the machine's speed; without it the search is deterministic for a given seed)."""
+    deadline = None if seconds is None else time.perf_counter() + seconds
     rng = random.Random(seed)
-    current = polish(p, start, target)
+    current = polish(p, start, target, deadline)
     best = current
     speed: dict = {}
     for _ in range(rounds):
-        if not current:
+        if not current or (deadline is not None and time.perf_counter() > deadline):
             break
         k = min(len(current), rng.choice((1, 2, 2, 3)))
         drop = set(rng.sample(current, k))
         trial = _repair(p, set(current) - drop, target, rng)
         if any(len(c) > target for c in components(p, trial)):
             continue  # flagged nodes block this repair
-        trial_l = polish(p, sorted(trial), target)
+        trial_l = polish(p, sorted(trial), target, deadline)
         if trial_l == current:
             continue  # the round came back to where it started
         if _better_or_equal(p, trial_l, current, speed):

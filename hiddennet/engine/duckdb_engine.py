@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from hiddennet.engine.base import Engine, GroupFn
 from hiddennet.errors import OutputWriteError, SettingsError, engine_io_reason
@@ -175,49 +175,89 @@ class DuckDBEngine(Engine):
         return names
 
     def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
-        data = self.fetch_arrow(f"SELECT * FROM ({select_sql}) ORDER BY {group_col}")
-        parts: list[pa.Table] = []
-        if data.num_rows:
-            pooled = self.group_workers > 1 and data.num_rows >= _POOL_MIN_ROWS
+        """Streams: the input is sorted by group into a temporary table inside DuckDB (so it spills
+        under the memory limit, as the old whole fetch's sort did), fetched a batch of whole groups
+        at a time (a range of group keys: the sorted table's zone maps skip the rest), and each
+        batch's result is appended to `name` before the next is fetched; workers get a bounded
+        window of batches. Python holds a few batches, never the whole input or output."""
+        self._map_count = getattr(self, "_map_count", 0) + 1
+        staged = f"__map_groups_{self._map_count}"
+        key = q(group_col)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT * FROM ({select_sql}) ORDER BY {key}")
+        try:
+            per_key = self.con.execute(
+                f"SELECT {key}, count(*) FROM {staged} GROUP BY {key} ORDER BY {key} NULLS LAST").fetchall()
+            total = sum(int(n) for _, n in per_key)
+            pooled = self.group_workers > 1 and total >= _POOL_MIN_ROWS
             size = _BATCH_ROWS
             if pooled:
-                size = min(size, math.ceil(data.num_rows / (self.group_workers * _BATCHES_PER_WORKER)))
-            batches = list(_whole_group_batches(data, group_col, size))
-            if pooled and len(batches) > 1:
-                parts = _map_in_processes(fn, batches, self.group_workers)
-            else:
-                parts = [fn(b) for b in batches]
-        result = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
-        self.register_arrow(name, result)
+                size = min(size, math.ceil(total / (self.group_workers * _BATCHES_PER_WORKER)))
+            keyed = [(k, int(n)) for k, n in per_key if k is not None]
+            cuts = _whole_group_ranges([n for _, n in keyed], size)
+            ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in cuts]
+            if len(keyed) < len(per_key):
+                ranges.append((None, None))  # rows without a group key: one batch of their own, never dropped
+            batches = (self._fetch_groups(staged, key, lo, hi) for lo, hi in ranges)
+            self.register_arrow(name, schema.empty_table())
+            pooled = pooled and len(ranges) > 1
+            parts = _map_in_processes(fn, batches, self.group_workers) if pooled else map(fn, batches)
+            for part in parts:
+                self._append(name, part.cast(schema))
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {staged}")
+
+    def _fetch_groups(self, staged: str, key: str, lo, hi) -> pa.Table:
+        # A filtered scan keeps the sorted table's order (insertion order is preserved).
+        if lo is None:
+            return self.con.sql(f"SELECT * FROM {staged} WHERE {key} IS NULL").to_arrow_table()
+        return self.con.sql(f"SELECT * FROM {staged} WHERE {key} BETWEEN ? AND ?", params=[lo, hi]).to_arrow_table()
+
+    def _append(self, name: str, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        view = f"__arrow_append_{name}"
+        self.con.register(view, table)
+        try:
+            self.con.execute(f"INSERT INTO {self._schema}.{name} SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
 
     def close(self) -> None:
         self.con.close()
 
 
-def _whole_group_batches(data: pa.Table, group_col: str, size: int) -> Iterator[pa.Table]:
-    """Slices of `data` (sorted by `group_col`) of about `size` rows, each ending where a group ends."""
-    keys = data.column(group_col)
-    # Cut points where the group changes; batches end on such a cut.
-    change = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
-    cuts = [i + 1 for i in pc.indices_nonzero(change).to_pylist()] + [data.num_rows]
-    start = 0
-    for c in cuts:
-        if c - start >= size or c == data.num_rows:
-            yield data.slice(start, c - start)
-            start = c
+def _whole_group_ranges(counts: list[int], size: int) -> list[tuple[int, int]]:
+    """Ranges (first, last) of group positions (1-based, in key order) of about `size` rows each, a
+    range ending where its rows reach `size` or at the last group; counts[i] is the rows of group
+    i + 1. The same cuts as slicing the whole sorted input at group ends."""
+    out, start, rows = [], 1, 0
+    for i, c in enumerate(counts, start=1):
+        rows += c
+        if rows >= size or i == len(counts):
+            out.append((start, i))
+            start, rows = i + 1, 0
+    return out
 
 
-def _map_in_processes(fn: GroupFn, batches: list[pa.Table], workers: int) -> list[pa.Table]:
+def _map_in_processes(fn: GroupFn, batches: Iterator[pa.Table], workers: int) -> Iterator[pa.Table]:
     """fn over the batches in worker processes, results in batch order (so the output is the same
     as in one process: every per-group function gives each group the same rows whatever batch it
-    is in). forkserver, not fork: this process runs DuckDB's threads, and forking a threaded
-    process can leave a lock held in the child."""
+    is in). At most 2 x workers batches are in flight, so memory stays bounded however many there
+    are. forkserver, not fork: this process runs DuckDB's threads, and forking a threaded process can
+    leave a lock held in the child."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=multiprocessing.get_context(method)) as pool:
-        return list(pool.map(fn, batches))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        window: deque = deque()
+        for batch in batches:
+            window.append(pool.submit(fn, batch))
+            if len(window) >= 2 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def _io_reason(e: Exception) -> str:
     # The reason in plain words, never DuckDB's own text.
     return engine_io_reason(str(e)) or "input/output failure"
+
 

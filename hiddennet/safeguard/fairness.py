@@ -25,18 +25,25 @@ count = top-10 groups kept, share = kept / top-10 groups of the run).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from pathlib import Path
 
 import pyarrow as pa
 
 from hiddennet.engine import Engine
 from hiddennet.settings import Settings
-from hiddennet.sql import age_years, date_lit
+from hiddennet.sql import age_years, date_lit, lit
 from hiddennet.stage import Stage, StageOutput
 from hiddennet.tables import arrow_schema
 
 Rerun = Callable[[Settings, str], pa.Table]
+# (engine, run settings, variant settings, scope) -> the same table as Rerun, on any engine.
+RerunStages = Callable[[Engine, Settings, Settings, str], pa.Table]
 
 POPULATIONS = ("all_nominals", "prioritised_members", "dismantling_picks")
 AGE_BANDS = ("under 10", "10-13", "14-17", "18-24", "25-34", "35-44", "45-54", "55+", "unknown")
@@ -61,11 +68,15 @@ def _age_band_sql(age: str) -> str:
     )
 
 
-def run(engine: Engine, settings: Settings, rerun: Rerun | None = None) -> StageOutput:
+def run(
+    engine: Engine, settings: Settings, rerun: Rerun | None = None, rerun_stages: RerunStages | None = None
+) -> StageOutput:
+    """`rerun(variant, scope)` reruns layers..harm on `engine`; `rerun_stages(engine, base, variant,
+    scope)`, when given (a picklable module-level function), lets the reruns go to worker processes."""
     min_cell = int(settings.min_cell_count)
     counts = _population_counts(engine, settings)
     rows, totals = composition_rows(counts, min_cell)
-    stability_rows, stability_facts = _stability(engine, settings, rerun)
+    stability_rows, stability_facts = _stability(engine, settings, rerun, rerun_stages)
     engine.register_arrow("fairness", pa.Table.from_pylist(rows + stability_rows, schema=FAIRNESS_SCHEMA))
     gaps = _data_gaps(engine)
     engine.register_arrow("data_gaps", pa.Table.from_pylist([{"gap": g, "count": n} for g, n in gaps.items()], GAPS_SCHEMA))
@@ -214,7 +225,67 @@ def kept(run_top: list[frozenset[str]], variant_top: list[frozenset[str]]) -> in
     return sum(1 for g in run_top if any(len(g & v) / len(g | v) >= KEPT_JACCARD for v in variant_top))
 
 
-def _stability(engine: Engine, settings: Settings, rerun: Rerun | None) -> tuple[list[dict], dict]:
+def _variant_tops(
+    engine: Engine, settings: Settings, rerun: Rerun, rerun_stages: RerunStages | None
+) -> dict[str, list[frozenset[str]]]:
+    """Top groups of every variant, each distinct variant computed once: in worker processes when
+    the stages' rerun function is given, the engine is DuckDB and `stability_workers` allows more
+    than one, else one after another through `rerun` (the same SQL on the same rows either way)."""
+    named = variants(settings)
+    distinct: dict[str, tuple[str, Settings]] = {}
+    for name, v in named:
+        distinct.setdefault(v.model_dump_json(), (name, v))
+    workers = min(settings.stability_workers or _cores(), len(distinct))
+    jobs = list(distinct.values())
+    if rerun_stages is not None and engine.name == "duckdb" and workers > 1:
+        members = _reruns_in_processes(engine, settings, jobs, rerun_stages, workers)
+    else:
+        members = [rerun(v, f"stability_{name}") for name, v in jobs]
+    by_key = {key: top_groups(m) for key, m in zip(distinct, members, strict=True)}
+    return {name: by_key[v.model_dump_json()] for name, v in named}
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _reruns_in_processes(
+    engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, workers: int
+) -> list[pa.Table]:
+    """Each variant in a worker process with its own in-memory DuckDB, one thread each, reading the
+    run's tables from Parquet copies in an owner-only temporary folder (deleted at the end)."""
+    names = [r[0] for r in engine.fetch_rows(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_type = 'BASE TABLE' ORDER BY table_name")]
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with tempfile.TemporaryDirectory(prefix="hiddennet-stability-") as folder:
+        for n in names:
+            engine.write_parquet(n, Path(folder) / f"{n}.parquet")
+        work = partial(_rerun_worker, folder, names, base, rerun_stages)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+            return list(pool.map(work, jobs))
+
+
+def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: RerunStages, job) -> pa.Table:
+    from hiddennet.engine import (
+        make_engine,  # the worker's own engine: DuckDB, like the run's
+    )
+
+    name, variant = job
+    own = base.model_copy(update={"duckdb_threads": 1, "duckdb_group_workers": 1})
+    with make_engine(own) as e:
+        e.execute("SET enable_progress_bar = false")  # a worker's bar would interleave with the run's output
+        for n in names:
+            e.execute(f"CREATE VIEW {n} AS SELECT * FROM read_parquet({lit((Path(folder) / f'{n}.parquet').as_posix())})")
+        return rerun_stages(e, base, variant, f"stability_{name}")
+
+
+def _stability(
+    engine: Engine, settings: Settings, rerun: Rerun | None, rerun_stages: RerunStages | None = None
+) -> tuple[list[dict], dict]:
     if not settings.stability_checks:
         return [], {"skipped": "stability_checks is false"}
     if rerun is None:
@@ -228,8 +299,8 @@ def _stability(engine: Engine, settings: Settings, rerun: Rerun | None) -> tuple
         )
     )
     rows, per_variant = [], {}
-    for name, variant in variants(settings):
-        n_kept = kept(run_top, top_groups(rerun(variant, f"stability_{name}")))
+    for name, variant_top in _variant_tops(engine, settings, rerun, rerun_stages).items():
+        n_kept = kept(run_top, variant_top)
         share = _share(n_kept, len(run_top))
         per_variant[name] = {"kept": n_kept, "share": share}
         rows.append(
@@ -299,7 +370,9 @@ def _data_gaps(engine: Engine) -> dict[str, int]:
 
 STAGE = Stage(
     "fairness",
-    lambda engine, settings, ctx: run(engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None),
+    lambda engine, settings, ctx: run(
+        engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None, rerun_stages=ctx.rerun_stages
+    ),
     reads=("network_nominals", "input_nominals"),
     optional_reads=("group_harm", "safeguarding", "dismantling", "full_table", "demographic_conflicts", "quarantine",
                     "crime_harm", "selection_summary"),

@@ -1,0 +1,95 @@
+"""DuckDB's map_groups streams batches of whole groups and appends each result: bounded batches,
+the same rows as one call on the whole input, inside a scope too."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hiddennet.engine import duckdb_engine
+from hiddennet.engine.duckdb_engine import DuckDBEngine, _whole_group_ranges
+
+OUT = pa.schema([("g", pa.string()), ("rows", pa.int64()), ("total", pa.int64())])
+
+
+def per_group(batch: pa.Table, seen: list | None = None) -> pa.Table:
+    """Rows and sum of x per group (order-free), and the batch size when asked."""
+    if seen is not None:
+        seen.append((batch.num_rows, sorted(set(batch.column("g").to_pylist()))))
+    out = batch.group_by("g").aggregate([("x", "count"), ("x", "sum")]).sort_by("g")
+    return pa.table({"g": out.column("g"), "rows": out.column("x_count"), "total": out.column("x_sum")}, schema=OUT)
+
+
+def test_ranges_by_hand():
+    """Groups of 3, 1, 4, 1, 5 rows, size 4: [1..2] (4 rows), [3] (4), [4..5] (6, the last group)."""
+    assert _whole_group_ranges([3, 1, 4, 1, 5], 4) == [(1, 2), (3, 3), (4, 5)]
+    assert _whole_group_ranges([], 4) == []
+    assert _whole_group_ranges([9], 4) == [(1, 1)]
+
+
+def test_batches_hold_whole_groups_and_stay_bounded(monkeypatch):
+    """40 groups of 1-9 rows (seeded), batches of about 10 rows: each batch is at most 10 + 8 rows (it
+    ends at the group that reaches 10), no group is split over two batches, and the stored result
+    equals one call on the whole input."""
+    import random
+
+    rng = random.Random(3)
+    g, x = [], []
+    for i in range(40):
+        for _ in range(rng.randint(1, 9)):
+            g.append(f"G{i:02d}")
+            x.append(rng.randint(0, 100))
+    data = pa.table({"g": g, "x": pa.array(x, pa.int64())})
+    monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 10)
+    seen: list = []
+    with DuckDBEngine(group_workers=1) as e:
+        e.register_arrow("input", data)
+        e.map_groups("out", "SELECT * FROM input", "g", partial(per_group, seen=seen), OUT)
+        got = e.fetch_arrow("SELECT * FROM out ORDER BY g")
+    assert len(seen) > 3 and all(n <= 18 for n, _ in seen)
+    groups = [gg for _, gs in seen for gg in gs]
+    assert len(groups) == len(set(groups)) == 40
+    assert got.equals(per_group(data))
+
+
+def test_empty_input_and_scope():
+    """No rows: an empty table with the declared columns. In a scope, the result goes to the scope
+    and the input is read through the fallback to the main namespace."""
+    with DuckDBEngine() as e:
+        e.register_arrow("input", pa.table({"g": pa.array([], pa.string()), "x": pa.array([], pa.int64())}))
+        e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
+        assert e.count("out") == 0 and e.columns("out") == ["g", "rows", "total"]
+        e.register_arrow("input", pa.table({"g": ["a", "b", "a"], "x": pa.array([1, 2, 3], pa.int64())}))
+        with e.scope("scratch"):
+            e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
+            assert e.fetch_rows("SELECT * FROM out ORDER BY g") == [("a", 2, 4), ("b", 1, 2)]
+        assert e.count("out") == 0  # the main table is untouched
+
+
+def test_workers_stream_the_same_rows(monkeypatch):
+    """Two worker processes, batches of about 50 rows over 300 groups: the same stored rows, in the
+    same order, as the main process (results are appended in batch order)."""
+    g = [f"G{i % 300:03d}" for i in range(2000)]
+    data = pa.table({"g": g, "x": pa.array(range(2000), pa.int64())})
+    monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 50)
+    out = []
+    for workers, min_rows in ((1, 10**9), (2, 0)):
+        monkeypatch.setattr(duckdb_engine, "_POOL_MIN_ROWS", min_rows)
+        with DuckDBEngine(group_workers=workers) as e:
+            e.register_arrow("input", data)
+            e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
+            out.append(e.fetch_arrow("SELECT * FROM out"))
+    assert out[0].equals(out[1]) and pc.sum(out[0].column("rows")).as_py() == 2000
+
+
+def test_rows_without_a_group_key_are_not_dropped(monkeypatch):
+    """Groups a (2 rows), b (1) and 2 rows with a NULL key, batches of 1 row: the NULL rows come as a
+    batch of their own and their result is stored (never a silent drop)."""
+    monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 1)
+    with DuckDBEngine(group_workers=1) as e:
+        x = pa.array([1, 2, 3, 4, 5], pa.int64())
+        e.register_arrow("input", pa.table({"g": ["a", None, "b", "a", None], "x": x}))
+        e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
+        assert e.fetch_rows("SELECT * FROM out ORDER BY g NULLS LAST") == [("a", 2, 5), ("b", 1, 3), (None, 2, 7)]
