@@ -105,7 +105,9 @@ def _count_bounds(p: Problem, level: int) -> np.ndarray:
     return ub
 
 
-def _solve(p: Problem, cost: np.ndarray, ub: np.ndarray, cuts: dict, fixed_count: tuple[int, int] | None, seconds: float):
+def _solve(
+    p: Problem, cost: np.ndarray, ub: np.ndarray, cuts: dict, fixed_count: tuple[int, int] | None, seconds: float
+):
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix
 
