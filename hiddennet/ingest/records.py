@@ -1,0 +1,257 @@
+"""What a CSV extract's records are, decided once, whatever tool wrote the file.
+
+The rule (docs/ingest.md, "Records and lines") is that of Python's `csv` module in strict mode:
+- a line ends at LF, CRLF or a CR not followed by LF (so CR-only files from old Macs read as lines);
+- outside quotes a line end ends the record; a quote opens a quoted field only where a field starts,
+  and inside one `""` is a quote and line ends are part of the value;
+- a quote closing a field must be followed by a comma or a line end, else the record is damaged
+  (`bad_quote`): it is rejected as one record spanning its physical lines and reading resumes at the
+  next line, so one damaged quote never shifts the line numbers of the rows after it;
+- the file ending inside a quoted field is `truncated_row`.
+
+`scan_file` makes one cheap NumPy pass and says whether the engine's fast CSV reader can be trusted
+with the file (LF or CRLF used consistently and every quote where a field starts or ends); when it
+cannot, or the fast reader meets bytes it rejects by the row (invalid UTF-8, an over-long line),
+`read_records` reads the file with the rule above, value by value, so that an invalid value in an
+optional column is cleared and its row kept. Nothing here ever puts a value into a message.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from hiddennet.errors import InputContractError
+
+# Longest value accepted, in characters (1 MiB): a longer one is `value_too_long`.
+MAX_VALUE_CHARS = 1 << 20
+ENCODINGS = ("utf-8", "latin-1", "cp1252")
+
+_CHUNK = 64 << 20
+_LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
+_BOF = -1
+_PENDING = -2  # the byte after a chunk's last byte is not known yet
+
+
+def is_gzip(path: Path) -> bool:
+    return Path(path).name.lower().endswith(".gz")
+
+
+def open_bytes(path: Path):
+    """The file's bytes (decompressed when its name ends in .gz, in any case)."""
+    try:
+        return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    except OSError as e:
+        raise InputContractError(f"file cannot be opened ({_os_reason(e)})", file=Path(path).name) from None
+
+
+def _os_reason(e: OSError) -> str:
+    return e.strerror.lower() if getattr(e, "strerror", None) else e.__class__.__name__
+
+
+def _read_failed(path: Path, e: Exception) -> InputContractError:
+    """A read error as the contract error that names the file (never the exception's text: it may quote bytes)."""
+    name = Path(path).name
+    if isinstance(e, (gzip.BadGzipFile, zlib.error)):
+        return InputContractError("not a readable gzip file", file=name)
+    if isinstance(e, EOFError):
+        return InputContractError("compressed file is truncated", file=name)
+    if isinstance(e, OSError):
+        return InputContractError(f"file cannot be read ({_os_reason(e)})", file=name)
+    return InputContractError(f"file cannot be read ({e.__class__.__name__})", file=name)
+
+
+@dataclass(frozen=True)
+class FileScan:
+    newlines: int  # line ends (LF, CRLF, lone CR), inside quotes or not
+    ends_with_newline: bool
+    regular: bool  # the engine's fast reader may read it (see the module docstring)
+
+
+def scan_file(path: Path) -> FileScan:
+    """One pass over the bytes: line ends, and whether quotes and line ends are regular."""
+    lf = cr = crlf = quotes = 0
+    bad = False
+    prev, pending_close, last = _BOF, False, -1
+    ok_before = np.array([_COMMA, _LF, _CR, _QUOTE, _BOF])
+    ok_after = np.array([_COMMA, _LF, _CR, _QUOTE, _PENDING])
+    try:
+        with open_bytes(path) as f:
+            while chunk := f.read(_CHUNK):
+                a = np.frombuffer(chunk, dtype=np.uint8)
+                if pending_close and a[0] not in (_COMMA, _LF, _CR, _QUOTE):
+                    bad = True
+                is_cr = a == _CR
+                lf += int(np.count_nonzero(a == _LF))
+                cr += int(np.count_nonzero(is_cr))
+                crlf += int(np.count_nonzero(is_cr[:-1] & (a[1:] == _LF))) + int(prev == _CR and a[0] == _LF)
+                q = np.flatnonzero(a == _QUOTE)
+                if len(q):
+                    # Under quote parity an even quote opens a field, an odd one closes it (or is
+                    # the first of a doubled pair): regular when each is where a field starts/ends.
+                    opening = (np.arange(len(q)) + quotes) % 2 == 0
+                    before = np.where(q > 0, a[np.maximum(q - 1, 0)].astype(np.int64), prev)
+                    after = np.where(q < len(a) - 1, a[np.minimum(q + 1, len(a) - 1)].astype(np.int64), _PENDING)
+                    bad |= bool(np.any(opening & ~np.isin(before, ok_before)))
+                    bad |= bool(np.any(~opening & ~np.isin(after, ok_after)))
+                    pending_close = bool(q[-1] == len(a) - 1 and not opening[-1])
+                    quotes += len(q)
+                else:
+                    pending_close = False
+                prev = last = int(a[-1])
+    except InputContractError:
+        raise
+    except (OSError, EOFError, zlib.error) as e:
+        raise _read_failed(path, e) from None
+    regular = not bad and quotes % 2 == 0 and (cr == 0 or cr == crlf == lf)
+    return FileScan(newlines=lf + cr - crlf, ends_with_newline=last in (_LF, _CR), regular=regular)
+
+
+def _reader(f, *, strict: bool = True):
+    # latin-1 maps every byte to one character, so reading never fails on bytes; each value is
+    # decoded with the file's encoding afterwards, one value at a time.
+    return csv.reader(io.TextIOWrapper(f, encoding="latin-1", newline=""), strict=strict)
+
+
+def read_header(path: Path, encoding: str = "utf-8") -> list[str]:
+    """The header cells (the first record), decoded; a byte-order mark is dropped."""
+    name = Path(path).name
+    try:
+        with open_bytes(path) as f:
+            head = f.read(1)
+            if not head:
+                raise InputContractError("empty file: no header line", file=name)
+            f.seek(0)
+            cells = next(_reader(f, strict=False), [])
+    except InputContractError:
+        raise
+    except (OSError, EOFError, zlib.error, csv.Error) as e:
+        raise _read_failed(path, e) from None
+    if not "".join(cells).strip():
+        raise InputContractError("empty file: no header line", file=name)
+    try:
+        raw = [c.encode("latin-1") for c in cells]
+        text = [b.decode("utf-8-sig" if i == 0 and encoding == "utf-8" else encoding) for i, b in enumerate(raw)]
+    except UnicodeDecodeError:
+        raise InputContractError(f"header line is not valid {encoding}", file=name) from None
+    if encoding != "utf-8" and text and text[0].startswith("\ufeff"):
+        text[0] = text[0][1:]
+    return text
+
+
+@dataclass
+class Records:
+    """A file's data records as read by `read_records`."""
+
+    table: pa.Table  # c0..c{n-1} (text), a `c{i}__pre` column per position with a cleared value, __row
+    start_line: np.ndarray  # int64: each accepted row's first physical line
+    rejects: list[tuple[int, str, int | None]] = field(default_factory=list)  # (line, reason, position)
+    pre: dict[int, str] = field(default_factory=dict)  # position -> its `__pre` column (reason of a cleared value)
+
+
+def read_records(path: Path, ncols: int, required: set[int], encoding: str = "utf-8",
+                 ends_with_newline: bool = True) -> Records:
+    """Every data record of the file by the module's rule; bad records become rejects with their line.
+
+    A value that is not valid in `encoding` or longer than MAX_VALUE_CHARS rejects its record when
+    its position is in `required`, else it is cleared (NULL) and the reason kept in `c{i}__pre`.
+    """
+    out = _Collected()
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # a long value is reported as value_too_long, not as a parse error
+    try:
+        with open_bytes(path) as f:
+            reader = _reader(f)
+            try:
+                next(reader, None)  # the header (read leniently by read_header)
+            except csv.Error:
+                pass
+            _read_loop(reader, ncols, required, encoding, out)
+    except InputContractError:
+        raise
+    except (OSError, EOFError, zlib.error) as e:
+        raise _read_failed(path, e) from None
+    finally:
+        csv.field_size_limit(limit)
+    if out.last_was_short and not ends_with_newline:
+        line, _, pos = out.rejects[-1]
+        out.rejects[-1] = (line, "truncated_row", pos)  # the file stops in the middle of its last row
+    rows = out.rows
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(ncols)]
+    data = {f"c{i}": pa.array(cols[i], pa.string()) for i in range(ncols)}
+    pre = {}
+    for pos, by_row in sorted(out.cleared.items()):
+        pre[pos] = f"c{pos}__pre"
+        data[pre[pos]] = pa.array([by_row.get(r) for r in range(len(rows))], pa.string())
+    data["__row"] = pa.array(np.arange(len(rows), dtype=np.int64))
+    return Records(pa.table(data), np.asarray(out.lines, dtype=np.int64), out.rejects, pre)
+
+
+@dataclass
+class _Collected:
+    rows: list = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    rejects: list[tuple[int, str, int | None]] = field(default_factory=list)
+    cleared: dict[int, dict[int, str]] = field(default_factory=dict)  # position -> {accepted row -> reason}
+    last_was_short: bool = False  # the last record read had too few fields
+
+
+def _read_loop(reader, ncols: int, required: set[int], encoding: str, out: _Collected) -> None:
+    while True:
+        first = reader.line_num + 1
+        try:
+            rec = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            # The record is damaged from its first line to where reading stopped; the reader goes
+            # on at the next line. Only the error's kind is kept, never its text (it may quote bytes).
+            out.rejects.append((first, "truncated_row" if "end of data" in str(e) else "bad_quote", None))
+            out.last_was_short = False
+            continue
+        if not rec:
+            continue  # a blank line
+        out.last_was_short = len(rec) < ncols
+        if len(rec) != ncols:
+            out.rejects.append((first, "too_few_columns" if len(rec) < ncols else "too_many_columns", None))
+            continue
+        joined = "".join(rec)
+        if not joined.isascii() or len(joined) > MAX_VALUE_CHARS:
+            rec, cleared, reason, pos = _decode(rec, encoding, required)
+            if rec is None:
+                out.rejects.append((first, reason, pos))
+                continue
+            for i, why in cleared.items():
+                out.cleared.setdefault(i, {})[len(out.rows)] = why
+        out.rows.append(rec)
+        out.lines.append(first)
+
+
+def _decode(rec: list[str], encoding: str, required: set[int]):
+    """(decoded record with bad values None, {position: reason} of those, None, None), or
+    (None, {}, reason, position) when a required value is bad."""
+    decoded: list[str | None] = []
+    cleared: dict[int, str] = {}
+    for i, v in enumerate(rec):
+        why = None
+        if not v.isascii() and encoding != "latin-1":
+            try:
+                v = v.encode("latin-1").decode(encoding)
+            except UnicodeDecodeError:
+                why = "invalid_utf8" if encoding == "utf-8" else "invalid_encoding"
+        if why is None and len(v) > MAX_VALUE_CHARS:
+            why = "value_too_long"
+        if why is not None and i in required:
+            return None, {}, why, i
+        if why is not None:
+            cleared[i] = why
+            v = None
+        decoded.append(v)
+    return decoded, cleared, None, None
