@@ -54,7 +54,8 @@ _EVENT_DATES = (
 _DEMOGRAPHICS = ("date_of_birth", "sex", "ethnicity")
 _RESERVED = {"source_line", "date_of_birth_source", "sex_source", "ethnicity_source"}
 # Parse errors of the engine's CSV reader -> reason codes (the others send the file to read_records).
-_PARSE_REASON = {"too_few_columns": "too_few_columns", "too_many_columns": "too_many_columns"}
+_PARSE_REASON = {"too_few_columns": "too_few_columns", "too_many_columns": "too_many_columns",
+                 "unterminated_quote": "truncated_row"}
 
 
 def q(name: str) -> str:
@@ -230,12 +231,16 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
         rejects = engine.scan_csv(src.raw, path, raw_names)
     except InputContractError:
         return False  # the fast reader gave up on the file; the records rule decides what is wrong
-    errors = set(rejects.column("error").to_pylist())
-    if errors & {"invalid_utf8", "unreadable", "unterminated_quote"}:
+    errors = rejects.column("error").to_pylist()
+    records = 1 + engine.count(src.raw) + len(rejects)
+    last = rejects.column("record").to_pylist()[-1] if errors else None
+    # An open quote is the fast reader's only on the file's last record (scan_file saw to that).
+    open_quote_elsewhere = any(e == "unterminated_quote" for e in errors[:-1]) or (
+        errors and errors[-1] == "unterminated_quote" and last != records)
+    if {"invalid_utf8", "unreadable"} & set(errors) or open_quote_elsewhere:
         engine.drop(src.raw)
         return False
     accepted = engine.count(src.raw)
-    records = 1 + accepted + len(rejects)
     if scan.newlines + (not scan.ends_with_newline) == records:
         # One line per record (no blank line, no line break inside a field): record number = line.
         lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)

@@ -37,6 +37,7 @@ ENCODINGS = ("utf-8", "latin-1", "cp1252")
 _CHUNK = 64 << 20
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
 _BOF = -1
+BOM = b"\xef\xbb\xbf"
 _PENDING = -2  # the byte after a chunk's last byte is not known yet
 
 
@@ -79,7 +80,8 @@ def scan_file(path: Path) -> FileScan:
     """One pass over the bytes: line ends, and whether quotes and line ends are regular."""
     lf = cr = crlf = quotes = 0
     bad = False
-    prev, pending_close, last = _BOF, False, -1
+    prev, pending_close, last, first = _BOF, False, -1, True
+    offset, last_eol, last_quote = 0, -1, -1
     ok_before = np.array([_COMMA, _LF, _CR, _QUOTE, _BOF])
     ok_after = np.array([_COMMA, _LF, _CR, _QUOTE, _PENDING])
     try:
@@ -98,25 +100,39 @@ def scan_file(path: Path) -> FileScan:
                     # the first of a doubled pair): regular when each is where a field starts/ends.
                     opening = (np.arange(len(q)) + quotes) % 2 == 0
                     before = np.where(q > 0, a[np.maximum(q - 1, 0)].astype(np.int64), prev)
+                    if first and chunk.startswith(BOM):
+                        before[q == len(BOM)] = _BOF  # a byte-order mark is not part of the first field
                     after = np.where(q < len(a) - 1, a[np.minimum(q + 1, len(a) - 1)].astype(np.int64), _PENDING)
                     bad |= bool(np.any(opening & ~np.isin(before, ok_before)))
                     bad |= bool(np.any(~opening & ~np.isin(after, ok_after)))
                     pending_close = bool(q[-1] == len(a) - 1 and not opening[-1])
                     quotes += len(q)
+                    last_quote = offset + int(q[-1])
                 else:
                     pending_close = False
+                eol = np.flatnonzero((a == _LF) | is_cr)
+                if len(eol):
+                    last_eol = offset + int(eol[-1])
                 prev = last = int(a[-1])
+                first = False
+                offset += len(a)
     except InputContractError:
         raise
     except (OSError, EOFError, zlib.error) as e:
         raise _read_failed(path, e) from None
-    regular = not bad and quotes % 2 == 0 and (cr == 0 or cr == crlf == lf)
+    # A quote left open on the last line (the file stops inside a quoted field of its last row)
+    # is the fast reader's to report; one left open before a line end swallows lines: not regular.
+    open_tail = quotes % 2 == 1 and last_quote > last_eol
+    regular = not bad and (quotes % 2 == 0 or open_tail) and (cr == 0 or cr == crlf == lf)
     return FileScan(newlines=lf + cr - crlf, ends_with_newline=last in (_LF, _CR), regular=regular)
 
 
 def _reader(f, *, strict: bool = True):
+    # A UTF-8 byte-order mark is skipped (else a quoted first header cell would not start a field).
     # latin-1 maps every byte to one character, so reading never fails on bytes; each value is
     # decoded with the file's encoding afterwards, one value at a time.
+    if f.read(len(BOM)) != BOM:
+        f.seek(0)
     return csv.reader(io.TextIOWrapper(f, encoding="latin-1", newline=""), strict=strict)
 
 
@@ -125,10 +141,6 @@ def read_header(path: Path, encoding: str = "utf-8") -> list[str]:
     name = Path(path).name
     try:
         with open_bytes(path) as f:
-            head = f.read(1)
-            if not head:
-                raise InputContractError("empty file: no header line", file=name)
-            f.seek(0)
             cells = next(_reader(f, strict=False), [])
     except InputContractError:
         raise
@@ -138,12 +150,9 @@ def read_header(path: Path, encoding: str = "utf-8") -> list[str]:
         raise InputContractError("empty file: no header line", file=name)
     try:
         raw = [c.encode("latin-1") for c in cells]
-        text = [b.decode("utf-8-sig" if i == 0 and encoding == "utf-8" else encoding) for i, b in enumerate(raw)]
+        return [b.decode(encoding) for b in raw]
     except UnicodeDecodeError:
         raise InputContractError(f"header line is not valid {encoding}", file=name) from None
-    if encoding != "utf-8" and text and text[0].startswith("\ufeff"):
-        text[0] = text[0][1:]
-    return text
 
 
 @dataclass
