@@ -113,7 +113,7 @@ def physical_lines(data: bytes) -> int:
 
 def clean_force(rng: random.Random) -> dict[str, list[list[str]]]:
     n_crimes, n_people = rng.randint(2, 12), rng.randint(2, 10)
-    day = lambda: str(dt.date(2015, 1, 1) + dt.timedelta(days=rng.randint(0, 2000)))  # noqa: E731
+    day = lambda: str(dt.date(2015, 1, 1) + dt.timedelta(days=rng.randint(0, 2000)))
     crimes = [[f"C{i}", f"{MARK}title{i}", day(), day(), rng.choice(["Y", "N", ""]), f"{MARK}mo {i}"] for i in range(n_crimes)]
     people = [[f"N{i}", f"19{rng.randint(50, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}", rng.choice("MFU"),
                f"IC{rng.randint(1, 6)}", f"{MARK}sn{i}"] for i in range(n_people)]
@@ -146,7 +146,8 @@ def render(rng: random.Random, table: str, rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     quoting = rng.choice([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])
     csv.writer(out, quoting=quoting, lineterminator=rng.choice(["\n", "\r\n"])).writerows([HEADERS[table], *rows])
-    return out.getvalue().encode("utf-8")
+    bom = b"\xef\xbb\xbf" if rng.random() < 0.1 else b""
+    return bom + out.getvalue().encode("utf-8")
 
 
 def damage_bytes(rng: random.Random, data: bytes) -> bytes:

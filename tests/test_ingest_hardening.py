@@ -410,6 +410,6 @@ def test_docs_list_every_reason_code_and_no_other():
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "ingest.md").read_text()
     section = doc.split("## What happens to a bad row", 1)[1].split("\n## ", 1)[0]
-    listed = re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M)
+    listed = re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE)
     assert sorted(listed) == sorted(REASONS)
     assert len(listed) == len(set(listed))

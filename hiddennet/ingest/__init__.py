@@ -27,12 +27,27 @@ from hiddennet.contract import FILE_SUFFIXES, TABLES, TableContract
 from hiddennet.engine.base import Engine
 from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import RecordLines, record_lines
-from hiddennet.ingest.records import MAX_VALUE_CHARS, FileScan, read_header, read_records, scan_file
-from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, WHITESPACE, known_unknown, lit, trim_sql, typed
+from hiddennet.ingest.records import (
+    MAX_VALUE_CHARS,
+    FileScan,
+    read_header,
+    read_records,
+    scan_file,
+)
+from hiddennet.ingest.rules import (
+    REASON_OF_KIND,
+    REASONS,
+    SQL_TYPE,
+    WHITESPACE,
+    known_unknown,
+    lit,
+    trim_sql,
+    typed,
+)
 from hiddennet.settings import Settings
 from hiddennet.stage import StageOutput
 
-__all__ = ["run", "REASONS", "OUTPUT_TABLES"]
+__all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
@@ -614,7 +629,7 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
 
 
 def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
-    cols = f"CAST(NULL AS VARCHAR) AS source_table, CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS line, "
+    cols = "CAST(NULL AS VARCHAR) AS source_table, CAST(NULL AS VARCHAR) AS source_file, CAST(NULL AS BIGINT) AS line, "
     parts = [f"SELECT {cols}CAST(NULL AS VARCHAR) AS {q('column')}, CAST(NULL AS VARCHAR) AS reason, "
              "CAST(NULL AS VARCHAR) AS action WHERE false"]
     for t, src in sources.items():

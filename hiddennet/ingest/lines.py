@@ -8,11 +8,12 @@ stays bounded on a country-sized file.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hiddennet.ingest.records import open_bytes
 
 _CHUNK = 64 << 20
 _NL, _QUOTE, _CR = 10, 34, 13
@@ -28,17 +29,7 @@ class RecordLines:
 
 
 def _open(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-
-
-def count_newlines(path: Path) -> tuple[int, bool]:
-    """Newline bytes in the file, and whether it ends with one (a cheap pass: no parsing)."""
-    n, last = 0, b""
-    with _open(Path(path)) as f:
-        while chunk := f.read(_CHUNK):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n, last == b"\n"
+    return open_bytes(path)  # one opener for ingest: .gz in any case
 
 
 def record_lines(path: Path) -> RecordLines:
@@ -65,7 +56,7 @@ def record_lines(path: Path) -> RecordLines:
             starts_line.append(line_idx + 2)
             starts_pos.append(ending + offset + 1)
             ends_pos.append(ending + offset)
-            prev = np.where(ending > 0, a[np.maximum(ending - 1, 0)], prev_byte if prev_byte >= 0 else 0)
+            prev = np.where(ending > 0, a[np.maximum(ending - 1, 0)], max(prev_byte, 0))
             cr_before.append(prev == _CR)
             quotes += len(q)
             newlines += len(nl)
