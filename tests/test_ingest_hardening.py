@@ -252,6 +252,7 @@ def test_a_2mb_parquet_value_is_value_too_long(duck, tmp_path):
     run(duck, folder(tmp_path, crimes=None))
     assert duck.fetch_rows("SELECT crime_ref, modus_operandi FROM crimes") == [("C1", None), ("C2", "mo")]
     assert quarantine(duck) == [(1, "modus_operandi", "value_too_long", "value_cleared")]
+    assert not [t for t in ingest.engine_scratch(duck) if duck.has_table(t)]
 
 
 BAD_DATES = ["-001-01-01", "0000-01-01", "2021-03-15T25:99", "2021-03-15T24:00", "2021-03-15T10:60", "1799-12-31",
@@ -342,6 +343,7 @@ def test_a_future_offence_date_is_quarantined_and_never_sets_as_of(duck, tmp_pat
     assert out.facts["future_dates_quarantined"] == 2
     assert quarantine(duck) == [(202, "offence_date", "future_date", "row_rejected"),
                                 (203, "recorded_date", "future_date", "value_cleared")]
+    assert not [t for t in ingest.engine_scratch(duck) if duck.has_table(t)]
 
 
 def test_extract_date_sets_the_cutoff(duck, tmp_path):

@@ -696,7 +696,7 @@ def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
     when `read` is None) the reader's tables too."""
     names = ["__ing_demo_src", "__ing_demo", "__ing_demo_pick"]
     for t in TABLES:
-        names += [f"__ing_status_{t}", f"__ing_rej_{t}"]
+        names += [f"__ing_status_{t}", f"__ing_rej_{t}", f"__ing_status_{t}_f"]
         if read is None or t in read:
             names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups")] + [f"__ing_raw_{t}_x"]
     return names

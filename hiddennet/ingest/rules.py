@@ -98,8 +98,13 @@ def _graded(v: str, system: str, grades: dict[str, tuple[str, ...]]) -> str:
 
 
 def trim_sql(v: str) -> str:
-    """SQL of `v` without white space (WHITESPACE) at either end."""
-    return f"trim({v}, {lit(WHITESPACE)})"
+    """SQL of `v` without white space (WHITESPACE) at either end.
+
+    Trimming a list of characters costs ~15x a plain trim in DuckDB, so it runs only on values whose
+    first or last character is not printable ASCII (codes 33-126: nothing to trim), which are rare.
+    """
+    ends_plain = f"ascii({v}) BETWEEN 33 AND 126 AND ascii(right({v}, 1)) BETWEEN 33 AND 126"
+    return f"CASE WHEN {ends_plain} THEN {v} ELSE trim({v}, {lit(WHITESPACE)}) END"
 
 
 def collapse_sql(v: str, into: str, extra: str = "") -> str:
