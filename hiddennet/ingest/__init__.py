@@ -30,6 +30,7 @@ from hiddennet.ingest.lines import RecordLines, record_lines
 from hiddennet.ingest.records import (
     MAX_VALUE_CHARS,
     FileScan,
+    decode_records,
     read_header,
     read_records,
     scan_file,
@@ -252,11 +253,12 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     # An open quote is the fast reader's only on the file's last record (scan_file saw to that).
     open_quote_elsewhere = any(e == "unterminated_quote" for e in errors[:-1]) or (
         errors and errors[-1] == "unterminated_quote" and last != records)
-    if {"invalid_utf8", "unreadable"} & set(errors) or open_quote_elsewhere:
+    if "unreadable" in errors or open_quote_elsewhere:
         engine.drop(src.raw)
         return False
     accepted = engine.count(src.raw)
-    if scan.newlines + (not scan.ends_with_newline) == records:
+    bad_bytes = "invalid_utf8" in errors  # those records are read again value by value (positions needed)
+    if scan.newlines + (not scan.ends_with_newline) == records and not bad_bytes:
         # One line per record (no blank line, no line break inside a field): record number = line.
         lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
     else:
@@ -270,17 +272,71 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     if len(idx) != accepted or np.any((rec < 0) | (rec >= n)):
         engine.drop(src.raw)  # the reader and the line scan disagree on where records start
         return False
-    src.raw_rows = accepted
-    src.line_sql = _line_sql(engine, src.lines, lines.start_line[idx])
-    reasons, rej_lines = [], []
-    for r, err in zip(rec.tolist(), rejects.column("error").to_pylist(), strict=True):
+    reasons, rej_lines, columns, redo = [], [], [], []
+    for r, err in zip(rec.tolist(), errors, strict=True):
+        if err == "invalid_utf8":
+            redo.append(r)
+            continue
         reason = _PARSE_REASON.get(err, "truncated_row")
         if reason == "too_few_columns" and r == n - 1 and not lines.ends_with_newline:
             reason = "truncated_row"  # the file stops in the middle of its last row
         reasons.append(reason)
         rej_lines.append(int(lines.start_line[r]))
-    _register_parse(engine, src, rej_lines, reasons, [None] * len(reasons))
+        columns.append(None)
+    if redo:
+        idx = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
+    src.raw_rows = len(idx)
+    src.line_sql = _line_sql(engine, src.lines, lines.start_line[idx])
+    _register_parse(engine, src, rej_lines, reasons, columns)
     return True
+
+
+def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
+                     redo: list[int], rejected: tuple[list, list, list]) -> np.ndarray:
+    """Records the fast reader rejected for invalid bytes, read again value by value: a bad required
+    value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
+    joins the raw table in file order. Returns the record index of every raw row, in order."""
+    pos = lines.start_pos
+    spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
+    required = {int(src.present[c][1:]) for c in src.contract.required_columns}
+    names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
+    ncols = len(engine.columns(src.raw)) - 1  # c0..c{n-1}, __row
+    kept, kept_rec, cleared = [], [], {}
+    for r, (values, why, reason, col) in zip(redo, decode_records(path, spans, required), strict=True):
+        if values is None or len(values) != ncols:
+            rejected[0].append(int(lines.start_line[r]))
+            rejected[1].append(reason or "invalid_utf8")
+            rejected[2].append(names.get(col))
+            continue
+        for i, code in why.items():
+            cleared.setdefault(i, {})[len(kept)] = code
+        kept.append(values)
+        kept_rec.append(r)
+    if not kept:
+        return idx
+    data = {f"c{i}": pa.array([v[i] for v in kept], pa.string()) for i in range(ncols)}
+    for i, by_row in cleared.items():
+        data[f"c{i}__pre"] = pa.array([by_row.get(k) for k in range(len(kept))], pa.string())
+        src.pre[names[i]] = f"c{i}__pre"
+    data["__rec"] = pa.array(kept_rec, pa.int64())
+    t = src.contract.name
+    engine.register_arrow(f"__ing_recov_{t}", pa.table(data))
+    engine.register_arrow(f"__ing_recidx_{t}", pa.table({"__row": pa.array(np.arange(len(idx)), pa.int64()),
+                                                          "__rec": pa.array(idx, pa.int64())}))
+    cols = [f"c{i}" for i in range(ncols)]
+    pre = [f"c{i}__pre" for i in sorted(cleared)]
+    old = ", ".join([f"r.{c}" for c in cols] + [f"CAST(NULL AS VARCHAR) AS {p}" for p in pre] + ["x.__rec"])
+    new = ", ".join(cols + pre + ["__rec"])
+    engine.create_table(
+        f"{src.raw}_x",
+        f"SELECT {', '.join(cols + pre)}, row_number() OVER (ORDER BY __rec) - 1 AS __row FROM ("
+        f"SELECT {old} FROM {src.raw} r JOIN __ing_recidx_{t} x ON x.__row = r.__row "
+        f"UNION ALL SELECT {new} FROM __ing_recov_{t}) u",
+    )
+    for scratch in (src.raw, f"__ing_recov_{t}", f"__ing_recidx_{t}"):
+        engine.drop(scratch)
+    src.raw = f"{src.raw}_x"
+    return np.sort(np.concatenate([idx, np.asarray(kept_rec, dtype=np.int64)]))
 
 
 def _register_parse(engine: Engine, src: _Source, lines: list, reasons: list, columns: list) -> None:
@@ -698,5 +754,6 @@ def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
     for t in TABLES:
         names += [f"__ing_status_{t}", f"__ing_rej_{t}", f"__ing_status_{t}_f"]
         if read is None or t in read:
-            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups")] + [f"__ing_raw_{t}_x"]
+            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups", "recov", "recidx")]
+            names += [f"__ing_raw_{t}_x"]
     return names

@@ -26,6 +26,7 @@ class RecordLines:
     start_line: np.ndarray  # int64, 1-based
     blank: np.ndarray  # bool: empty (or a lone CR) records, which readers skip
     ends_with_newline: bool
+    start_pos: np.ndarray | None = None  # int64: byte offset where each record starts (record_lines only)
 
 
 def _open(path: Path):
@@ -73,4 +74,4 @@ def record_lines(path: Path) -> RecordLines:
         start_line, start_pos, end_pos, cr = start_line[:-1], start_pos[:-1], end_pos[:-1], cr[:-1]
     length = end_pos - start_pos
     blank = (length == 0) | ((length == 1) & cr)
-    return RecordLines(start_line=start_line, blank=blank, ends_with_newline=ends_with_newline)
+    return RecordLines(start_line=start_line, blank=blank, ends_with_newline=ends_with_newline, start_pos=start_pos)

@@ -38,7 +38,6 @@ _CHUNK = 64 << 20
 _LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
 _BOF = -1
 BOM = b"\xef\xbb\xbf"
-_PENDING = -2  # the byte after a chunk's last byte is not known yet
 
 
 def is_gzip(path: Path) -> bool:
@@ -78,53 +77,73 @@ class FileScan:
 
 def scan_file(path: Path) -> FileScan:
     """One pass over the bytes: line ends, and whether quotes and line ends are regular."""
-    lf = cr = crlf = quotes = 0
-    bad = False
-    prev, pending_close, last, first = _BOF, False, -1, True
-    offset, last_eol, last_quote = 0, -1, -1
-    ok_before = np.array([_COMMA, _LF, _CR, _QUOTE, _BOF])
-    ok_after = np.array([_COMMA, _LF, _CR, _QUOTE, _PENDING])
+    st = _ScanState()
     try:
         with open_bytes(path) as f:
             while chunk := f.read(_CHUNK):
-                a = np.frombuffer(chunk, dtype=np.uint8)
-                if pending_close and a[0] not in (_COMMA, _LF, _CR, _QUOTE):
-                    bad = True
-                is_cr = a == _CR
-                lf += int(np.count_nonzero(a == _LF))
-                cr += int(np.count_nonzero(is_cr))
-                crlf += int(np.count_nonzero(is_cr[:-1] & (a[1:] == _LF))) + int(prev == _CR and a[0] == _LF)
-                q = np.flatnonzero(a == _QUOTE)
-                if len(q):
-                    # Under quote parity an even quote opens a field, an odd one closes it (or is
-                    # the first of a doubled pair): regular when each is where a field starts/ends.
-                    opening = (np.arange(len(q)) + quotes) % 2 == 0
-                    before = np.where(q > 0, a[np.maximum(q - 1, 0)].astype(np.int64), prev)
-                    if first and chunk.startswith(BOM):
-                        before[q == len(BOM)] = _BOF  # a byte-order mark is not part of the first field
-                    after = np.where(q < len(a) - 1, a[np.minimum(q + 1, len(a) - 1)].astype(np.int64), _PENDING)
-                    bad |= bool(np.any(opening & ~np.isin(before, ok_before)))
-                    bad |= bool(np.any(~opening & ~np.isin(after, ok_after)))
-                    pending_close = bool(q[-1] == len(a) - 1 and not opening[-1])
-                    quotes += len(q)
-                    last_quote = offset + int(q[-1])
-                else:
-                    pending_close = False
-                eol = np.flatnonzero((a == _LF) | is_cr)
-                if len(eol):
-                    last_eol = offset + int(eol[-1])
-                prev = last = int(a[-1])
-                first = False
-                offset += len(a)
+                _scan_chunk(st, chunk)
     except InputContractError:
         raise
     except (OSError, EOFError, zlib.error) as e:
         raise _read_failed(path, e) from None
     # A quote left open on the last line (the file stops inside a quoted field of its last row)
     # is the fast reader's to report; one left open before a line end swallows lines: not regular.
-    open_tail = quotes % 2 == 1 and last_quote > last_eol
-    regular = not bad and (quotes % 2 == 0 or open_tail) and (cr == 0 or cr == crlf == lf)
-    return FileScan(newlines=lf + cr - crlf, ends_with_newline=last in (_LF, _CR), regular=regular)
+    open_tail = st.quotes % 2 == 1 and st.last_quote > st.last_eol
+    regular = not st.bad and (st.quotes % 2 == 0 or open_tail) and (st.cr == 0 or st.cr == st.crlf == st.lf)
+    return FileScan(newlines=st.lf + st.cr - st.crlf, ends_with_newline=st.prev in (_LF, _CR), regular=regular)
+
+
+@dataclass
+class _ScanState:
+    lf: int = 0
+    cr: int = 0
+    crlf: int = 0
+    quotes: int = 0
+    bad: bool = False
+    prev: int = _BOF  # the last byte of the previous chunk
+    pending_close: bool = False  # the previous chunk ended with a closing quote
+    offset: int = 0
+    last_eol: int = -1
+    last_quote: int = -1
+
+
+# Bytes that may stand before an opening quote, and after a closing one (or a doubled quote's first).
+_OK_BEFORE = np.zeros(256, bool)
+_OK_BEFORE[[_COMMA, _LF, _CR, _QUOTE]] = True
+_OK_AFTER = _OK_BEFORE
+
+
+def _scan_chunk(st: _ScanState, chunk: bytes) -> None:
+    # Counting with bytes.count (C speed); NumPy only for the quotes, by parity: an even quote opens
+    # a field, an odd one closes it (or is the first of a doubled pair).
+    n = len(chunk)
+    if st.pending_close and chunk[0] not in (_COMMA, _LF, _CR, _QUOTE):
+        st.bad = True
+    st.lf += chunk.count(b"\n")
+    crs = chunk.count(b"\r")
+    if crs:
+        st.cr += crs
+        st.crlf += chunk.count(b"\r\n") + int(st.prev == _CR and chunk[0] == _LF)
+    st.last_eol = max(st.last_eol, st.offset + max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))) if (
+        b"\n" in chunk or crs) else st.last_eol
+    st.pending_close = False
+    if b'"' in chunk:
+        a = np.frombuffer(chunk, dtype=np.uint8)
+        q = np.flatnonzero(a == _QUOTE)
+        first = st.quotes % 2  # index in q of the first opening quote
+        opening, closing = q[first::2], q[1 - first::2]
+        at_start = opening == 0
+        if st.offset == 0 and chunk.startswith(BOM):
+            at_start |= opening == len(BOM)  # a byte-order mark is not part of the first field
+        ok_open = _OK_BEFORE[a[np.maximum(opening - 1, 0)]] | (at_start & (st.prev in (_BOF, _COMMA, _LF, _CR, _QUOTE)))
+        at_end = closing == n - 1
+        ok_close = _OK_AFTER[a[np.minimum(closing + 1, n - 1)]] | at_end
+        st.bad |= not (bool(ok_open.all()) and bool(ok_close.all()))
+        st.pending_close = bool(len(closing) and closing[-1] == n - 1)
+        st.quotes += len(q)
+        st.last_quote = st.offset + int(q[-1])
+    st.prev = chunk[-1]
+    st.offset += n
 
 
 def _reader(f, *, strict: bool = True):
@@ -264,3 +283,20 @@ def _decode(rec: list[str], encoding: str, required: set[int]):
             v = None
         decoded.append(v)
     return decoded, cleared, None, None
+
+
+def decode_records(path: Path, spans: list[tuple[int, int]], required: set[int], encoding: str = "utf-8") -> list:
+    """Re-read the records at byte spans [start, end) (sorted) value by value: per span the _decode
+    result (values with bad ones None, {position: reason}, reason, position) for records the fast
+    reader rejected for their bytes. Reading goes forward only (a .gz file is not re-opened)."""
+    out = []
+    try:
+        with open_bytes(path) as f:
+            for start, end in spans:
+                f.seek(start)
+                text = f.read(end - start if end >= 0 else -1).decode("latin-1")
+                rec = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
+                out.append(_decode(rec, encoding, required))
+    except (OSError, EOFError, zlib.error, csv.Error) as e:
+        raise _read_failed(path, e) from None
+    return out
