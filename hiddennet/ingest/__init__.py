@@ -250,10 +250,11 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     errors = rejects.column("error").to_pylist()
     records = 1 + engine.count(src.raw) + len(rejects)
     last = rejects.column("record").to_pylist()[-1] if errors else None
-    # An open quote is the fast reader's only on the file's last record (scan_file saw to that).
-    open_quote_elsewhere = any(e == "unterminated_quote" for e in errors[:-1]) or (
-        errors and errors[-1] == "unterminated_quote" and last != records)
-    if "unreadable" in errors or open_quote_elsewhere:
+    # A quote error is the fast reader's only for a quote left open on the file's last record
+    # (truncated_row); any other (a misplaced quote) is read by the records rule.
+    quote_elsewhere = any(e == "unterminated_quote" for e in errors[:-1]) or bool(
+        errors and errors[-1] == "unterminated_quote" and (last != records or not scan.open_tail))
+    if "unreadable" in errors or quote_elsewhere:
         engine.drop(src.raw)
         return False
     accepted = engine.count(src.raw)

@@ -9,11 +9,12 @@ The rule (docs/ingest.md, "Records and lines") is that of Python's `csv` module 
   next line, so one damaged quote never shifts the line numbers of the rows after it;
 - the file ending inside a quoted field is `truncated_row`.
 
-`scan_file` makes one cheap NumPy pass and says whether the engine's fast CSV reader can be trusted
-with the file (LF or CRLF used consistently and every quote where a field starts or ends); when it
-cannot, or the fast reader meets bytes it rejects by the row (invalid UTF-8, an over-long line),
-`read_records` reads the file with the rule above, value by value, so that an invalid value in an
-optional column is cleared and its row kept. Nothing here ever puts a value into a message.
+`scan_file` makes one cheap pass (counting bytes) and says whether the engine's fast CSV reader may
+read the file (LF or CRLF used consistently, quotes balanced but for one left open on the last line);
+when it may not, or the fast reader rejects records for a misplaced quote or an over-long line, or
+disagrees with the quote-parity line scan, `read_records` reads the whole file with the rule above,
+value by value. Records rejected for invalid UTF-8 alone are re-read one by one (`decode_records`),
+so that an invalid value in an optional column is cleared and its row kept. Nothing here ever puts a value into a message.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class FileScan:
     newlines: int  # line ends (LF, CRLF, lone CR), inside quotes or not
     ends_with_newline: bool
     regular: bool  # the engine's fast reader may read it (see the module docstring)
+    open_tail: bool = False  # an odd number of quotes, the last after the last line end
 
 
 def scan_file(path: Path) -> FileScan:
@@ -89,8 +91,9 @@ def scan_file(path: Path) -> FileScan:
     # A quote left open on the last line (the file stops inside a quoted field of its last row)
     # is the fast reader's to report; one left open before a line end swallows lines: not regular.
     open_tail = st.quotes % 2 == 1 and st.last_quote > st.last_eol
-    regular = not st.bad and (st.quotes % 2 == 0 or open_tail) and (st.cr == 0 or st.cr == st.crlf == st.lf)
-    return FileScan(newlines=st.lf + st.cr - st.crlf, ends_with_newline=st.prev in (_LF, _CR), regular=regular)
+    regular = (st.quotes % 2 == 0 or open_tail) and (st.cr == 0 or st.cr == st.crlf == st.lf)
+    return FileScan(newlines=st.lf + st.cr - st.crlf, ends_with_newline=st.prev in (_LF, _CR), regular=regular,
+                    open_tail=open_tail)
 
 
 @dataclass
@@ -99,49 +102,29 @@ class _ScanState:
     cr: int = 0
     crlf: int = 0
     quotes: int = 0
-    bad: bool = False
     prev: int = _BOF  # the last byte of the previous chunk
-    pending_close: bool = False  # the previous chunk ended with a closing quote
     offset: int = 0
     last_eol: int = -1
     last_quote: int = -1
 
 
-# Bytes that may stand before an opening quote, and after a closing one (or a doubled quote's first).
-_OK_BEFORE = np.zeros(256, bool)
-_OK_BEFORE[[_COMMA, _LF, _CR, _QUOTE]] = True
-_OK_AFTER = _OK_BEFORE
-
-
 def _scan_chunk(st: _ScanState, chunk: bytes) -> None:
-    # Counting with bytes.count (C speed); NumPy only for the quotes, by parity: an even quote opens
-    # a field, an odd one closes it (or is the first of a doubled pair).
+    # bytes.count and rfind only (C speed). Quotes are not checked here: the fast reader runs in
+    # strict mode and reports a misplaced quote as a rejected record, which sends the file to
+    # read_records; record_lines then checks that the reader and quote parity agree on every record.
     n = len(chunk)
-    if st.pending_close and chunk[0] not in (_COMMA, _LF, _CR, _QUOTE):
-        st.bad = True
     st.lf += chunk.count(b"\n")
     crs = chunk.count(b"\r")
     if crs:
         st.cr += crs
         st.crlf += chunk.count(b"\r\n") + int(st.prev == _CR and chunk[0] == _LF)
-    st.last_eol = max(st.last_eol, st.offset + max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))) if (
-        b"\n" in chunk or crs) else st.last_eol
-    st.pending_close = False
-    if b'"' in chunk:
-        a = np.frombuffer(chunk, dtype=np.uint8)
-        q = np.flatnonzero(a == _QUOTE)
-        first = st.quotes % 2  # index in q of the first opening quote
-        opening, closing = q[first::2], q[1 - first::2]
-        at_start = opening == 0
-        if st.offset == 0 and chunk.startswith(BOM):
-            at_start |= opening == len(BOM)  # a byte-order mark is not part of the first field
-        ok_open = _OK_BEFORE[a[np.maximum(opening - 1, 0)]] | (at_start & (st.prev in (_BOF, _COMMA, _LF, _CR, _QUOTE)))
-        at_end = closing == n - 1
-        ok_close = _OK_AFTER[a[np.minimum(closing + 1, n - 1)]] | at_end
-        st.bad |= not (bool(ok_open.all()) and bool(ok_close.all()))
-        st.pending_close = bool(len(closing) and closing[-1] == n - 1)
-        st.quotes += len(q)
-        st.last_quote = st.offset + int(q[-1])
+    eol = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+    if eol >= 0:
+        st.last_eol = st.offset + eol
+    quotes = chunk.count(b'"')
+    if quotes:
+        st.quotes += quotes
+        st.last_quote = st.offset + chunk.rfind(b'"')
     st.prev = chunk[-1]
     st.offset += n
 
