@@ -286,6 +286,10 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
         columns.append(None)
     if redo:
         idx = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
+        if idx is None:  # a re-read record breaks the records rule: the whole file is read by it
+            engine.drop(src.raw)
+            src.pre.clear()
+            return False
     src.raw_rows = len(idx)
     src.line_sql = _line_sql(engine, src.lines, lines.start_line[idx])
     _register_parse(engine, src, rej_lines, reasons, columns)
@@ -293,7 +297,7 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
 
 
 def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
-                     redo: list[int], rejected: tuple[list, list, list]) -> np.ndarray:
+                     redo: list[int], rejected: tuple[list, list, list]) -> np.ndarray | None:
     """Records the fast reader rejected for invalid bytes, read again value by value: a bad required
     value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
     joins the raw table in file order. Returns the record index of every raw row, in order."""
@@ -303,7 +307,10 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
     ncols = len(engine.columns(src.raw)) - 1  # c0..c{n-1}, __row
     kept, kept_rec, cleared = [], [], {}
-    for r, (values, why, reason, col) in zip(redo, decode_records(path, spans, required), strict=True):
+    decoded = decode_records(path, spans, required)
+    if decoded is None:
+        return None
+    for r, (values, why, reason, col) in zip(redo, decoded, strict=True):
         if values is None or len(values) != ncols:
             rejected[0].append(int(lines.start_line[r]))
             rejected[1].append(reason or "invalid_utf8")

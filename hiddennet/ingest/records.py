@@ -268,18 +268,23 @@ def _decode(rec: list[str], encoding: str, required: set[int]):
     return decoded, cleared, None, None
 
 
-def decode_records(path: Path, spans: list[tuple[int, int]], required: set[int], encoding: str = "utf-8") -> list:
+def decode_records(path: Path, spans: list[tuple[int, int]], required: set[int], encoding: str = "utf-8") -> list | None:
     """Re-read the records at byte spans [start, end) (sorted) value by value: per span the _decode
     result (values with bad ones None, {position: reason}, reason, position) for records the fast
-    reader rejected for their bytes. Reading goes forward only (a .gz file is not re-opened)."""
+    reader rejected for their bytes. Reading goes forward only (a .gz file is not re-opened).
+    None when a span is not one well-formed record by the rule: the whole file must be read by it."""
     out = []
     try:
         with open_bytes(path) as f:
             for start, end in spans:
                 f.seek(start)
                 text = f.read(end - start if end >= 0 else -1).decode("latin-1")
-                rec = next(csv.reader(io.StringIO(text, newline=""), strict=True), [])
-                out.append(_decode(rec, encoding, required))
-    except (OSError, EOFError, zlib.error, csv.Error) as e:
+                recs = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+                if len([r for r in recs if r]) != 1:
+                    return None
+                out.append(_decode(next(r for r in recs if r), encoding, required))
+    except csv.Error:
+        return None
+    except (OSError, EOFError, zlib.error) as e:
         raise _read_failed(path, e) from None
     return out
