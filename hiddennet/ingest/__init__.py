@@ -284,23 +284,25 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
         reasons.append(reason)
         rej_lines.append(int(lines.start_line[r]))
         columns.append(None)
+    src.raw_rows, row_lines = len(idx), lines.start_line[idx]  # row_lines[__row] = its line
     if redo:
-        idx = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
-        if idx is None:  # a re-read record breaks the records rule: the whole file is read by it
+        got = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
+        if got is None:  # a re-read record breaks the records rule: the whole file is read by it
             engine.drop(src.raw)
             src.pre.clear()
             return False
-    src.raw_rows = len(idx)
-    src.line_sql = _line_sql(engine, src.lines, lines.start_line[idx])
+        src.raw_rows, row_lines = got
+    src.line_sql = _line_sql(engine, src.lines, row_lines)
     _register_parse(engine, src, rej_lines, reasons, columns)
     return True
 
 
 def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
-                     redo: list[int], rejected: tuple[list, list, list]) -> np.ndarray | None:
+                     redo: list[int], rejected: tuple[list, list, list]) -> tuple[int, np.ndarray] | None:
     """Records the fast reader rejected for invalid bytes, read again value by value: a bad required
     value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
-    joins the raw table in file order. Returns the record index of every raw row, in order."""
+    joins the raw table in file order. Returns (raw rows, line of each __row value), or None when a
+    record does not read as one by the records rule."""
     pos = lines.start_pos
     spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
     required = {int(src.present[c][1:]) for c in src.contract.required_columns}
@@ -321,7 +323,7 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
         kept.append(values)
         kept_rec.append(r)
     if not kept:
-        return idx
+        return len(idx), lines.start_line[idx]
     data = {f"c{i}": pa.array([v[i] for v in kept], pa.string()) for i in range(ncols)}
     for i, by_row in cleared.items():
         data[f"c{i}__pre"] = pa.array([by_row.get(k) for k in range(len(kept))], pa.string())
@@ -335,16 +337,17 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     pre = [f"c{i}__pre" for i in sorted(cleared)]
     old = ", ".join([f"r.{c}" for c in cols] + [f"CAST(NULL AS VARCHAR) AS {p}" for p in pre] + ["x.__rec"])
     new = ", ".join(cols + pre + ["__rec"])
+    # __row becomes the record number (still in file order, no longer dense: no sort needed).
     engine.create_table(
         f"{src.raw}_x",
-        f"SELECT {', '.join(cols + pre)}, row_number() OVER (ORDER BY __rec) - 1 AS __row FROM ("
+        f"SELECT {', '.join(cols + pre)}, __rec AS __row FROM ("
         f"SELECT {old} FROM {src.raw} r JOIN __ing_recidx_{t} x ON x.__row = r.__row "
         f"UNION ALL SELECT {new} FROM __ing_recov_{t}) u",
     )
     for scratch in (src.raw, f"__ing_recov_{t}", f"__ing_recidx_{t}"):
         engine.drop(scratch)
     src.raw = f"{src.raw}_x"
-    return np.sort(np.concatenate([idx, np.asarray(kept_rec, dtype=np.int64)]))
+    return len(idx) + len(kept), lines.start_line
 
 
 def _register_parse(engine: Engine, src: _Source, lines: list, reasons: list, columns: list) -> None:
