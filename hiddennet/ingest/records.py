@@ -36,7 +36,7 @@ MAX_VALUE_CHARS = 1 << 20
 ENCODINGS = ("utf-8", "latin-1", "cp1252")
 
 _CHUNK = 64 << 20
-_LF, _CR, _QUOTE, _COMMA = 10, 13, 34, 44
+_LF, _CR = 10, 13
 _BOF = -1
 BOM = b"\xef\xbb\xbf"
 
