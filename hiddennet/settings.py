@@ -146,6 +146,19 @@ class Settings(BaseModel):
 
     # -- ingest ----------------------------------------------------------------------------------------
     max_age_years: int = Field(110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared.")
+    extract_date: dt.date | None = Field(
+        None,
+        description="Day the extract was taken: an event date after it is quarantined (`future_date`) and never sets `as_of`. "
+        "Default: none; then an event date more than `max_future_days` after the 99th percentile of the extract's event dates is.",
+    )
+    max_future_days: int = Field(
+        366, ge=0, description="Without `extract_date`: days after the 99th percentile of the accepted event dates beyond which "
+        "an event date is quarantined as `future_date` (docs/ingest.md, as_of).",
+    )
+    input_encoding: Literal["utf-8", "latin-1", "cp1252"] = Field(
+        "utf-8", description="Character encoding of the CSV extracts. `latin-1` or `cp1252` read a whole file written in that "
+        "encoding (each value transcoded to UTF-8); with `utf-8` a value that is not UTF-8 is quarantined (`invalid_utf8`).",
+    )
 
     # -- engines ---------------------------------------------------------------------------------------
     duckdb_memory_limit: str | None = Field(

@@ -117,13 +117,17 @@ class Engine(abc.ABC):
         record, as an Arrow table `record BIGINT` (1-based record number, header = 1, blank lines
         counted), `column VARCHAR` (NULL when not one column) and `error VARCHAR`, one of
         `too_few_columns`, `too_many_columns`, `invalid_utf8`, `unterminated_quote`, `unreadable`.
+        A record longer than ingest's MAX_VALUE_CHARS bytes is `unreadable`. A file the reader
+        cannot read at all raises InputContractError (ingest then reads it another way).
         """
         raise NotImplementedError(f"{self.name} engine cannot read CSV files")
 
     def scan_parquet(self, name: str, path: Path) -> list[str]:
-        """Read a Parquet file as table `name`, every column cast to VARCHAR, plus `__row`.
+        """Read a Parquet file as table `name`: its columns by position as `c0`..`c{n-1}`, each cast
+        to VARCHAR (a timestamp with a time zone as its UTC time), plus `__row` (file order, from 0).
 
-        Returns the file's column names in order (as written in the file).
+        Returns the file's column names in order (as written in the file). A file that is not
+        readable Parquet raises InputContractError naming it.
         """
         raise NotImplementedError(f"{self.name} engine cannot read Parquet extracts")
 

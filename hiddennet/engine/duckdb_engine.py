@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from hiddennet.engine.base import Engine, GroupFn
-from hiddennet.errors import OutputWriteError, SettingsError, engine_io_reason
+from hiddennet.errors import InputContractError, OutputWriteError, SettingsError, engine_io_reason
 from hiddennet.sql import lit as _quote, q
 
 # Rows handed to a per-group function at once; batches always hold whole groups.
@@ -136,17 +136,25 @@ class DuckDBEngine(Engine):
         self.create_table(name, f"SELECT * FROM read_parquet('{Path(path).as_posix()}')")
 
     def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+        from hiddennet.ingest.records import MAX_VALUE_CHARS
+
         cols = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in columns)
         # Reject tables accumulate across scans: start each scan with fresh ones.
         self.con.execute("DROP TABLE IF EXISTS __scan_rejects")
         self.con.execute("DROP TABLE IF EXISTS __scan_reject_scans")
-        self.con.execute(
-            f"CREATE OR REPLACE TABLE {name} AS SELECT *, (row_number() OVER () - 1)::BIGINT AS __row "
-            f"FROM read_csv({_quote(Path(path).as_posix())}, columns = {{{cols}}}, header = true, "
-            "auto_detect = false, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-            "strict_mode = true, store_rejects = true, rejects_table = '__scan_rejects', "
-            "rejects_scan = '__scan_reject_scans')"
-        )
+        try:
+            # max_line_size: a longer record comes back as `unreadable`, and ingest reads the file
+            # value by value to say which value is too long (no line can hold one if none is longer).
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT *, (row_number() OVER () - 1)::BIGINT AS __row "
+                f"FROM read_csv({_quote(Path(path).as_posix())}, columns = {{{cols}}}, header = true, "
+                "auto_detect = false, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+                f"strict_mode = true, max_line_size = {MAX_VALUE_CHARS}, "
+                "store_rejects = true, rejects_table = '__scan_rejects', rejects_scan = '__scan_reject_scans')"
+            )
+        except duckdb.Error:
+            # Never the error's text: DuckDB quotes the offending line.
+            raise InputContractError("the fast CSV reader cannot read this file", file=Path(path).name) from None
         # Only positions and error kinds leave this method; csv_line (raw data) is never read.
         rejects = self.fetch_arrow(
             """
@@ -166,13 +174,24 @@ class DuckDBEngine(Engine):
         return rejects
 
     def scan_parquet(self, name: str, path: Path) -> list[str]:
-        src = f"read_parquet({_quote(Path(path).as_posix())}, file_row_number = true)"
-        names = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-        names = [n for n in names if n != "file_row_number"]
-        cols = ", ".join(f"CAST({q(n)} AS VARCHAR) AS {q(n)}" for n in names)
-        sep = ", " if cols else ""
-        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}{sep}file_row_number::BIGINT AS __row FROM {src}")
-        return names
+        src = f"read_parquet({_quote(Path(path).as_posix())})"
+        file = Path(path).name
+        try:
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
+            # Columns by position (#i), named c0..c{n-1}: a file column called `__row` or
+            # `file_row_number` cannot clash with ours. A timestamp with a time zone is taken as
+            # the instant's calendar date in UTC, whatever this machine's time zone.
+            cols = [
+                f"CAST(timezone('UTC', #{i + 1}) AS VARCHAR) AS c{i}" if str(t).upper().startswith("TIMESTAMP WITH TIME ZONE")
+                else f"CAST(#{i + 1} AS VARCHAR) AS c{i}"
+                for i, (_, t, *_) in enumerate(described)
+            ]
+            sep = ", " if cols else ""
+            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(cols)}{sep}"
+                             f"(row_number() OVER () - 1)::BIGINT AS __row FROM {src}")
+        except duckdb.Error:
+            raise InputContractError("not a readable Parquet file", file=file) from None
+        return [r[0] for r in described]
 
     def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
         """Streams: the input is sorted by group into a temporary table inside DuckDB (so it spills

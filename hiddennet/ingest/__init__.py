@@ -14,10 +14,9 @@ reason code. Quarantine holds positions and reason codes only, never a value fro
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import gzip
-import io
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +27,31 @@ import pyarrow as pa
 from hiddennet.contract import FILE_SUFFIXES, INPUT_TABLES as TABLES, TableContract
 from hiddennet.engine.base import Engine
 from hiddennet.errors import InputContractError
-from hiddennet.ingest.lines import RecordLines, count_newlines, record_lines
-from hiddennet.ingest.rules import REASON_OF_KIND, REASONS, SQL_TYPE, known_unknown, lit, typed
+from hiddennet.ingest.lines import RecordLines, record_lines
+from hiddennet.ingest.records import (
+    MAX_VALUE_CHARS,
+    FileScan,
+    decode_records,
+    read_header,
+    read_records,
+    scan_file,
+)
+from hiddennet.ingest.rules import (
+    REASON_OF_KIND,
+    REASONS,
+    SQL_TYPE,
+    WHITESPACE,
+    known_unknown,
+    lit,
+    trim_sql,
+    typed,
+)
 from hiddennet.settings import Settings
-from hiddennet.sql import q  # quoted identifiers: column names come from the file's header
+from hiddennet.sql import date_lit, q  # q: column names come from the file's header
 from hiddennet.stage import Stage, StageOutput
 from hiddennet.tables import empty_sql
 
-__all__ = ["run", "REASONS", "OUTPUT_TABLES"]
+__all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
@@ -59,14 +75,9 @@ _EVENT_DATES = (
 )
 _DEMOGRAPHICS = ("date_of_birth", "sex", "ethnicity")
 _RESERVED = {"source_line", "date_of_birth_source", "sex_source", "ethnicity_source"}
-# Parse errors of the engine's CSV reader -> reason codes.
-_PARSE_REASON = {
-    "too_few_columns": "too_few_columns",
-    "too_many_columns": "too_many_columns",
-    "invalid_utf8": "invalid_utf8",
-    "unterminated_quote": "truncated_row",
-    "unreadable": "truncated_row",
-}
+# Parse errors of the engine's CSV reader -> reason codes (the others send the file to read_records).
+_PARSE_REASON = {"too_few_columns": "too_few_columns", "too_many_columns": "too_many_columns",
+                 "unterminated_quote": "truncated_row"}
 
 
 @dataclass
@@ -84,6 +95,8 @@ class _Source:
     line_sql: str = "r.__row + 2"  # SQL giving a raw row's physical line (alias r; lines table l)
     cleared: list[str] = field(default_factory=list)  # optional columns whose bad values are cleared
     inexact_lines: int = 0
+    pre: dict[str, str] = field(default_factory=dict)  # column -> raw column of reasons its value was cleared on reading
+    long_values: bool = False  # values may be longer than MAX_VALUE_CHARS (no reader bounded them)
 
 
 def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
@@ -97,12 +110,15 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
                 raise InputContractError(f"required with {files[t.name].name}", file=f"{other}.csv")
 
     sources: dict[str, _Source] = {}
-    for name in _ORDER:  # parents first: orphans are checked against accepted rows
-        src = sources[name] = _read(engine, TABLES[name], files.get(name))
-        _check(engine, src)
+    for name in _ORDER:
+        src = sources[name] = _read(engine, TABLES[name], files.get(name), settings.input_encoding)
+        _check_values(engine, src)
         for scratch in (src.raw, src.lines):
             if scratch:
                 engine.drop(scratch)  # the typed status table holds everything from here on
+    cutoff = _future_dates(engine, sources, settings)
+    for name in _ORDER:  # parents first: orphans are checked against accepted rows
+        _check_rows(engine, sources[name])
 
     latest = _latest_date(engine)
     as_of = settings.as_of or latest
@@ -118,6 +134,9 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
     _create_quarantine(engine, sources, bad_dob)
 
     facts = _facts(engine, sources, as_of, latest, settings)
+    facts["event_date_cutoff"], facts["event_date_cutoff_source"] = cutoff
+    facts["future_dates_quarantined"] = sum(n for c in facts["quarantine"].values() for a in c.values()
+                                            for r, n in a.items() if r == "future_date")
     for t in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
         engine.drop(t)
     return StageOutput(tables=OUTPUT_TABLES, facts=facts)
@@ -125,31 +144,31 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
 
 # -- finding and reading files -------------------------------------------------------------------------
 def _find_files(input_dir: Path) -> dict[str, Path]:
+    """<table><suffix> in any case, one per table; every match must be a readable file.
+
+    Names are compared in lower case, so `crimes.csv` and `CRIMES.csv` (or `crimes.csv` and
+    `crimes.csv.gz`) are two files for one table: the run stops naming both.
+    """
     if not input_dir.is_dir():
         raise InputContractError("input folder not found", file=str(input_dir))
+    wanted = {f"{name}{s}": name for name in TABLES for s in FILE_SUFFIXES}
+    hits: dict[str, list[Path]] = {}
+    for p in sorted(input_dir.iterdir()):
+        name = wanted.get(p.name.lower())
+        if name:
+            hits.setdefault(name, []).append(p)
     found: dict[str, Path] = {}
-    by_lower = {p.name.lower(): p for p in input_dir.iterdir() if p.is_file()}
-    for name in TABLES:
-        hits = [by_lower[f"{name}{s}"] for s in FILE_SUFFIXES if f"{name}{s}" in by_lower]
-        if len(hits) > 1:
-            raise InputContractError("more than one file for one table", file=", ".join(p.name for p in hits))
-        if hits:
-            found[name] = hits[0]
+    for name, paths in hits.items():
+        if len(paths) > 1:
+            raise InputContractError("more than one file for one table", file=", ".join(p.name for p in paths))
+        path = paths[0]
+        if not path.is_file():  # a folder, a dangling link, a device: present but not a file
+            why = "a link to nothing" if path.is_symlink() and not path.exists() else "not a regular file"
+            raise InputContractError(f"cannot be read: {why}", file=path.name)
+        if not os.access(path, os.R_OK):
+            raise InputContractError("cannot be read: no read permission", file=path.name)
+        found[name] = path
     return found
-
-
-def _read_header(path: Path) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as f:
-        head = f.read(1 << 20)
-    if not head.strip():
-        raise InputContractError("empty file: no header line", file=path.name)
-    first = head.split(b"\n", 1)[0]
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputContractError("header line is not valid UTF-8", file=path.name) from None
-    return next(csv.reader(io.StringIO(text.rstrip("\r"))), [])
 
 
 def _name_columns(contract: TableContract, header: list[str], file: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -158,13 +177,13 @@ def _name_columns(contract: TableContract, header: list[str], file: str) -> tupl
     extras: dict[str, int] = {}
     known = set(contract.column_names)
     for i, cell in enumerate(header):
-        name = cell.strip().lower() or f"column_{i + 1}"
+        name = cell.strip(WHITESPACE).lower() or f"column_{i + 1}"
         if name in known:
             if name in present:
                 raise InputContractError("column appears more than once in the header", file=file, column=name)
             present[name] = i
             continue
-        if name in _RESERVED:
+        if name in _RESERVED or name.endswith("__err"):
             name = f"extra_{name}"
         base, n = name, 2
         while name in extras or name in known:
@@ -176,35 +195,74 @@ def _name_columns(contract: TableContract, header: list[str], file: str) -> tupl
     return present, extras
 
 
-def _read(engine: Engine, contract: TableContract, path: Path | None) -> _Source:
+def _read(engine: Engine, contract: TableContract, path: Path | None, encoding: str = "utf-8") -> _Source:
     src = _Source(contract)
     if path is None:
         return src
-    t = contract.name
     src.file = path.name
-    src.raw, src.lines = f"__ing_raw_{t}", f"__ing_lines_{t}"
+    src.raw, src.lines = f"__ing_raw_{contract.name}", f"__ing_lines_{contract.name}"
     if path.name.lower().endswith(".parquet"):
-        names = engine.scan_parquet(src.raw, path)
-        present, extras = _name_columns(contract, names, path.name)
-        src.present = {c: names[i] for c, i in present.items()}
-        src.extras = {c: names[i] for c, i in extras.items()}
-        # Parquet has no lines: rows are numbered from 1 (docs/tables.md: row number + 1).
-        src.line_sql, src.lines, src.raw_rows = "r.__row + 1", None, engine.count(src.raw)
-        engine.create_table(f"__ing_parse_{t}", "SELECT CAST(NULL AS BIGINT) AS line, CAST(NULL AS VARCHAR) AS reason, "
-                            "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
-        return src
-    header = _read_header(path)
-    present, extras = _name_columns(contract, header, path.name)
+        _read_parquet(engine, src, path)
+    else:
+        _read_csv(engine, src, path, encoding)
+    return src
+
+
+def _read_parquet(engine: Engine, src: _Source, path: Path) -> None:
+    names = engine.scan_parquet(src.raw, path)  # columns c0..c{n-1}, whatever the file calls them
+    present, extras = _name_columns(src.contract, names, path.name)
+    src.present = {c: f"c{i}" for c, i in present.items()}
+    src.extras = {c: f"c{i}" for c, i in extras.items()}
+    # Parquet has no lines: rows are numbered from 1 (docs/tables.md: row number + 1).
+    src.line_sql, src.lines, src.raw_rows = "r.__row + 1", None, engine.count(src.raw)
+    src.long_values = True  # no reader has bounded a Parquet value's length
+    _register_parse(engine, src, [], [], [])
+
+
+def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
+    header = read_header(path, encoding)
+    present, extras = _name_columns(src.contract, header, path.name)
     raw_names = [f"c{i}" for i in range(len(header))]
     src.present = {c: raw_names[i] for c, i in present.items()}
     src.extras = {c: raw_names[i] for c, i in extras.items()}
-    rejects = engine.scan_csv(src.raw, path, raw_names)
+    scan = scan_file(path)
+    if encoding == "utf-8" and scan.regular and _read_csv_fast(engine, src, path, raw_names, scan):
+        return
+    # The records rule of ingest/records.py, value by value: irregular quotes or line ends, another
+    # encoding, or bytes the fast reader rejects by the row (invalid UTF-8 in an optional column
+    # must clear that value only, an over-long line must say value_too_long).
+    required = {present[c] for c in src.contract.required_columns}
+    recs = read_records(path, len(header), required, encoding, scan.ends_with_newline)
+    engine.register_arrow(src.raw, recs.table)
+    src.raw_rows = recs.table.num_rows
+    src.line_sql = _line_sql(engine, src.lines, recs.start_line)
+    pos_to_name = {int(v[1:]): k for k, v in {**src.present, **src.extras}.items()}
+    src.pre = {pos_to_name[p]: col for p, col in recs.pre.items()}
+    _register_parse(engine, src, [r[0] for r in recs.rejects], [r[1] for r in recs.rejects],
+                    [pos_to_name.get(r[2]) if r[2] is not None else None for r in recs.rejects])
+
+
+def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str], scan: FileScan) -> bool:
+    """The engine's CSV reader, when it can be trusted with every record; False: read another way."""
+    try:
+        rejects = engine.scan_csv(src.raw, path, raw_names)
+    except InputContractError:
+        return False  # the fast reader gave up on the file; the records rule decides what is wrong
+    errors = rejects.column("error").to_pylist()
+    records = 1 + engine.count(src.raw) + len(rejects)
+    last = rejects.column("record").to_pylist()[-1] if errors else None
+    # A quote error is the fast reader's only for a quote left open on the file's last record
+    # (truncated_row); any other (a misplaced quote) is read by the records rule.
+    quote_elsewhere = any(e == "unterminated_quote" for e in errors[:-1]) or bool(
+        errors and errors[-1] == "unterminated_quote" and (last != records or not scan.open_tail))
+    if "unreadable" in errors or quote_elsewhere:
+        engine.drop(src.raw)
+        return False
     accepted = engine.count(src.raw)
-    newlines, ends_with_newline = count_newlines(path)
-    records = 1 + accepted + len(rejects)
-    if newlines + (not ends_with_newline) == records:
+    bad_bytes = "invalid_utf8" in errors  # those records are read again value by value (positions needed)
+    if scan.newlines + (not scan.ends_with_newline) == records and not bad_bytes:
         # One line per record (no blank line, no line break inside a field): record number = line.
-        lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), ends_with_newline)
+        lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
     else:
         lines = record_lines(path)
     n = len(lines.start_line)
@@ -213,29 +271,94 @@ def _read(engine: Engine, contract: TableContract, path: Path | None) -> _Source
     keep[0] = False  # the header
     keep[rec[(rec >= 0) & (rec < n)]] = False
     idx = np.flatnonzero(keep)
-    src.raw_rows = accepted
-    if len(idx) == accepted:
-        src.line_sql = _line_sql(engine, src.lines, lines.start_line[idx])
-    else:  # the reader and the line scan disagree on record boundaries: lines unknown, counted
-        src.inexact_lines = accepted
-        src.line_sql = "CAST(NULL AS BIGINT)"
-    # Parse errors: the record's first line, a reason code and, for bad bytes, the column.
-    reasons, cols, rej_lines = [], [], []
-    pos_to_name = {v: k for k, v in {**src.present, **src.extras}.items()}
-    for r, col, err in zip(rec.tolist(), rejects.column("column").to_pylist(), rejects.column("error").to_pylist(), strict=True):
+    if len(idx) != accepted or np.any((rec < 0) | (rec >= n)):
+        engine.drop(src.raw)  # the reader and the line scan disagree on where records start
+        return False
+    reasons, rej_lines, columns, redo = [], [], [], []
+    for r, err in zip(rec.tolist(), errors, strict=True):
+        if err == "invalid_utf8":
+            redo.append(r)
+            continue
         reason = _PARSE_REASON.get(err, "truncated_row")
         if reason == "too_few_columns" and r == n - 1 and not lines.ends_with_newline:
             reason = "truncated_row"  # the file stops in the middle of its last row
         reasons.append(reason)
-        cols.append(pos_to_name.get(col) if reason == "invalid_utf8" else None)
-        rej_lines.append(int(lines.start_line[r]) if 0 <= r < n else None)
+        rej_lines.append(int(lines.start_line[r]))
+        columns.append(None)
+    src.raw_rows, row_lines = len(idx), lines.start_line[idx]  # row_lines[__row] = its line
+    if redo:
+        got = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
+        if got is None:  # a re-read record breaks the records rule: the whole file is read by it
+            engine.drop(src.raw)
+            src.pre.clear()
+            return False
+        src.raw_rows, row_lines = got
+    src.line_sql = _line_sql(engine, src.lines, row_lines)
+    _register_parse(engine, src, rej_lines, reasons, columns)
+    return True
+
+
+def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
+                     redo: list[int], rejected: tuple[list, list, list]) -> tuple[int, np.ndarray] | None:
+    """Records the fast reader rejected for invalid bytes, read again value by value: a bad required
+    value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
+    joins the raw table in file order. Returns (raw rows, line of each __row value), or None when a
+    record does not read as one by the records rule."""
+    pos = lines.start_pos
+    spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
+    required = {int(src.present[c][1:]) for c in src.contract.required_columns}
+    names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
+    ncols = len(engine.columns(src.raw)) - 1  # c0..c{n-1}, __row
+    kept, kept_rec, cleared = [], [], {}
+    decoded = decode_records(path, spans, required)
+    if decoded is None:
+        return None
+    for r, (values, why, reason, col) in zip(redo, decoded, strict=True):
+        if values is None or len(values) != ncols:
+            rejected[0].append(int(lines.start_line[r]))
+            rejected[1].append(reason or "invalid_utf8")
+            rejected[2].append(names.get(col))
+            continue
+        for i, code in why.items():
+            cleared.setdefault(i, {})[len(kept)] = code
+        kept.append(values)
+        kept_rec.append(r)
+    if not kept:
+        return len(idx), lines.start_line[idx]
+    data = {f"c{i}": pa.array([v[i] for v in kept], pa.string()) for i in range(ncols)}
+    for i, by_row in cleared.items():
+        data[f"c{i}__pre"] = pa.array([by_row.get(k) for k in range(len(kept))], pa.string())
+        src.pre[names[i]] = f"c{i}__pre"
+    data["__rec"] = pa.array(kept_rec, pa.int64())
+    t = src.contract.name
+    engine.register_arrow(f"__ing_recov_{t}", pa.table(data))
+    engine.register_arrow(f"__ing_recidx_{t}", pa.table({"__row": pa.array(np.arange(len(idx)), pa.int64()),
+                                                          "__rec": pa.array(idx, pa.int64())}))
+    cols = [f"c{i}" for i in range(ncols)]
+    pre = [f"c{i}__pre" for i in sorted(cleared)]
+    old = ", ".join([f"r.{c}" for c in cols] + [f"CAST(NULL AS VARCHAR) AS {p}" for p in pre] + ["x.__rec"])
+    new = ", ".join(cols + pre + ["__rec"])
+    # __row becomes the record number (still in file order, no longer dense: no sort needed).
+    engine.create_table(
+        f"{src.raw}_x",
+        f"SELECT {', '.join(cols + pre)}, __rec AS __row FROM ("
+        f"SELECT {old} FROM {src.raw} r JOIN __ing_recidx_{t} x ON x.__row = r.__row "
+        f"UNION ALL SELECT {new} FROM __ing_recov_{t}) u",
+    )
+    for scratch in (src.raw, f"__ing_recov_{t}", f"__ing_recidx_{t}"):
+        engine.drop(scratch)
+    src.raw = f"{src.raw}_x"
+    return len(idx) + len(kept), lines.start_line
+
+
+def _register_parse(engine: Engine, src: _Source, lines: list, reasons: list, columns: list) -> None:
+    """__ing_parse_<t>: the records rejected while reading (line, reason, column)."""
     src.parse_rejects = len(reasons)
     engine.register_arrow(
-        f"__ing_parse_{t}",
-        pa.table({"line": pa.array(rej_lines, pa.int64()), "reason": pa.array(reasons, pa.string()),
-                  "column": pa.array(cols, pa.string())}),
+        f"__ing_parse_{src.contract.name}",
+        pa.table({"line": pa.array(lines, pa.int64()), "reason": pa.array(reasons, pa.string()),
+                  "column": pa.array(columns, pa.string())}),
     )
-    return src
 
 
 _MAX_STEPS = 32
@@ -261,6 +384,26 @@ def _line_sql(engine: Engine, lines_table: str, start_line: np.ndarray) -> str:
     return "l.source_line"
 
 
+def _clear_long_values(engine: Engine, src: _Source) -> None:
+    """Values over MAX_VALUE_CHARS (a Parquet file's: no reader bounded them) are cleared, reason kept."""
+    cols = [*src.present.values(), *src.extras.values()]
+    if not cols or not engine.scalar(f"SELECT count(*) FROM {src.raw} WHERE "
+                                     + " OR ".join(f"length({q(c)}) > {MAX_VALUE_CHARS}" for c in cols)):
+        return
+    by_raw = {raw: name for name, raw in {**src.present, **src.extras}.items()}
+    out = []
+    for raw in engine.columns(src.raw):
+        if raw in by_raw:
+            out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN NULL ELSE {q(raw)} END AS {q(raw)}")
+            out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN 'value_too_long' END AS {q(raw + '__pre')}")
+            src.pre[by_raw[raw]] = raw + "__pre"
+        else:
+            out.append(q(raw))
+    engine.create_table(f"{src.raw}_x", f"SELECT {', '.join(out)} FROM {src.raw}")
+    engine.drop(src.raw)
+    src.raw = f"{src.raw}_x"
+
+
 # -- checking values, duplicates and orphans --------------------------------------------------------------
 def _ok(t: str) -> str:
     """The accepted rows of table `t` as a subquery: valid values, not a duplicate, not an orphan."""
@@ -268,23 +411,24 @@ def _ok(t: str) -> str:
             f"WHERE s.__vreason IS NULL AND j.__row IS NULL)")
 
 
-def _check(engine: Engine, src: _Source) -> None:
+def _check_values(engine: Engine, src: _Source) -> None:
     """Build __ing_status_<t>: every parsed row, typed, with `__vreason`/`__vcolumn` (why its values
-    reject it; NULL = valid) and `<col>__err` per checked optional column; and __ing_rej_<t> (__row, reason):
-    the valid rows rejected as duplicates or orphans. Accepted rows are `_ok(t)`."""
+    reject it; NULL = valid) and `<col>__err` per checked optional column."""
     c, t = src.contract, src.contract.name
-    status, rej = f"__ing_status_{t}", f"__ing_rej_{t}"
+    status = f"__ing_status_{t}"
     if src.raw is None:
         cols = [f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}" for col in c.columns]
         engine.create_table(status, f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS source_line, "
                             "CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS __vreason WHERE false")
-        engine.create_table(rej, "SELECT CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS reason, "
-                            "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
         return
 
     # 1. Trimmed text (empty = unknown), then typed values and one error code per column.
-    values = [f"NULLIF(trim(r.{q(raw)}), '') AS {q('v_' + col)}" for col, raw in src.present.items()]
+    if src.long_values:
+        _clear_long_values(engine, src)
+    values = [f"NULLIF({trim_sql('r.' + q(raw))}, '') AS {q('v_' + col)}" for col, raw in src.present.items()]
     values += [f"r.{q(raw)} AS {q(name)}" for name, raw in src.extras.items()]
+    # Values cleared while reading (invalid bytes, too long): their reason, per column.
+    values += [f"r.{q(pre)} AS {q('p_' + col)}" for col, pre in src.pre.items()]
     values += [f"{src.line_sql} AS source_line", "r.__row"]
     join = f" JOIN {src.lines} l ON r.__row = l.__row" if src.line_sql == "l.source_line" else ""
     # Layered so that each expression is computed once per row: trimmed text (and the normalised
@@ -305,14 +449,17 @@ def _check(engine: Engine, src: _Source) -> None:
         layer.append(f"{value} AS {tv}")
         out.append(f"{tv} AS {q(col.name)}")
         missing = lit("missing_required") if col.required else "NULL"
+        if col.name in src.pre:
+            missing = f"coalesce({q('p_' + col.name)}, {missing})"
         unknown = known_unknown(col.kind, v)
         when_unknown = f"WHEN {unknown} THEN NULL " if unknown else ""
         reason = "bad_weight" if (t, col.name) == ("soc_edges", "weight") else REASON_OF_KIND.get(col.kind)
         bad = f"WHEN {tv} IS NULL THEN {lit(reason)} " if reason else ""
-        if col.required or reason:
+        if col.required or reason or col.name in src.pre:
             out.append(f"CASE WHEN {v} IS NULL THEN {missing} {when_unknown}{bad}END AS {q(col.name + '__err')}")
             errs[col.name] = col
     extras = "".join(", " + q(n) for n in src.extras)
+    extras += "".join(f", {q('p_' + n)} AS {q(n + '__err')}" for n in src.extras if n in src.pre)
     typed_sql = (f"SELECT {', '.join(out)}, source_line, __row{extras} FROM "
                  f"(SELECT *, {', '.join(layer) or 'NULL AS __none'} FROM ({trimmed}) s1) s")
 
@@ -321,7 +468,7 @@ def _check(engine: Engine, src: _Source) -> None:
     for col in c.columns:
         if col.required and col.name in errs:
             rules.append((f"{q(col.name + '__err')} IS NOT NULL", q(col.name + "__err"), col.name))
-    src.cleared = [n for n, col in errs.items() if not col.required]
+    src.cleared = [n for n, col in errs.items() if not col.required] + [n for n in src.extras if n in src.pre]
     if t == "custody_cells":
         rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
     if t == "soc_edges":
@@ -339,8 +486,19 @@ def _check(engine: Engine, src: _Source) -> None:
     kept = [q(col.name) for col in c.columns]
     kept += [q(n + "__err") for n in src.cleared]
     kept += ["source_line", "__row"] + [q(n) for n in src.extras]
+    kept = list(dict.fromkeys(kept))
     engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x")
 
+
+def _check_rows(engine: Engine, src: _Source) -> None:
+    """Build __ing_rej_<t> (__row, reason, column): the valid rows rejected as duplicates or orphans.
+    Accepted rows are `_ok(t)`."""
+    c, t = src.contract, src.contract.name
+    status, rej = f"__ing_status_{t}", f"__ing_rej_{t}"
+    if src.raw is None:
+        engine.create_table(rej, "SELECT CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS reason, "
+                            "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
+        return
     # 3. Duplicates among valid rows, by key (all contract columns when the table has none): exact
     #    copies collapse to the first; a key with two contents (some other column has two values,
     #    or a value and a blank) rejects every version. An aggregate finds the few keys involved.
@@ -391,6 +549,63 @@ def _check(engine: Engine, src: _Source) -> None:
 
 
 # -- as_of, dates of birth, demographics ----------------------------------------------------------------
+_FUTURE_PERCENTILE = 0.99
+
+
+def _future_dates(engine: Engine, sources: dict[str, _Source], settings: Settings) -> tuple[dt.date | None, str]:
+    """Quarantine event dates after the cutoff (`future_date`); return (cutoff, how it was chosen).
+
+    Cutoff: `extract_date` when set, else the 99th percentile (nearest rank) of the valid event dates
+    plus `max_future_days`. A required date after it rejects the row; an optional one is cleared.
+    """
+    present = [(t, col) for t, col in _EVENT_DATES if col in sources[t].present]
+    if settings.extract_date:
+        cutoff, how = settings.extract_date, "extract_date"
+    else:
+        parts = " UNION ALL ".join(f"SELECT {q(col)} AS d FROM __ing_status_{t} WHERE __vreason IS NULL AND {q(col)} IS NOT NULL"
+                                   for t, col in present)
+        counts = sorted(engine.fetch_rows(f"SELECT d, count(*) FROM ({parts}) x GROUP BY d")) if parts else []
+        total = sum(int(n) for _, n in counts)
+        if not total:
+            return None, "percentile"
+        rank, seen, day = math.ceil(_FUTURE_PERCENTILE * total), 0, counts[-1][0]
+        for d, n in counts:  # in date order: the first date whose running count reaches the rank
+            seen += int(n)
+            if seen >= rank:
+                day = d
+                break
+        cutoff, how = day + dt.timedelta(days=settings.max_future_days), "percentile"
+    day_sql = date_lit(cutoff)
+    for t in dict.fromkeys(t for t, _ in present):
+        cols = [col for tt, col in present if tt == t]
+        status = f"__ing_status_{t}"
+        late = " OR ".join(f"{q(col)} > {day_sql}" for col in cols)
+        if not engine.scalar(f"SELECT count(*) FROM {status} WHERE __vreason IS NULL AND ({late})"):
+            continue  # the common case: nothing to set aside, no rewrite
+        _set_aside_future(engine, sources[t], cols, day_sql)
+    return cutoff, how
+
+
+def _set_aside_future(engine: Engine, src: _Source, cols: list[str], day_sql: str) -> None:
+    status = f"__ing_status_{src.contract.name}"
+    required = [col for col in cols if src.contract.column(col).required]
+    new = {}
+    if required:
+        cond = " OR ".join(f"{q(col)} > {day_sql}" for col in required)
+        which = "CASE " + " ".join(f"WHEN {q(col)} > {day_sql} THEN {lit(col)}" for col in required) + " END"
+        new["__vreason"] = f"CASE WHEN __vreason IS NULL AND ({cond}) THEN 'future_date' ELSE __vreason END"
+        new["__vcolumn"] = f"CASE WHEN __vreason IS NULL AND ({cond}) THEN {which} ELSE __vcolumn END"
+    for col in cols:
+        if col not in required:
+            new[col] = f"CASE WHEN {q(col)} > {day_sql} THEN NULL ELSE {q(col)} END"
+            new[col + "__err"] = f"CASE WHEN {q(col)} > {day_sql} THEN 'future_date' ELSE {q(col + '__err')} END"
+    select = [f"{new[n]} AS {q(n)}" if n in new else q(n) for n in engine.columns(status)]
+    engine.create_table(f"{status}_f", f"SELECT {', '.join(select)} FROM {status}")
+    engine.drop(status)
+    engine.create_table(status, f"SELECT * FROM {status}_f")
+    engine.drop(f"{status}_f")
+
+
 def _latest_date(engine: Engine) -> dt.date | None:
     parts = " UNION ALL ".join(f"SELECT max({q(col)}) AS d FROM {_ok(t)} o" for t, col in _EVENT_DATES)
     return engine.scalar(f"SELECT max(d) FROM ({parts}) x")
@@ -548,9 +763,10 @@ def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
     when `read` is None) the reader's tables too."""
     names = ["__ing_demo_src", "__ing_demo", "__ing_demo_pick"]
     for t in TABLES:
-        names += [f"__ing_status_{t}", f"__ing_rej_{t}"]
+        names += [f"__ing_status_{t}", f"__ing_rej_{t}", f"__ing_status_{t}_f"]
         if read is None or t in read:
-            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups")]
+            names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups", "recov", "recidx")]
+            names += [f"__ing_raw_{t}_x"]
     return names
 
 

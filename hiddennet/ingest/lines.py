@@ -8,11 +8,12 @@ stays bounded on a country-sized file.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hiddennet.ingest.records import open_bytes
 
 _CHUNK = 64 << 20
 _NL, _QUOTE, _CR = 10, 34, 13
@@ -25,20 +26,11 @@ class RecordLines:
     start_line: np.ndarray  # int64, 1-based
     blank: np.ndarray  # bool: empty (or a lone CR) records, which readers skip
     ends_with_newline: bool
+    start_pos: np.ndarray | None = None  # int64: byte offset where each record starts (record_lines only)
 
 
 def _open(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-
-
-def count_newlines(path: Path) -> tuple[int, bool]:
-    """Newline bytes in the file, and whether it ends with one (a cheap pass: no parsing)."""
-    n, last = 0, b""
-    with _open(Path(path)) as f:
-        while chunk := f.read(_CHUNK):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n, last == b"\n"
+    return open_bytes(path)  # one opener for ingest: .gz in any case
 
 
 def record_lines(path: Path) -> RecordLines:
@@ -65,7 +57,7 @@ def record_lines(path: Path) -> RecordLines:
             starts_line.append(line_idx + 2)
             starts_pos.append(ending + offset + 1)
             ends_pos.append(ending + offset)
-            prev = np.where(ending > 0, a[np.maximum(ending - 1, 0)], prev_byte if prev_byte >= 0 else 0)
+            prev = np.where(ending > 0, a[np.maximum(ending - 1, 0)], max(prev_byte, 0))
             cr_before.append(prev == _CR)
             quotes += len(q)
             newlines += len(nl)
@@ -82,4 +74,4 @@ def record_lines(path: Path) -> RecordLines:
         start_line, start_pos, end_pos, cr = start_line[:-1], start_pos[:-1], end_pos[:-1], cr[:-1]
     length = end_pos - start_pos
     blank = (length == 0) | ((length == 1) & cr)
-    return RecordLines(start_line=start_line, blank=blank, ends_with_newline=ends_with_newline)
+    return RecordLines(start_line=start_line, blank=blank, ends_with_newline=ends_with_newline, start_pos=start_pos)
