@@ -438,3 +438,21 @@ def test_a_pack_can_hold_chosen_bands_only(run_dir, tmp_path):
     assert (second["people"], second["new"], second["other_bands_not_sent"]) == (2, 2, 0)
     with pytest.raises(SettingsError, match="bands: unknown band"):
         referrals.write_referral_pack(run_dir, area="North", recipient="MASH", actor="a", ledger=L, bands=["urgent"])
+
+
+def test_disclosure_log_is_hash_chained_and_verifiable(run_dir):
+    """Two packs make two chained disclosure lines; `auditlog.verify` passes, then names line 1 once
+    a recipient in it is edited, and again line 1 once the two lines are swapped (its seq is 2)."""
+    from hiddennet import auditlog
+
+    referrals.write_referral_pack(run_dir, area="North", recipient="North MASH", actor="a")
+    referrals.write_referral_pack(run_dir, area="East", recipient="East MASH", actor="a", full=True)
+    log = run_dir / referrals.DISCLOSURE_LOG
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and json.loads(lines[1])["prev"] == json.loads(lines[0])["hash"]
+    assert auditlog.verify(log)[0]
+    log.write_text("\n".join([lines[0].replace("North MASH", "Elsewhere"), lines[1]]) + "\n", encoding="utf-8")
+    assert auditlog.verify(log)[:2] == (False, 1)
+    log.write_text("\n".join([lines[1], lines[0]]) + "\n", encoding="utf-8")
+    ok, line, _ = auditlog.verify(log)
+    assert not ok and line == 1

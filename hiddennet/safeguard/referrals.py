@@ -26,7 +26,6 @@ import datetime as dt
 import getpass
 import hashlib
 import io
-import json
 import os
 import re
 from pathlib import Path
@@ -34,8 +33,9 @@ from pathlib import Path
 import jinja2
 import pyarrow.parquet as pq
 
+from hiddennet.auditlog import append_event
 from hiddennet.errors import OutputError, SettingsError
-from hiddennet.fsio import append_private, private_dir, write_private
+from hiddennet.fsio import private_dir, write_private
 from hiddennet.rundir import open_run
 from hiddennet.safeguard import ledger as ledger_mod
 from hiddennet.safeguard.bands import BANDS, rule_words
@@ -354,8 +354,9 @@ def _write_files(run_dir: Path, rows: list[dict], groups: list[dict], *, area: s
 
 
 def _log_disclosure(run_dir: Path, record: dict) -> None:
-    """Append one disclosure record to the run's log: the only place that writes it (append only, 0600)."""
-    append_private(Path(run_dir) / DISCLOSURE_LOG, json.dumps(record, sort_keys=True) + "\n")
+    """Append one disclosure record to the run's log: the only place that writes it (append only, 0600,
+    hash-chained so that `hiddennet audit verify` finds any edited, removed or reordered line)."""
+    append_event(Path(run_dir) / DISCLOSURE_LOG, record)
 
 
 def _csv_text(rows: list[dict], groups: list[dict], fields: tuple[str, ...]) -> str:
