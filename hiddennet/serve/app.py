@@ -12,8 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hiddennet.report import environment
 from hiddennet.report.data import RunOutputs
-from hiddennet.serve import errors, middleware
-from hiddennet.serve import security as sec
+from hiddennet.serve import errors, middleware, security as sec
 from hiddennet.serve.context import Dashboard, id_path
 from hiddennet.serve.data import HandlingPolicy, RunData
 from hiddennet.serve.oidc import OidcClient, OidcConfig
