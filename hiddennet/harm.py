@@ -247,7 +247,11 @@ def _group_harm_tables(engine, settings) -> None:
     engine.create_table(
         "group_harm",
         f"""
-        SELECT group_id, harm_cchi, harm_ons,
+        SELECT group_id,
+               -- A group made only of people to safeguard carries no harm anywhere: it is a peer
+               -- group to refer, never a target (docs/safeguarding.md).
+               CASE WHEN safeguarding_only THEN NULL ELSE harm_cchi END AS harm_cchi,
+               CASE WHEN safeguarding_only THEN NULL ELSE harm_ons END AS harm_ons,
                CAST(CASE WHEN safeguarding_only THEN NULL ELSE
                     row_number() OVER (PARTITION BY safeguarding_only ORDER BY {measure} DESC, size DESC, group_id)
                END AS INT) AS priority_rank,

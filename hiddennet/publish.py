@@ -50,8 +50,12 @@ def _assemble(engine: Engine) -> None:
     engine.create_table(
         "groups",
         """
-        SELECT g.group_id, g.size, coalesce(h.harm_cchi, 0) AS harm_cchi, coalesce(h.harm_ons, 0) AS harm_ons,
-               h.priority_rank, g.soc_overlap, g.parent_component, coalesce(h.safeguarding_only, false) AS safeguarding_only,
+        SELECT g.group_id, g.size,
+               -- NULL for a group of people to safeguard only (group_harm carries no harm for it).
+               CASE WHEN h.safeguarding_only THEN NULL ELSE coalesce(h.harm_cchi, 0) END AS harm_cchi,
+               CASE WHEN h.safeguarding_only THEN NULL ELSE coalesce(h.harm_ons, 0) END AS harm_ons,
+               h.priority_rank, g.soc_overlap, g.parent_component,
+               coalesce(h.safeguarding_only, false) AS safeguarding_only,
                g.edges,
                -- The harm that ranks the group: its members' harm leaving out people flagged for
                -- safeguarding, who are never targets (so ranks follow these, not harm_cchi).

@@ -538,7 +538,8 @@ _REGISTRY: tuple[Table, ...] = (
         "Harm and priority rank per group.",
         """
         group_id           VARCHAR
-        harm_cchi          DOUBLE     sum of every member's harm, flagged members included
+        harm_cchi          DOUBLE     sum of every member's harm, flagged members included; NULL for a
+                                        safeguarding-only group (it carries no harm)
         harm_ons           DOUBLE     same, ONS
         priority_rank      INTEGER    1, 2, ... by `rank_harm_<priority_measure>` desc, size desc, group_id; NULL for
                                         a safeguarding-only group
@@ -646,7 +647,8 @@ _REGISTRY: tuple[Table, ...] = (
         """
         group_id           VARCHAR
         size               BIGINT     members
-        harm_cchi          DOUBLE     all members' harm (flagged members included)
+        harm_cchi          DOUBLE     all members' harm (flagged members included); NULL for a
+                                        safeguarding-only group
         harm_ons           DOUBLE     same, ONS
         priority_rank      INTEGER    see above; NULL for a safeguarding-only group
         soc_overlap        INTEGER    members in the SOC network

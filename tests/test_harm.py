@@ -135,7 +135,8 @@ def test_hand_worked_nominal_and_group_harm(engine, settings):
     """A: c1 + c2 (two roles on c1 count once) = 365 + 1825 = 2190 days.
     B: c2 + c3 (c4 is outside the window) = 1844. C: c5 only, unmapped: 0 days, 1 crime in window.
     E (flagged): c3 = 19. F (flagged): c2 = 1825. Witness W and victim V are not in the network.
-    Groups: g1 = 4034; g2 = 19 in total but 0 for ranking (E is flagged); g3 all flagged: no rank;
+    Groups: g1 = 4034; g2 = 19 in total but 0 for ranking (E is flagged); g3 all flagged: no rank and no
+    harm at all (a peer group to refer, never a target: F's 1825 days stay on F's own row only);
     g4 (size 2), g5 (size 3) have no harm. Rank: g1, then the 0-harm groups by size (g5 first), then
     by id (g2 before g4): g1=1, g5=2, g2=3, g4=4, g3=NULL.
     Weighted degree: A 1.5, B 2.0, C 0.5.
@@ -154,7 +155,7 @@ def test_hand_worked_nominal_and_group_harm(engine, settings):
         "SELECT group_id, harm_cchi, rank_harm_cchi, priority_rank, safeguarding_only FROM group_harm")}
     assert gh["g1"] == (4034.0, 4034.0, 1, False)
     assert gh["g2"] == (19.0, 0.0, 3, False)
-    assert gh["g3"] == (1825.0, 0.0, None, True)
+    assert gh["g3"] == (None, 0.0, None, True)
     assert gh["g4"][2] == 4 and gh["g5"][2] == 2
 
 
