@@ -51,7 +51,8 @@ def _assemble(engine: Engine) -> None:
         "groups",
         """
         SELECT g.group_id, g.size, coalesce(h.harm_cchi, 0) AS harm_cchi, coalesce(h.harm_ons, 0) AS harm_ons,
-               h.priority_rank, g.soc_overlap, g.parent_component, coalesce(h.safeguarding_only, false) AS safeguarding_only,
+               h.priority_rank, g.soc_overlap, g.parent_component,
+               coalesce(h.safeguarding_only, false) AS safeguarding_only,
                g.edges,
                -- The harm that ranks the group: its members' harm leaving out people flagged for
                -- safeguarding, who are never targets (so ranks follow these, not harm_cchi).

@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pyarrow as pa
@@ -429,10 +429,8 @@ def _ship_by_value(fn) -> None:
 
 
 def _unpersist(df: DataFrame) -> None:
-    try:
+    with suppress(Exception):  # freeing memory is best effort
         df.unpersist(blocking=False)
-    except Exception:  # noqa: BLE001 - freeing memory is best effort
-        pass
 
 
 def _duck_type(t: pa.DataType) -> pa.DataType:

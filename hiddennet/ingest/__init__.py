@@ -55,8 +55,8 @@ __all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
-_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals", "soc_edges",
-          "sharing_basis", "referral_outcomes")
+_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals",
+          "soc_edges", "sharing_basis", "referral_outcomes")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
@@ -95,7 +95,8 @@ class _Source:
     line_sql: str = "r.__row + 2"  # SQL giving a raw row's physical line (alias r; lines table l)
     cleared: list[str] = field(default_factory=list)  # optional columns whose bad values are cleared
     inexact_lines: int = 0
-    pre: dict[str, str] = field(default_factory=dict)  # column -> raw column of reasons its value was cleared on reading
+    # column -> raw column of reasons its value was cleared on reading
+    pre: dict[str, str] = field(default_factory=dict)
     long_values: bool = False  # values may be longer than MAX_VALUE_CHARS (no reader bounded them)
 
 
@@ -395,7 +396,8 @@ def _clear_long_values(engine: Engine, src: _Source) -> None:
     for raw in engine.columns(src.raw):
         if raw in by_raw:
             out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN NULL ELSE {q(raw)} END AS {q(raw)}")
-            out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN 'value_too_long' END AS {q(raw + '__pre')}")
+            out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN 'value_too_long' END "
+                       f"AS {q(raw + '__pre')}")
             src.pre[by_raw[raw]] = raw + "__pre"
         else:
             out.append(q(raw))
@@ -487,7 +489,8 @@ def _check_values(engine: Engine, src: _Source) -> None:
     kept += [q(n + "__err") for n in src.cleared]
     kept += ["source_line", "__row"] + [q(n) for n in src.extras]
     kept = list(dict.fromkeys(kept))
-    engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x")
+    engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn "
+                                f"FROM ({typed_sql}) x")
 
 
 def _check_rows(engine: Engine, src: _Source) -> None:
@@ -537,8 +540,8 @@ def _check_rows(engine: Engine, src: _Source) -> None:
             whens.append(f"WHEN {a}.__k IS NULL THEN {lit(why)}")
             columns.append(f"WHEN {a}.__k IS NULL THEN {lit(col)}")
     if not whens:  # nothing can be rejected here: no scan
-        engine.create_table(rej, f"SELECT __row, CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS {q('column')} "
-                            f"FROM {status} WHERE false")
+        engine.create_table(rej, "SELECT __row, CAST(NULL AS VARCHAR) AS reason, "
+                            f"CAST(NULL AS VARCHAR) AS {q('column')} FROM {status} WHERE false")
         return
     engine.create_table(
         rej,
@@ -562,7 +565,8 @@ def _future_dates(engine: Engine, sources: dict[str, _Source], settings: Setting
     if settings.extract_date:
         cutoff, how = settings.extract_date, "extract_date"
     else:
-        parts = " UNION ALL ".join(f"SELECT {q(col)} AS d FROM __ing_status_{t} WHERE __vreason IS NULL AND {q(col)} IS NOT NULL"
+        parts = " UNION ALL ".join(f"SELECT {q(col)} AS d FROM __ing_status_{t} "
+                                   f"WHERE __vreason IS NULL AND {q(col)} IS NOT NULL"
                                    for t, col in present)
         counts = sorted(engine.fetch_rows(f"SELECT d, count(*) FROM ({parts}) x GROUP BY d")) if parts else []
         total = sum(int(n) for _, n in counts)
@@ -632,7 +636,8 @@ def _dob_cleared(bad_dob: str) -> str:
 def _resolve_demographics(engine: Engine, bad_dob: str) -> None:
     """The person record wins where it has a value; else the crime records' value when they agree,
     else the most frequent one, ties to the latest offence date (then the smallest value)."""
-    cn = f"(SELECT crime_ref, nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth FROM {_ok('crime_nominals')} o)"
+    cn = (f"(SELECT crime_ref, nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth "
+          f"FROM {_ok('crime_nominals')} o)")
     # The crime records joined once (not once per column): the three columns are then read from it.
     any_value = " OR ".join(f"cn.{q(col)} IS NOT NULL" for col in _DEMOGRAPHICS)
     engine.create_table(
@@ -658,7 +663,8 @@ def _resolve_demographics(engine: Engine, bad_dob: str) -> None:
     )
     # One row per person: the crimes' pick for each column, for a single join when publishing.
     picks = ", ".join(f"max(CASE WHEN col = {lit(col)} THEN value END) AS {q(col)}" for col in _DEMOGRAPHICS)
-    engine.create_table("__ing_demo_pick", f"SELECT nominal_id, {picks} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id")
+    engine.create_table("__ing_demo_pick",
+                        f"SELECT nominal_id, {picks} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id")
     nominals = f"(SELECT nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth FROM {_ok('nominals')} o)"
     own = "CASE d.col WHEN 'sex' THEN n.sex WHEN 'ethnicity' THEN n.ethnicity ELSE CAST(n.date_of_birth AS VARCHAR) END"
     engine.create_table(
@@ -711,8 +717,8 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
                      f"'row_rejected' AS action FROM __ing_rej_{t} j JOIN {status} s ON s.__row = j.__row")
         # Cleared values are reported for the rows kept only: a rejected row has one entry, its reason.
         parts += [
-            f"{head}, source_line AS line, {lit(n)} AS {q('column')}, {q(n + '__err')} AS reason, 'value_cleared' AS action "
-            f"FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL"
+            f"{head}, source_line AS line, {lit(n)} AS {q('column')}, {q(n + '__err')} AS reason, "
+            f"'value_cleared' AS action FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL"
             for n in src.cleared
         ]
         if t in ("nominals", "crime_nominals"):
@@ -725,10 +731,13 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
     )
 
 
-def _facts(engine: Engine, sources: dict[str, _Source], as_of: dt.date, latest: dt.date | None, settings: Settings) -> dict:
+def _facts(
+    engine: Engine, sources: dict[str, _Source], as_of: dt.date, latest: dt.date | None, settings: Settings
+) -> dict:
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for t, reason, action, n in engine.fetch_rows(
-        "SELECT source_table, reason, action, count(*) FROM quarantine GROUP BY source_table, reason, action ORDER BY source_table, reason, action"
+        "SELECT source_table, reason, action, count(*) FROM quarantine GROUP BY source_table, reason, action "
+        "ORDER BY source_table, reason, action"
     ):
         counts.setdefault(t, {}).setdefault(action, {})[reason] = int(n)
     tables = {}

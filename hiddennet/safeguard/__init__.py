@@ -308,7 +308,7 @@ def _facts(engine: Engine, child: int) -> dict:
     """Counts a reviewer needs: people per reason, and the check that no child victim is missed."""
     per_reason = dict(engine.fetch_rows(f"SELECT reason, count(DISTINCT nominal_id) FROM {_REASONS} GROUP BY reason"))
     row = engine.fetch_rows(
-        f"""
+        """
         SELECT count(*),
                count(*) FILTER (WHERE age_estimated),
                count(*) FILTER (WHERE local_area IS NULL),
