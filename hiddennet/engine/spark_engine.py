@@ -272,6 +272,7 @@ class SparkEngine(Engine):
         """
         if self.materialize == "checkpoint":
             return df.localCheckpoint(eager=True), None
+        assert self.scratch_dir is not None  # __init__ gives `parquet` a scratch folder (its own if none is set)
         path = str(Path(self.scratch_dir) / f"{view}-{uuid.uuid4().hex}")
         df.write.mode("overwrite").parquet(path)
         return self.spark.read.parquet(path), path

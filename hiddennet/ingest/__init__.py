@@ -138,8 +138,8 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
     facts["event_date_cutoff"], facts["event_date_cutoff_source"] = cutoff
     facts["future_dates_quarantined"] = sum(n for c in facts["quarantine"].values() for a in c.values()
                                             for r, n in a.items() if r == "future_date")
-    for t in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
-        engine.drop(t)
+    for leftover in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
+        engine.drop(leftover)
     return StageOutput(tables=OUTPUT_TABLES, facts=facts)
 
 
@@ -210,6 +210,7 @@ def _read(engine: Engine, contract: TableContract, path: Path | None, encoding: 
 
 
 def _read_parquet(engine: Engine, src: _Source, path: Path) -> None:
+    assert src.raw is not None  # named by _read before any reader runs
     names = engine.scan_parquet(src.raw, path)  # columns c0..c{n-1}, whatever the file calls them
     present, extras = _name_columns(src.contract, names, path.name)
     src.present = {c: f"c{i}" for c, i in present.items()}
@@ -221,6 +222,7 @@ def _read_parquet(engine: Engine, src: _Source, path: Path) -> None:
 
 
 def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
+    assert src.raw is not None and src.lines is not None  # named by _read before any reader runs
     header = read_header(path, encoding)
     present, extras = _name_columns(src.contract, header, path.name)
     raw_names = [f"c{i}" for i in range(len(header))]
@@ -245,6 +247,7 @@ def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
 
 def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str], scan: FileScan) -> bool:
     """The engine's CSV reader, when it can be trusted with every record; False: read another way."""
+    assert src.raw is not None and src.lines is not None  # named by _read before any reader runs
     try:
         rejects = engine.scan_csv(src.raw, path, raw_names)
     except InputContractError:
@@ -275,6 +278,7 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     if len(idx) != accepted or np.any((rec < 0) | (rec >= n)):
         engine.drop(src.raw)  # the reader and the line scan disagree on where records start
         return False
+    columns: list[str | None]
     reasons, rej_lines, columns, redo = [], [], [], []
     for r, err in zip(rec.tolist(), errors, strict=True):
         if err == "invalid_utf8":
@@ -305,11 +309,15 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
     joins the raw table in file order. Returns (raw rows, line of each __row value), or None when a
     record does not read as one by the records rule."""
+    # Only record_lines gives byte offsets, and _read_csv_fast uses it whenever a record is re-read.
+    assert src.raw is not None and lines.start_pos is not None
     pos = lines.start_pos
     spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
     required = {int(src.present[c][1:]) for c in src.contract.required_columns}
     names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
     ncols = len(engine.columns(src.raw)) - 1  # c0..c{n-1}, __row
+    kept: list[list[str | None]]
+    cleared: dict[int, dict[int, str]]
     kept, kept_rec, cleared = [], [], {}
     decoded = decode_records(path, spans, required)
     if decoded is None:
@@ -387,6 +395,7 @@ def _line_sql(engine: Engine, lines_table: str, start_line: np.ndarray) -> str:
 
 def _clear_long_values(engine: Engine, src: _Source) -> None:
     """Values over MAX_VALUE_CHARS (a Parquet file's: no reader bounded them) are cleared, reason kept."""
+    assert src.raw is not None  # _check_values calls this only for a table that was read
     cols = [*src.present.values(), *src.extras.values()]
     if not cols or not engine.scalar(f"SELECT count(*) FROM {src.raw} WHERE "
                                      + " OR ".join(f"length({q(c)}) > {MAX_VALUE_CHARS}" for c in cols)):
@@ -708,6 +717,7 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
     for t, src in sources.items():
         if src.raw is None:
             continue
+        assert src.file is not None  # _read names the file together with src.raw
         head = f"SELECT {lit(t)} AS source_table, {lit(src.file)} AS source_file"
         status = f"__ing_status_{t}"
         parts.append(f"{head}, line, {q('column')}, reason, 'row_rejected' AS action FROM __ing_parse_{t}")

@@ -291,8 +291,8 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
         (g for g in net.groups if not g["safeguarding_only"]),
         key=lambda g: (-g["rank_harm_cchi"], -g["size"], g["group_id"]),
     )
-    for r, g in enumerate(ranked, 1):
-        g["priority_rank"] = r
+    for r, group in enumerate(ranked, 1):
+        group["priority_rank"] = r
     full = _full_table(rng, nid)
     links = net.links
     tables: dict[str, object] = {
