@@ -9,7 +9,9 @@ __version__ = "0.1.0"
 from hiddennet.errors import HiddennetError, InputContractError, SettingsError  # noqa: E402
 from hiddennet.settings import Settings, load_settings  # noqa: E402
 
-__all__ = ["HiddennetError", "InputContractError", "Settings", "SettingsError", "__version__", "load_settings", "run_pipeline"]
+__all__ = [
+    "HiddennetError", "InputContractError", "Settings", "SettingsError", "__version__", "load_settings", "run_pipeline",
+]
 
 
 def run_pipeline(*args, **kwargs):

@@ -97,7 +97,9 @@ def generate(
 def run(
     input_dir: Annotated[Path, typer.Argument(help="Folder of the force's extracts.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the run's outputs.")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Reference date YYYY-MM-DD (default: latest date in the extract).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Reference date YYYY-MM-DD (default: latest date in the extract).")
+    ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file of settings (docs/settings.md).")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="duckdb (default) or spark.")] = None,
     as_json: JsonOpt = False,
@@ -118,8 +120,12 @@ def run(
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo force and its outputs.")] = Path("hiddennet-demo"),
-    scale: Annotated[float, typer.Option("--scale", min=0.01, max=40.0, help="Size of the demo force (1 = one force).")] = DEMO_SCALE,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the demo force and its outputs.")
+    ] = Path("hiddennet-demo"),
+    scale: Annotated[
+        float, typer.Option("--scale", min=0.01, max=40.0, help="Size of the demo force (1 = one force).")
+    ] = DEMO_SCALE,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate the built-in demo force, run the whole pipeline on it, write the report."""
@@ -148,7 +154,9 @@ def _write_report(run_dir: Path) -> Path:
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run's output folder.")],
     checksums: Annotated[
-        bool, typer.Option("--checksums", help="Also check every file's SHA-256 against the manifest (sizes are always checked).")
+        bool,
+        typer.Option("--checksums", help="Also check every file's SHA-256 against the manifest "
+                     "(sizes are always checked)."),
     ] = False,
 ) -> None:
     """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
@@ -165,15 +173,23 @@ def serve(
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="TLS certificate (PEM) to serve HTTPS.")] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Private key (PEM) of --tls-cert.")] = None,
     allowed_host: Annotated[
-        list[str] | None, typer.Option("--allowed-host", help="Host name the dashboard answers to (repeatable); needed beyond loopback.")
+        list[str] | None,
+        typer.Option("--allowed-host", help="Host name the dashboard answers to (repeatable); "
+                     "needed beyond loopback."),
     ] = None,
     insecure_no_tls: Annotated[
         bool, typer.Option("--insecure-no-tls", help="Allow plain HTTP beyond loopback (not for personal data; warns).")
     ] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML file of settings (dashboard_* keys, docs/settings.md).")] = None,
-    oidc_issuer: Annotated[str | None, typer.Option("--oidc-issuer", help="OIDC issuer URL for single sign-on.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of settings (dashboard_* keys, docs/settings.md).")
+    ] = None,
+    oidc_issuer: Annotated[
+        str | None, typer.Option("--oidc-issuer", help="OIDC issuer URL for single sign-on.")
+    ] = None,
     oidc_client_id: Annotated[str | None, typer.Option("--oidc-client-id", help="OIDC client id.")] = None,
-    oidc_redirect_url: Annotated[str | None, typer.Option("--oidc-redirect-url", help="OIDC redirect URL (ends in /auth/callback).")] = None,
+    oidc_redirect_url: Annotated[
+        str | None, typer.Option("--oidc-redirect-url", help="OIDC redirect URL (ends in /auth/callback).")
+    ] = None,
 ) -> None:
     """Start the dashboard for a run on localhost; every access is audited to <run>/audit.jsonl."""
     from hiddennet.serve import serve as _serve
@@ -201,7 +217,9 @@ def referrals(
         typer.Option(help="Folder of the referral ledger shared by successive runs (default: the run's "
                      "`referral_ledger` setting, else `referral-ledger` beside the run folder)."),
     ] = None,
-    full: Annotated[bool, typer.Option("--full", help="Send everyone who may be shared, not only the new and the changed.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Send everyone who may be shared, not only the new and the changed.")
+    ] = False,
     bands: Annotated[
         str | None,
         typer.Option(help="Only these triage bands, comma-separated (e.g. `immediate,high`); default: all."),
@@ -236,7 +254,9 @@ def users_add(
     run_dir: RunArg,
     name: NameArg,
     role: Annotated[str, typer.Option("--role", help="analyst, intelligence_officer or safeguarding_lead.")],
-    area: Annotated[list[str] | None, typer.Option("--area", help="Local area of a safeguarding lead (repeatable).")] = None,
+    area: Annotated[
+        list[str] | None, typer.Option("--area", help="Local area of a safeguarding lead (repeatable).")
+    ] = None,
 ) -> None:
     """Add (or replace) a user; their new token is printed once, on stdout, and never stored."""
     from hiddennet.serve.users import add_user

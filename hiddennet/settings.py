@@ -77,7 +77,9 @@ class Settings(BaseModel):
     )
 
     # -- 2. decay ----------------------------------------------------------------------------
-    gap_half_life: float = Field(365.0, gt=0, description="Days between two linked crimes that halve a final-table weight.")
+    gap_half_life: float = Field(
+        365.0, gt=0, description="Days between two linked crimes that halve a final-table weight."
+    )
     recency_half_life: float = Field(1825.0, gt=0, description="Days before `as_of` that halve any link's weight.")
 
     # -- 3. other layers -----------------------------------------------------------------------
@@ -90,11 +92,17 @@ class Settings(BaseModel):
         description="5x5x5 gradings (source grade then information grade) fit to act on; only these logs make links.",
     )
     max_log_nominals: int = Field(30, ge=2, description="Logs naming more nominals than this are skipped and counted.")
-    min_shared_cell_days: int = Field(30, ge=1, description="Days in one cell together (in total) that make a custody link.")
+    min_shared_cell_days: int = Field(
+        30, ge=1, description="Days in one cell together (in total) that make a custody link."
+    )
 
     # -- 4. network ----------------------------------------------------------------------------
-    layer_weight: LayerWeights = Field(default_factory=LayerWeights, description="Per-layer multipliers (table `[layer_weight]`).")
-    max_group_size: int = Field(50, ge=2, description="Components larger than this are split into communities by Leiden.")
+    layer_weight: LayerWeights = Field(
+        default_factory=LayerWeights, description="Per-layer multipliers (table `[layer_weight]`)."
+    )
+    max_group_size: int = Field(
+        50, ge=2, description="Components larger than this are split into communities by Leiden."
+    )
     leiden_resolution: float = Field(1.0, gt=0, description="Resolution (gamma) of the Leiden modularity split.")
     betweenness_exact_max: int = Field(5000, ge=2, description="Groups up to this many nominals get exact betweenness.")
     betweenness_samples: int = Field(
@@ -102,14 +110,18 @@ class Settings(BaseModel):
     )
 
     # -- 5. harm and priority --------------------------------------------------------------------
-    harm_window_days: int = Field(1826, ge=1, description="Crimes with an offence date this many days up to `as_of` count towards harm.")
+    harm_window_days: int = Field(
+        1826, ge=1, description="Crimes with an offence date this many days up to `as_of` count towards harm."
+    )
     priority_measure: Literal["cchi", "ons"] = Field("cchi", description="Harm measure that ranks groups.")
 
     # -- 6. dismantling -----------------------------------------------------------------------------
     dismantle_fraction: float = Field(
         0.1, gt=0, lt=1, description="Target: no piece larger than max(2, ceil(fraction * group size)) nominals."
     )
-    exact_dismantle_max: int = Field(16, ge=3, le=40, description="Groups up to this many nominals are dismantled exactly.")
+    exact_dismantle_max: int = Field(
+        16, ge=3, le=40, description="Groups up to this many nominals are dismantled exactly."
+    )
     dismantle_method: Literal["gnd", "degree", "betweenness", "corehd"] = Field(
         "gnd", description="Algorithm for groups above `exact_dismantle_max` (the others are baselines for comparison)."
     )
@@ -135,8 +147,12 @@ class Settings(BaseModel):
     child_age: int = Field(18, ge=1, description="A person younger than this is a child.")
     transitional_age_max: int = Field(25, ge=18, description="Oldest age on `as_of` of a `transitional_victim`.")
     min_cell_count: int = Field(10, ge=1, description="Fairness cells with fewer people than this are suppressed.")
-    stability_checks: bool = Field(True, description="Rerun network and harm with perturbed settings to measure top-10 stability.")
-    stability_perturbation: float = Field(0.2, gt=0, lt=1, description="Relative change of half-lives and layer weights in the stability check.")
+    stability_checks: bool = Field(
+        True, description="Rerun network and harm with perturbed settings to measure top-10 stability."
+    )
+    stability_perturbation: float = Field(
+        0.2, gt=0, lt=1, description="Relative change of half-lives and layer weights in the stability check."
+    )
     stability_workers: int | None = Field(
         1, ge=1,
         description="Processes that run the stability reruns side by side on DuckDB, each with one DuckDB thread and "
@@ -145,19 +161,25 @@ class Settings(BaseModel):
     )
 
     # -- ingest ----------------------------------------------------------------------------------------
-    max_age_years: int = Field(110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared.")
+    max_age_years: int = Field(
+        110, ge=50, description="A date of birth giving an age above this on `as_of` is implausible and cleared."
+    )
     extract_date: dt.date | None = Field(
         None,
-        description="Day the extract was taken: an event date after it is quarantined (`future_date`) and never sets `as_of`. "
-        "Default: none; then an event date more than `max_future_days` after the 99th percentile of the extract's event dates is.",
+        description="Day the extract was taken: an event date after it is quarantined (`future_date`) and never sets "
+        "`as_of`. Default: none; then an event date more than `max_future_days` after the 99th percentile of the "
+        "extract's event dates is.",
     )
     max_future_days: int = Field(
-        366, ge=0, description="Without `extract_date`: days after the 99th percentile of the accepted event dates beyond which "
+        366, ge=0,
+        description="Without `extract_date`: days after the 99th percentile of the accepted event dates beyond which "
         "an event date is quarantined as `future_date` (docs/ingest.md, as_of).",
     )
     input_encoding: Literal["utf-8", "latin-1", "cp1252"] = Field(
-        "utf-8", description="Character encoding of the CSV extracts. `latin-1` or `cp1252` read a whole file written in that "
-        "encoding (each value transcoded to UTF-8); with `utf-8` a value that is not UTF-8 is quarantined (`invalid_utf8`).",
+        "utf-8",
+        description="Character encoding of the CSV extracts. `latin-1` or `cp1252` read a whole file written in that "
+        "encoding (each value transcoded to UTF-8); with `utf-8` a value that is not UTF-8 is quarantined "
+        "(`invalid_utf8`).",
     )
 
     # -- engines ---------------------------------------------------------------------------------------
@@ -167,17 +189,21 @@ class Settings(BaseModel):
         "TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM).",
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: one per core).")
-    duckdb_temp_directory: str | None = Field(None, description="Where DuckDB spills to disk (default: next to the run's database).")
+    duckdb_temp_directory: str | None = Field(
+        None, description="Where DuckDB spills to disk (default: next to the run's database)."
+    )
     duckdb_group_workers: int | None = Field(
         None,
         ge=1,
         description="Processes for the per-group graph work on DuckDB (Leiden, centrality, dismantling) when there is "
-        "enough of it (default: `duckdb_threads`, else one per core; 1: all in the main process). Results do not depend on it.",
+        "enough of it (default: `duckdb_threads`, else one per core; 1: all in the main process). Results do not "
+        "depend on it.",
     )
     spark: dict[str, str] = Field(
         default_factory=dict,
         description="Spark configuration passed as is to the session builder (table `[spark]`), e.g. "
-        "`\"spark.master\" = \"spark://host:7077\"`; numbers and booleans are passed as text. Empty: local mode on every core.",
+        "`\"spark.master\" = \"spark://host:7077\"`; numbers and booleans are passed as text. Empty: local mode on "
+        "every core.",
     )
 
     # -- dashboard ---------------------------------------------------------------------------------
@@ -188,7 +214,8 @@ class Settings(BaseModel):
         8.0, gt=0, description="A dashboard session ends this many hours after sign-in, however much it is used."
     )
     dashboard_login_max_failures: int = Field(
-        5, ge=1, description="Failed dashboard sign-ins (per user name and per client address) before sign-in is held off."
+        5, ge=1,
+        description="Failed dashboard sign-ins (per user name and per client address) before sign-in is held off.",
     )
     dashboard_login_backoff_seconds: float = Field(
         30.0, gt=0, description="First hold-off after too many failed sign-ins; it doubles with each further failure."
@@ -210,12 +237,15 @@ class Settings(BaseModel):
     )
     dashboard_oidc_client_id: str | None = Field(None, description="OIDC client (application) id of the dashboard.")
     dashboard_oidc_client_secret_env: str = Field(
-        "HIDDENNET_OIDC_CLIENT_SECRET", description="Environment variable holding the OIDC client secret (never in a file)."
+        "HIDDENNET_OIDC_CLIENT_SECRET",
+        description="Environment variable holding the OIDC client secret (never in a file).",
     )
     dashboard_oidc_redirect_url: str | None = Field(
         None, description="Redirect URL registered with the provider, ending in `/auth/callback`."
     )
-    dashboard_oidc_roles_claim: str = Field("roles", description="ID-token claim holding the user's app roles (Entra ID: `roles`).")
+    dashboard_oidc_roles_claim: str = Field(
+        "roles", description="ID-token claim holding the user's app roles (Entra ID: `roles`)."
+    )
     dashboard_oidc_role_map: dict[str, DashboardRole] = Field(
         default_factory=_default_oidc_role_map,
         description="Provider app-role value -> dashboard role. A user with none of them is refused; with several, "
@@ -236,14 +266,17 @@ class Settings(BaseModel):
     )
     slavery_offence_codes: list[str] = Field(
         ["106", "72"],
-        description="Home Office offence codes of slavery and trafficking crimes (106 modern slavery, 72 trafficking for "
-        "sexual exploitation): victims of a selected crime with one of them are flagged as under `slavery_profiles`.",
+        description="Home Office offence codes of slavery and trafficking crimes (106 modern slavery, 72 trafficking "
+        "for sexual exploitation): victims of a selected crime with one of them are flagged as under "
+        "`slavery_profiles`.",
     )
     triage_immediate_days: int = Field(
-        28, ge=1, description="Triage: a child whose last linked crime or intelligence log is this recent is `immediate`."
+        28, ge=1,
+        description="Triage: a child whose last linked crime or intelligence log is this recent is `immediate`.",
     )
     triage_recent_days: int = Field(
-        365, ge=1, description="Triage: activity (last linked crime or log) this recent counts as recent (`high` for a child)."
+        365, ge=1,
+        description="Triage: activity (last linked crime or log) this recent counts as recent (`high` for a child).",
     )
     triage_stale_days: int = Field(
         1826, ge=1, description="Triage: no linked crime or log for longer than this and the person is `monitor` only."
@@ -252,10 +285,13 @@ class Settings(BaseModel):
         2, ge=2, description="Triage: victim of at least this many selected crimes is repeat victimisation (`high`)."
     )
     triage_ranked_group_top: int = Field(
-        20, ge=1, description="Triage: member of a group ranked this high or higher (1 = top) counts as `in_ranked_group` (`high`)."
+        20, ge=1,
+        description="Triage: member of a group ranked this high or higher (1 = top) counts as `in_ranked_group` "
+        "(`high`).",
     )
     triage_high_harm_cchi: float = Field(
-        1825.0, ge=0, description="Triage: an unflagged nominal with at least this much CCHI harm (days) is a high-harm "
+        1825.0, ge=0,
+        description="Triage: an unflagged nominal with at least this much CCHI harm (days) is a high-harm "
         "nominal; a person linked to one by a network link or as their victim is `high_harm_link`.",
     )
     triage_young_child_age: int = Field(
@@ -269,8 +305,9 @@ class Settings(BaseModel):
     )
     referral_ledger: str | None = Field(
         None,
-        description="Folder of the referral ledger that links packs across runs (who was sent what, when, to whom, under "
-        "what basis). Default: `referral-ledger` beside the run folder; `hiddennet referrals --ledger` overrides.",
+        description="Folder of the referral ledger that links packs across runs (who was sent what, when, to whom, "
+        "under what basis). Default: `referral-ledger` beside the run folder; `hiddennet referrals --ledger` "
+        "overrides.",
     )
 
     @field_validator("spark", mode="before")
@@ -296,7 +333,9 @@ class Settings(BaseModel):
     def _upper(cls, v: list[str]) -> list[str]:
         out = sorted({g.strip().upper() for g in v})
         if any(not re.fullmatch(r"[A-Z0-9]{2}", g) for g in out):
-            raise ValueError("a grading is not two letters or digits (source grade and information grade, e.g. 1A or B2)")
+            raise ValueError(
+                "a grading is not two letters or digits (source grade and information grade, e.g. 1A or B2)"
+            )
         return out
 
     @field_validator("duckdb_memory_limit")

@@ -81,7 +81,7 @@ def _fiedler(piece: list[int], p: Problem, cost: list[float], seed: int) -> np.n
 
 def _cover(p: Problem, cut: list[tuple[int, int]], cost: list[float]) -> list[int]:
     """Weighted vertex cover of the crossing edges: local ratio, then drop redundant nodes."""
-    residual = {}
+    residual: dict[int, float] = {}
     inf = float("inf")
     for a, b in cut:
         for v in (a, b):

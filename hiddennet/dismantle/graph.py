@@ -177,6 +177,7 @@ def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int],
             key = (size, -p.harm[v], p.tie[v])
             if best is None or key < best[0]:
                 best = (key, v)
+        assert best is not None  # `left` is not empty: the loop above set it
         v = best[1]
         left.discard(v)
         removed.add(v)

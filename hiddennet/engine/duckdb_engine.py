@@ -63,7 +63,10 @@ class DuckDBEngine(Engine):
         for setting, name, value in (
             ("duckdb_memory_limit", "memory_limit", memory_limit),
             ("duckdb_threads", "threads", None if threads is None else int(threads)),
-            ("duckdb_temp_directory", "temp_directory", None if temp_directory is None else Path(temp_directory).as_posix()),
+            (
+                "duckdb_temp_directory", "temp_directory",
+                None if temp_directory is None else Path(temp_directory).as_posix(),
+            ),
         ):
             if value:
                 try:
@@ -182,7 +185,8 @@ class DuckDBEngine(Engine):
             # `file_row_number` cannot clash with ours. A timestamp with a time zone is taken as
             # the instant's calendar date in UTC, whatever this machine's time zone.
             cols = [
-                f"CAST(timezone('UTC', #{i + 1}) AS VARCHAR) AS c{i}" if str(t).upper().startswith("TIMESTAMP WITH TIME ZONE")
+                f"CAST(timezone('UTC', #{i + 1}) AS VARCHAR) AS c{i}"
+                if str(t).upper().startswith("TIMESTAMP WITH TIME ZONE")
                 else f"CAST(#{i + 1} AS VARCHAR) AS c{i}"
                 for i, (_, t, *_) in enumerate(described)
             ]

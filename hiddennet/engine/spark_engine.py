@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pyarrow as pa
@@ -272,6 +272,7 @@ class SparkEngine(Engine):
         """
         if self.materialize == "checkpoint":
             return df.localCheckpoint(eager=True), None
+        assert self.scratch_dir is not None  # __init__ gives `parquet` a scratch folder (its own if none is set)
         path = str(Path(self.scratch_dir) / f"{view}-{uuid.uuid4().hex}")
         df.write.mode("overwrite").parquet(path)
         return self.spark.read.parquet(path), path
@@ -429,10 +430,8 @@ def _ship_by_value(fn) -> None:
 
 
 def _unpersist(df: DataFrame) -> None:
-    try:
+    with suppress(Exception):  # freeing memory is best effort
         df.unpersist(blocking=False)
-    except Exception:  # noqa: BLE001 - freeing memory is best effort
-        pass
 
 
 def _duck_type(t: pa.DataType) -> pa.DataType:

@@ -55,8 +55,8 @@ __all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
-_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals", "soc_edges",
-          "sharing_basis", "referral_outcomes")
+_ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals",
+          "soc_edges", "sharing_basis", "referral_outcomes")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
@@ -95,7 +95,8 @@ class _Source:
     line_sql: str = "r.__row + 2"  # SQL giving a raw row's physical line (alias r; lines table l)
     cleared: list[str] = field(default_factory=list)  # optional columns whose bad values are cleared
     inexact_lines: int = 0
-    pre: dict[str, str] = field(default_factory=dict)  # column -> raw column of reasons its value was cleared on reading
+    # column -> raw column of reasons its value was cleared on reading
+    pre: dict[str, str] = field(default_factory=dict)
     long_values: bool = False  # values may be longer than MAX_VALUE_CHARS (no reader bounded them)
 
 
@@ -137,8 +138,8 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
     facts["event_date_cutoff"], facts["event_date_cutoff_source"] = cutoff
     facts["future_dates_quarantined"] = sum(n for c in facts["quarantine"].values() for a in c.values()
                                             for r, n in a.items() if r == "future_date")
-    for t in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
-        engine.drop(t)
+    for leftover in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
+        engine.drop(leftover)
     return StageOutput(tables=OUTPUT_TABLES, facts=facts)
 
 
@@ -209,6 +210,7 @@ def _read(engine: Engine, contract: TableContract, path: Path | None, encoding: 
 
 
 def _read_parquet(engine: Engine, src: _Source, path: Path) -> None:
+    assert src.raw is not None  # named by _read before any reader runs
     names = engine.scan_parquet(src.raw, path)  # columns c0..c{n-1}, whatever the file calls them
     present, extras = _name_columns(src.contract, names, path.name)
     src.present = {c: f"c{i}" for c, i in present.items()}
@@ -220,6 +222,7 @@ def _read_parquet(engine: Engine, src: _Source, path: Path) -> None:
 
 
 def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
+    assert src.raw is not None and src.lines is not None  # named by _read before any reader runs
     header = read_header(path, encoding)
     present, extras = _name_columns(src.contract, header, path.name)
     raw_names = [f"c{i}" for i in range(len(header))]
@@ -244,6 +247,7 @@ def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
 
 def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str], scan: FileScan) -> bool:
     """The engine's CSV reader, when it can be trusted with every record; False: read another way."""
+    assert src.raw is not None and src.lines is not None  # named by _read before any reader runs
     try:
         rejects = engine.scan_csv(src.raw, path, raw_names)
     except InputContractError:
@@ -274,6 +278,7 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     if len(idx) != accepted or np.any((rec < 0) | (rec >= n)):
         engine.drop(src.raw)  # the reader and the line scan disagree on where records start
         return False
+    columns: list[str | None]
     reasons, rej_lines, columns, redo = [], [], [], []
     for r, err in zip(rec.tolist(), errors, strict=True):
         if err == "invalid_utf8":
@@ -304,11 +309,15 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
     joins the raw table in file order. Returns (raw rows, line of each __row value), or None when a
     record does not read as one by the records rule."""
+    # Only record_lines gives byte offsets, and _read_csv_fast uses it whenever a record is re-read.
+    assert src.raw is not None and lines.start_pos is not None
     pos = lines.start_pos
     spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
     required = {int(src.present[c][1:]) for c in src.contract.required_columns}
     names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
     ncols = len(engine.columns(src.raw)) - 1  # c0..c{n-1}, __row
+    kept: list[list[str | None]]
+    cleared: dict[int, dict[int, str]]
     kept, kept_rec, cleared = [], [], {}
     decoded = decode_records(path, spans, required)
     if decoded is None:
@@ -386,6 +395,7 @@ def _line_sql(engine: Engine, lines_table: str, start_line: np.ndarray) -> str:
 
 def _clear_long_values(engine: Engine, src: _Source) -> None:
     """Values over MAX_VALUE_CHARS (a Parquet file's: no reader bounded them) are cleared, reason kept."""
+    assert src.raw is not None  # _check_values calls this only for a table that was read
     cols = [*src.present.values(), *src.extras.values()]
     if not cols or not engine.scalar(f"SELECT count(*) FROM {src.raw} WHERE "
                                      + " OR ".join(f"length({q(c)}) > {MAX_VALUE_CHARS}" for c in cols)):
@@ -395,7 +405,8 @@ def _clear_long_values(engine: Engine, src: _Source) -> None:
     for raw in engine.columns(src.raw):
         if raw in by_raw:
             out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN NULL ELSE {q(raw)} END AS {q(raw)}")
-            out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN 'value_too_long' END AS {q(raw + '__pre')}")
+            out.append(f"CASE WHEN length({q(raw)}) > {MAX_VALUE_CHARS} THEN 'value_too_long' END "
+                       f"AS {q(raw + '__pre')}")
             src.pre[by_raw[raw]] = raw + "__pre"
         else:
             out.append(q(raw))
@@ -487,7 +498,8 @@ def _check_values(engine: Engine, src: _Source) -> None:
     kept += [q(n + "__err") for n in src.cleared]
     kept += ["source_line", "__row"] + [q(n) for n in src.extras]
     kept = list(dict.fromkeys(kept))
-    engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x")
+    engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn "
+                                f"FROM ({typed_sql}) x")
 
 
 def _check_rows(engine: Engine, src: _Source) -> None:
@@ -537,8 +549,8 @@ def _check_rows(engine: Engine, src: _Source) -> None:
             whens.append(f"WHEN {a}.__k IS NULL THEN {lit(why)}")
             columns.append(f"WHEN {a}.__k IS NULL THEN {lit(col)}")
     if not whens:  # nothing can be rejected here: no scan
-        engine.create_table(rej, f"SELECT __row, CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS {q('column')} "
-                            f"FROM {status} WHERE false")
+        engine.create_table(rej, "SELECT __row, CAST(NULL AS VARCHAR) AS reason, "
+                            f"CAST(NULL AS VARCHAR) AS {q('column')} FROM {status} WHERE false")
         return
     engine.create_table(
         rej,
@@ -562,7 +574,8 @@ def _future_dates(engine: Engine, sources: dict[str, _Source], settings: Setting
     if settings.extract_date:
         cutoff, how = settings.extract_date, "extract_date"
     else:
-        parts = " UNION ALL ".join(f"SELECT {q(col)} AS d FROM __ing_status_{t} WHERE __vreason IS NULL AND {q(col)} IS NOT NULL"
+        parts = " UNION ALL ".join(f"SELECT {q(col)} AS d FROM __ing_status_{t} "
+                                   f"WHERE __vreason IS NULL AND {q(col)} IS NOT NULL"
                                    for t, col in present)
         counts = sorted(engine.fetch_rows(f"SELECT d, count(*) FROM ({parts}) x GROUP BY d")) if parts else []
         total = sum(int(n) for _, n in counts)
@@ -632,7 +645,8 @@ def _dob_cleared(bad_dob: str) -> str:
 def _resolve_demographics(engine: Engine, bad_dob: str) -> None:
     """The person record wins where it has a value; else the crime records' value when they agree,
     else the most frequent one, ties to the latest offence date (then the smallest value)."""
-    cn = f"(SELECT crime_ref, nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth FROM {_ok('crime_nominals')} o)"
+    cn = (f"(SELECT crime_ref, nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth "
+          f"FROM {_ok('crime_nominals')} o)")
     # The crime records joined once (not once per column): the three columns are then read from it.
     any_value = " OR ".join(f"cn.{q(col)} IS NOT NULL" for col in _DEMOGRAPHICS)
     engine.create_table(
@@ -658,7 +672,8 @@ def _resolve_demographics(engine: Engine, bad_dob: str) -> None:
     )
     # One row per person: the crimes' pick for each column, for a single join when publishing.
     picks = ", ".join(f"max(CASE WHEN col = {lit(col)} THEN value END) AS {q(col)}" for col in _DEMOGRAPHICS)
-    engine.create_table("__ing_demo_pick", f"SELECT nominal_id, {picks} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id")
+    engine.create_table("__ing_demo_pick",
+                        f"SELECT nominal_id, {picks} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id")
     nominals = f"(SELECT nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth FROM {_ok('nominals')} o)"
     own = "CASE d.col WHEN 'sex' THEN n.sex WHEN 'ethnicity' THEN n.ethnicity ELSE CAST(n.date_of_birth AS VARCHAR) END"
     engine.create_table(
@@ -702,6 +717,7 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
     for t, src in sources.items():
         if src.raw is None:
             continue
+        assert src.file is not None  # _read names the file together with src.raw
         head = f"SELECT {lit(t)} AS source_table, {lit(src.file)} AS source_file"
         status = f"__ing_status_{t}"
         parts.append(f"{head}, line, {q('column')}, reason, 'row_rejected' AS action FROM __ing_parse_{t}")
@@ -711,8 +727,8 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
                      f"'row_rejected' AS action FROM __ing_rej_{t} j JOIN {status} s ON s.__row = j.__row")
         # Cleared values are reported for the rows kept only: a rejected row has one entry, its reason.
         parts += [
-            f"{head}, source_line AS line, {lit(n)} AS {q('column')}, {q(n + '__err')} AS reason, 'value_cleared' AS action "
-            f"FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL"
+            f"{head}, source_line AS line, {lit(n)} AS {q('column')}, {q(n + '__err')} AS reason, "
+            f"'value_cleared' AS action FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL"
             for n in src.cleared
         ]
         if t in ("nominals", "crime_nominals"):
@@ -725,10 +741,13 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
     )
 
 
-def _facts(engine: Engine, sources: dict[str, _Source], as_of: dt.date, latest: dt.date | None, settings: Settings) -> dict:
+def _facts(
+    engine: Engine, sources: dict[str, _Source], as_of: dt.date, latest: dt.date | None, settings: Settings
+) -> dict:
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for t, reason, action, n in engine.fetch_rows(
-        "SELECT source_table, reason, action, count(*) FROM quarantine GROUP BY source_table, reason, action ORDER BY source_table, reason, action"
+        "SELECT source_table, reason, action, count(*) FROM quarantine GROUP BY source_table, reason, action "
+        "ORDER BY source_table, reason, action"
     ):
         counts.setdefault(t, {}).setdefault(action, {})[reason] = int(n)
     tables = {}

@@ -7,6 +7,8 @@ sqlglot can carry it to Spark.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hiddennet.contract import (
     ETHNICITY_CODES,
     GRADING_SYSTEMS,
@@ -95,7 +97,7 @@ def in_list(values) -> str:
     return "(" + ", ".join(lit(v) for v in values) + ")"
 
 
-def _graded(v: str, system: str, grades: dict[str, tuple[str, ...]]) -> str:
+def _graded(v: str, system: str, grades: Mapping[str, tuple[str, ...]]) -> str:
     whens = " ".join(
         f"WHEN {system} = {lit(s)} AND upper({v}) IN {in_list(g)} THEN upper({v})" for s, g in grades.items()
     )

@@ -28,7 +28,11 @@ _AS_OF = dt.date(2021, 3, 15)
 
 def _typed(name: str, table: pa.Table | dict | list) -> pa.Table:
     """`table` (Arrow, columns or rows) with the registry's types; an unregistered column is an error."""
-    t = table if isinstance(table, pa.Table) else pa.Table.from_pylist(table) if isinstance(table, list) else pa.table(table)
+    t = (
+        table if isinstance(table, pa.Table)
+        else pa.Table.from_pylist(table) if isinstance(table, list)
+        else pa.table(table)
+    )
     reg = registry.table(name)
     unknown = [c for c in t.column_names if c not in reg.column_names]
     if unknown:
@@ -93,8 +97,14 @@ def write_manifest(run_dir: Path, tables: Iterable[str] = (), **extra) -> None:
         "created_utc": "2021-03-16T09:00:00Z",
         "as_of": "2021-03-15",
         "engine": "duckdb",
-        "settings": {"as_of": "2021-03-15", "min_cell_count": 10, "layer_weight": {"victim": 1.0, "intel": 1.0}, "max_group_size": 50},
-        "input": {"folder": "input", "checksums": {"crimes.csv": "sha256:" + "ab" * 32, "nominals.csv": "sha256:" + "cd" * 32}},
+        "settings": {
+            "as_of": "2021-03-15", "min_cell_count": 10, "layer_weight": {"victim": 1.0, "intel": 1.0},
+            "max_group_size": 50,
+        },
+        "input": {
+            "folder": "input",
+            "checksums": {"crimes.csv": "sha256:" + "ab" * 32, "nominals.csv": "sha256:" + "cd" * 32},
+        },
         "stage_seconds": {"ingest": 1.25, "select": 0.5},
         "tables": {t: {"rows": 0, "path": f"tables/{t}.parquet"} for t in tables},
         "stages": {},
@@ -137,11 +147,16 @@ def _add_group(net: _Network, rng: np.random.Generator, g: int, last: bool, nid:
     for a, b in sorted(pairs):
         deg[a] += 1
         deg[b] += 1
-        net.links.append((members[a], members[b], float(rng.uniform(0.1, 2.0)), gid, str(rng.choice(["victim", "intel", "custody", "soc"]))))
+        net.links.append(
+            (members[a], members[b], float(rng.uniform(0.1, 2.0)), gid,
+             str(rng.choice(["victim", "intel", "custody", "soc"])))
+        )
     harm = _add_members(net, rng, gid, members, flagged, deg, nid)
     only = flagged == set(members)
-    net.groups.append({"group_id": gid, "size": size, "harm_cchi": sum(harm.values()), "harm_ons": sum(harm.values()) / 10, "priority_rank": None,
-                       "soc_overlap": int(rng.integers(0, 3)), "parent_component": gid, "safeguarding_only": only, "edges": len(pairs),
+    net.groups.append({"group_id": gid, "size": size, "harm_cchi": sum(harm.values()),
+                       "harm_ons": sum(harm.values()) / 10, "priority_rank": None,
+                       "soc_overlap": int(rng.integers(0, 3)), "parent_component": gid,
+                       "safeguarding_only": only, "edges": len(pairs),
                        "rank_harm_cchi": sum(h for m, h in harm.items() if m not in flagged),
                        "rank_harm_ons": sum(h for m, h in harm.items() if m not in flagged) / 10,
                        "flagged_members": len(flagged & set(members))})
@@ -151,12 +166,16 @@ def _add_group(net: _Network, rng: np.random.Generator, g: int, last: bool, nid:
         cum = 0.0
         for s, m in enumerate(steps, 1):
             cum += harm[m]
-            net.dismantling.append({"group_id": gid, "step": s, "nominal_id": m, "remaining_largest_fraction": round(1 - s / (len(steps) + 1), 3),
-                                    "harm_removed_cchi": cum, "exact": size <= 16, "method": "exact" if size <= 16 else "gnd", "target_reached": s == len(steps)})
+            net.dismantling.append({"group_id": gid, "step": s, "nominal_id": m,
+                                    "remaining_largest_fraction": round(1 - s / (len(steps) + 1), 3),
+                                    "harm_removed_cchi": cum, "exact": size <= 16,
+                                    "method": "exact" if size <= 16 else "gnd", "target_reached": s == len(steps)})
     return nid
 
 
-def _add_members(net: _Network, rng: np.random.Generator, gid: str, members: list[str], flagged: set[str], deg: dict, nid: int) -> dict:
+def _add_members(
+    net: _Network, rng: np.random.Generator, gid: str, members: list[str], flagged: set[str], deg: dict, nid: int
+) -> dict:
     """The members' rows (nominals, harm explained or safeguarding); returns their harm."""
     harm = {}
     for i, m in enumerate(members):
@@ -170,12 +189,15 @@ def _add_members(net: _Network, rng: np.random.Generator, gid: str, members: lis
             }
         )
         if m not in flagged:
-            net.explained.append({"nominal_id": m, "item_kind": "crime", "item_ref": f"C{nid * 10 + i:05d}", "layer": None, "cchi_days": harm[m], "ons_weight": harm[m] / 10, "link_weight": None})
+            net.explained.append({"nominal_id": m, "item_kind": "crime", "item_ref": f"C{nid * 10 + i:05d}",
+                                  "layer": None, "cchi_days": harm[m], "ons_weight": harm[m] / 10, "link_weight": None})
         else:
             net.safeguarding.append(
                 {
-                    "nominal_id": m, "reasons": ["child_in_network"] + (["victim_offender_overlap"] if rng.random() < 0.3 else []),
-                    "age_on_as_of": int(rng.integers(11, 24)), "group_ids": [gid], "local_area": str(rng.choice(["Northtown", "Southvale"])),
+                    "nominal_id": m,
+                    "reasons": ["child_in_network"] + (["victim_offender_overlap"] if rng.random() < 0.3 else []),
+                    "age_on_as_of": int(rng.integers(11, 24)), "group_ids": [gid],
+                    "local_area": str(rng.choice(["Northtown", "Southvale"])),
                     "crime_refs": [f"C9{nid:04d}"], "referral_status": "to_refer",
                 }
             )
@@ -193,9 +215,11 @@ def _full_table(rng: np.random.Generator, nid: int) -> list[dict]:
         for o in rng.choice(nid, size=int(rng.integers(1, 3)), replace=False):
             full.append(
                 {
-                    "crime_ref": f"C{c + 1:05d}", "offender_id": f"N{int(o) + 1:04d}", "victim_id": victim, "offence_date": d,
+                    "crime_ref": f"C{c + 1:05d}", "offender_id": f"N{int(o) + 1:04d}", "victim_id": victim,
+                    "offence_date": d,
                     "offence_title": "Sexual activity with a child", "offence_code": "22B", "offender_role": "offender",
-                    "offender_age": None if rng.random() < 0.1 else int(rng.integers(12, 60)), "victim_age": int(rng.integers(4, 18)),
+                    "offender_age": None if rng.random() < 0.1 else int(rng.integers(12, 60)),
+                    "victim_age": int(rng.integers(4, 18)),
                     "offender_sex": None if rng.random() < 0.05 else str(rng.choice(["M", "F"], p=[0.75, 0.25])),
                     "victim_sex": str(rng.choice(["M", "F"], p=[0.35, 0.65])),
                     "offender_ethnicity": None if rng.random() < 0.8 else str(rng.choice(["IC1", "IC2", "IC4"])),
@@ -220,22 +244,36 @@ def _final_table(full: list[dict]) -> list[dict]:
                     key = (a["offender_id"], b["offender_id"], a["crime_ref"], b["crime_ref"], a["victim_id"])
                     if key not in seen:
                         seen.add(key)
-                        final.append({"offender_1": key[0], "offender_2": key[1], "crime_ref_1": key[2], "crime_ref_2": key[3], "victim_id": key[4],
-                                      "offence_date_1": a["offence_date"], "offence_date_2": b["offence_date"], "weight": 0.5})
+                        final.append({"offender_1": key[0], "offender_2": key[1], "crime_ref_1": key[2],
+                                      "crime_ref_2": key[3], "victim_id": key[4],
+                                      "offence_date_1": a["offence_date"], "offence_date_2": b["offence_date"],
+                                      "weight": 0.5})
     return final
 
 
 # Small tables with fixed rows.
 _FIXED: dict[str, dict] = {
-    "selection_summary": {"measure": ["crimes_read", "crimes_selected", "victims_without_birth_date"], "value": [400, 160, 3]},
-    "crime_harm": {"crime_ref": ["C00001", "C00002", "C00003"], "cchi_basis": ["title_match", "code_median", "unmapped"], "ons_basis": ["single_value", "single_value", "unmapped"]},
+    "selection_summary": {
+        "measure": ["crimes_read", "crimes_selected", "victims_without_birth_date"], "value": [400, 160, 3],
+    },
+    "crime_harm": {
+        "crime_ref": ["C00001", "C00002", "C00003"], "cchi_basis": ["title_match", "code_median", "unmapped"],
+        "ons_basis": ["single_value", "single_value", "unmapped"],
+    },
     "fairness": {
-        "measure": ["ethnicity", "ethnicity", "ethnicity", "sex"], "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals"],
-        "category": ["IC1", "IC1", "IC1", "M"], "value": [None, None, None, None], "count": [40, 12, None, 50], "share": [0.5, 0.4, None, 0.7],
+        "measure": ["ethnicity", "ethnicity", "ethnicity", "sex"],
+        "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals"],
+        "category": ["IC1", "IC1", "IC1", "M"], "value": [None, None, None, None], "count": [40, 12, None, 50],
+        "share": [0.5, 0.4, None, 0.7],
         "ratio": [1.0, 0.8, None, 1.0], "suppressed": [False, False, True, False],
     },
-    "quarantine": {"source_table": ["crimes", "nominals", "nominals"], "source_file": ["crimes.csv", "nominals.csv", "nominals.csv"], "line": [4, 7, 9],
-                   "column": [None, "date_of_birth", "date_of_birth"], "reason": ["duplicate_key", "unparseable_date", "unparseable_date"], "action": ["row_rejected", "value_cleared", "value_cleared"]},
+    "quarantine": {
+        "source_table": ["crimes", "nominals", "nominals"],
+        "source_file": ["crimes.csv", "nominals.csv", "nominals.csv"], "line": [4, 7, 9],
+        "column": [None, "date_of_birth", "date_of_birth"],
+        "reason": ["duplicate_key", "unparseable_date", "unparseable_date"],
+        "action": ["row_rejected", "value_cleared", "value_cleared"],
+    },
 }
 
 
@@ -249,9 +287,12 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
     nid = 0
     for g in range(n_groups):
         nid = _add_group(net, rng, g, g == n_groups - 1, nid)
-    ranked = sorted((g for g in net.groups if not g["safeguarding_only"]), key=lambda g: (-g["rank_harm_cchi"], -g["size"], g["group_id"]))
-    for r, g in enumerate(ranked, 1):
-        g["priority_rank"] = r
+    ranked = sorted(
+        (g for g in net.groups if not g["safeguarding_only"]),
+        key=lambda g: (-g["rank_harm_cchi"], -g["size"], g["group_id"]),
+    )
+    for r, group in enumerate(ranked, 1):
+        group["priority_rank"] = r
     full = _full_table(rng, nid)
     links = net.links
     tables: dict[str, object] = {
@@ -260,8 +301,15 @@ def write_sample_run(run_dir: Path, *, seed: int = 1, n_groups: int = 12, omit: 
         "selection_summary": _FIXED["selection_summary"],
         "nominals": net.nominals,
         "groups": net.groups,
-        "combined_edges": [{"nominal_a": a, "nominal_b": b, "weight": w, "layers": [layer], "group_id": g} for a, b, w, g, layer in links],
-        "edges": [{"nominal_a": a, "nominal_b": b, "layer": layer, "weight": w, "first_date": dt.date(2019, 1, 1), "last_date": dt.date(2020, 1, 1), "evidence_count": 1} for a, b, w, _, layer in links],
+        "combined_edges": [
+            {"nominal_a": a, "nominal_b": b, "weight": w, "layers": [layer], "group_id": g}
+            for a, b, w, g, layer in links
+        ],
+        "edges": [
+            {"nominal_a": a, "nominal_b": b, "layer": layer, "weight": w, "first_date": dt.date(2019, 1, 1),
+             "last_date": dt.date(2020, 1, 1), "evidence_count": 1}
+            for a, b, w, _, layer in links
+        ],
         "dismantling": net.dismantling,
         "safeguarding": net.safeguarding,
         "harm_explained": net.explained,

@@ -79,9 +79,11 @@ def run(
     stability_rows, stability_facts = _stability(engine, settings, rerun, rerun_stages)
     engine.register_arrow("fairness", pa.Table.from_pylist(rows + stability_rows, schema=FAIRNESS_SCHEMA))
     gaps = _data_gaps(engine)
-    engine.register_arrow("data_gaps", pa.Table.from_pylist([{"gap": g, "count": n} for g, n in gaps.items()], GAPS_SCHEMA))
+    engine.register_arrow(
+        "data_gaps", pa.Table.from_pylist([{"gap": g, "count": n} for g, n in gaps.items()], GAPS_SCHEMA)
+    )
     # Taken from the rows, so that a suppressed cell stays suppressed in the facts too.
-    unknown = {m: {} for m in CATEGORIES}
+    unknown: dict[str, dict[str, float | None]] = {m: {} for m in CATEGORIES}
     for r in rows:
         if r["value"] == "unknown":
             unknown[r["category"]][r["population"]] = r["share"]
@@ -116,6 +118,7 @@ def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, st
     if engine.has_table("dismantling"):
         parts.append("SELECT DISTINCT nominal_id, 'dismantling_picks' AS population FROM dismantling")
     age = age_years("p.date_of_birth", as_of)
+    age_band = _age_band_sql(f"CASE WHEN p.date_of_birth IS NULL THEN NULL ELSE greatest({age}, 0) END")
     rows = engine.fetch_rows(
         f"""
         WITH pop AS ({' UNION ALL '.join(parts)}),
@@ -123,7 +126,7 @@ def _population_counts(engine: Engine, settings: Settings) -> dict[tuple[str, st
             SELECT pop.population,
                    coalesce(p.sex, 'unknown') AS sex,
                    coalesce(p.ethnicity, 'unknown') AS ethnicity,
-                   {_age_band_sql(f"CASE WHEN p.date_of_birth IS NULL THEN NULL ELSE greatest({age}, 0) END")} AS age_band
+                   {age_band} AS age_band
             FROM pop LEFT JOIN nominals p ON p.nominal_id = pop.nominal_id
         )
         SELECT population, 'sex' AS measure, sex AS category, count(*) AS n FROM people GROUP BY population, sex
@@ -279,7 +282,8 @@ def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: R
     with make_engine(own) as e:
         e.execute("SET enable_progress_bar = false")  # a worker's bar would interleave with the run's output
         for n in names:
-            e.execute(f"CREATE VIEW {n} AS SELECT * FROM read_parquet({lit((Path(folder) / f'{n}.parquet').as_posix())})")
+            e.execute(f"CREATE VIEW {n} AS SELECT * FROM "
+                      f"read_parquet({lit((Path(folder) / f'{n}.parquet').as_posix())})")
         return rerun_stages(e, base, variant, f"stability_{name}")
 
 

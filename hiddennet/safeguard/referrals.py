@@ -109,8 +109,12 @@ def reason_words(child_age: int = 18, transitional_age_max: int = 25) -> dict[st
             "Person recorded as a victim and also in an accused or suspect role: may be a person exploited "
             "and drawn into abuse of others."
         ),
-        "adult_at_risk": f"Adult ({child_age} or over) recorded as a victim of slavery or trafficking: an adult at risk.",
-        "nrm_consider": "Recorded as a victim of slavery or trafficking: consider a National Referral Mechanism referral.",
+        "adult_at_risk": (
+            f"Adult ({child_age} or over) recorded as a victim of slavery or trafficking: an adult at risk."
+        ),
+        "nrm_consider": (
+            "Recorded as a victim of slavery or trafficking: consider a National Referral Mechanism referral."
+        ),
     }
 
 
@@ -331,7 +335,10 @@ def _write_files(run_dir: Path, rows: list[dict], groups: list[dict], *, area: s
         "fields": list(fields), "identifiers": identifiers, "unchanged_not_sent": counts["unchanged"],
         "bands": sorted({r["band"] for r in rows}),
         "peer_groups": len(groups),
-        "files": [{"name": str(p.relative_to(run_dir)), "sha256": _sha256(p), "rows": len(rows)} for p in (csv_path, html_path)],
+        "files": [
+            {"name": str(p.relative_to(run_dir)), "sha256": _sha256(p), "rows": len(rows)}
+            for p in (csv_path, html_path)
+        ],
     }
     _log_disclosure(run_dir, record)
     ledger_path = ledger_mod.append(folder, [
