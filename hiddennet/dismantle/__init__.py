@@ -224,27 +224,28 @@ def run(engine, settings) -> StageOutput:
     )
     engine.drop("_dismantle_nodes")
     engine.drop("_dismantle_all")
+    return StageOutput(tables=(OUTPUT,), facts=_facts(settings, summary, stats, no_steps))
+
+
+def _facts(settings, summary, stats, no_steps) -> dict:
     groups, exact_groups, unbroken, optimal, with_gap, gap_sum, gap_max, by_ilp = summary
-    return StageOutput(
-        tables=(OUTPUT,),
-        facts={
-            "groups_dismantled": groups,
-            "groups_exact": exact_groups,
-            "groups_heuristic": groups - exact_groups,
-            "heuristic_method": settings.dismantle_method
-            + ("+reinsertion+search" if settings.dismantle_method == "gnd" and settings.dismantle_reinsertion else ""),
-            "groups_target_not_reached": unbroken,
-            "groups_without_steps": int(no_steps or 0),
-            "steps": int(stats[0]),
-            "longest_order": int(stats[2]),
-            "groups_optimal": optimal,
-            "groups_with_gap": with_gap,
-            "removals_above_lower_bounds": gap_sum,
-            "largest_gap": gap_max,
-            "groups_solved_by_ilp": by_ilp,
-            "proof_seconds_per_group": float(settings.dismantle_proof_seconds),
-        },
-    )
+    return {
+        "groups_dismantled": groups,
+        "groups_exact": exact_groups,
+        "groups_heuristic": groups - exact_groups,
+        "heuristic_method": settings.dismantle_method
+        + ("+reinsertion+search" if settings.dismantle_method == "gnd" and settings.dismantle_reinsertion else ""),
+        "groups_target_not_reached": unbroken,
+        "groups_without_steps": int(no_steps or 0),
+        "steps": int(stats[0]),
+        "longest_order": int(stats[2]),
+        "groups_optimal": optimal,
+        "groups_with_gap": with_gap,
+        "removals_above_lower_bounds": gap_sum,
+        "largest_gap": gap_max,
+        "groups_solved_by_ilp": by_ilp,
+        "proof_seconds_per_group": float(settings.dismantle_proof_seconds),
+    }
 
 
 STAGE = Stage(

@@ -73,15 +73,20 @@ def betweenness(p: Problem, alive: list[bool], weighted: bool = False) -> list[f
                         counter += 1
                     elif nd <= old * (1 + 1e-12):
                         pred[u].append(v)
-        delta = [0.0] * n
-        while stack:
-            w = stack.pop()
-            coeff = (1.0 + delta[w]) / sigma[w] if sigma[w] else 0.0
-            for v in pred[w]:
-                delta[v] += sigma[v] * coeff
-            if w != s:
-                bc[w] += delta[w]
+        _accumulate(bc, s, stack, pred, sigma)
     return bc
+
+
+def _accumulate(bc: list[float], s: int, stack: list[int], pred: list[list[int]], sigma: list[float]) -> None:
+    """Brandes' dependency step: add source `s`'s pair dependencies to `bc`, farthest nodes first."""
+    delta = [0.0] * len(bc)
+    while stack:
+        w = stack.pop()
+        coeff = (1.0 + delta[w]) / sigma[w] if sigma[w] else 0.0
+        for v in pred[w]:
+            delta[v] += sigma[v] * coeff
+        if w != s:
+            bc[w] += delta[w]
 
 
 def _degree_scores(p: Problem, alive: list[bool]) -> list[float]:

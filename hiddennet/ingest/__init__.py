@@ -428,9 +428,7 @@ def _check_values(engine: Engine, src: _Source) -> None:
     c, t = src.contract, src.contract.name
     status = f"__ing_status_{t}"
     if src.raw is None:
-        cols = [f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}" for col in c.columns]
-        engine.create_table(status, f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS source_line, "
-                            "CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS __vreason WHERE false")
+        _empty_status(engine, c, status)
         return
 
     # 1. Trimmed text (empty = unknown), then typed values and one error code per column.
@@ -442,9 +440,8 @@ def _check_values(engine: Engine, src: _Source) -> None:
     values += [f"r.{q(pre)} AS {q('p_' + col)}" for col, pre in src.pre.items()]
     values += [f"{src.line_sql} AS source_line", "r.__row"]
     join = f" JOIN {src.lines} l ON r.__row = l.__row" if src.line_sql == "l.source_line" else ""
-    # Layered so that each expression is computed once per row: trimmed text (and the normalised
-    # grading system, which every grade depends on), then typed values, then error codes read from
-    # the typed values (a CASE repeating the typing expression would evaluate it twice).
+    # Layered so each expression is computed once per row: trimmed text (and the grading system every
+    # grade depends on), typed values, then error codes read from the typed values (not re-typed).
     trimmed = f"SELECT {', '.join(values)} FROM {src.raw} r{join}"
     system = None
     if "grading_system" in src.present:
@@ -475,23 +472,8 @@ def _check_values(engine: Engine, src: _Source) -> None:
                  f"(SELECT *, {', '.join(layer) or 'NULL AS __none'} FROM ({trimmed}) s1) s")
 
     # 2. Row rules: the first failing check names the reason and the column.
-    rules: list[tuple[str, str, str]] = []  # (condition, reason SQL, column)
-    for col in c.columns:
-        if col.required and col.name in errs:
-            rules.append((f"{q(col.name + '__err')} IS NOT NULL", q(col.name + "__err"), col.name))
     src.cleared = [n for n, col in errs.items() if not col.required] + [n for n in src.extras if n in src.pre]
-    if t == "custody_cells":
-        rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
-    if t == "soc_edges":
-        rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
-        # method.md: non-positive weights are quarantined (row); one that is not a number is cleared
-        # like any bad optional value (the link then has the default weight 1).
-        rules.append(("weight <= 0", lit("bad_weight"), "weight"))
-    if rules:
-        reason = "CASE " + " ".join(f"WHEN {cond} THEN {r}" for cond, r, _ in rules) + " END"
-        column = "CASE " + " ".join(f"WHEN {cond} THEN {lit(col)}" for cond, _, col in rules) + " END"
-    else:
-        reason = column = "CAST(NULL AS VARCHAR)"
+    reason, column = _row_rules(c, t, errs)
     # A required column's error code lives on in __vreason/__vcolumn only: not stored (fewer columns
     # to write); an optional column's is kept, quarantine reports it as a cleared value.
     kept = [q(col.name) for col in c.columns]
@@ -500,6 +482,33 @@ def _check_values(engine: Engine, src: _Source) -> None:
     kept = list(dict.fromkeys(kept))
     engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn "
                                 f"FROM ({typed_sql}) x")
+
+
+def _empty_status(engine: Engine, c: TableContract, status: str) -> None:
+    """The status table of a table the extract does not have: its typed columns, no rows."""
+    cols = [f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}" for col in c.columns]
+    engine.create_table(status, f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS source_line, "
+                        "CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS __vreason WHERE false")
+
+
+def _row_rules(c: TableContract, t: str, errs: dict) -> tuple[str, str]:
+    """SQL giving the reason and the column of the first row rule a typed row fails (NULL: none)."""
+    rules: list[tuple[str, str, str]] = []  # (condition, reason SQL, column)
+    for col in c.columns:
+        if col.required and col.name in errs:
+            rules.append((f"{q(col.name + '__err')} IS NOT NULL", q(col.name + "__err"), col.name))
+    if t == "custody_cells":
+        rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
+    if t == "soc_edges":
+        rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
+        # method.md: non-positive weights are quarantined (row); one that is not a number is cleared
+        # like any bad optional value (the link then has the default weight 1).
+        rules.append(("weight <= 0", lit("bad_weight"), "weight"))
+    if not rules:
+        return "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)"
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {r}" for cond, r, _ in rules) + " END"
+    column = "CASE " + " ".join(f"WHEN {cond} THEN {lit(col)}" for cond, _, col in rules) + " END"
+    return reason, column
 
 
 def _check_rows(engine: Engine, src: _Source) -> None:

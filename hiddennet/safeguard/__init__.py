@@ -70,6 +70,19 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         else empty_sql("full_table", "offender_id AS nominal_id, crime_ref")
     )
 
+    _ages_table(engine, as_of, child, slavery)
+    _reasons_table(engine, child, tmax, links)
+    _crimes_table(engine)
+    _safeguarding_table(engine, as_of, child)
+    _police_side_tables(engine, settings)
+
+    facts = _facts(engine, child)
+    for name in (_AGES, _REASONS, _CRIMES):
+        engine.drop(name)
+    return StageOutput(tables=OUTPUT_TABLES, facts=facts)
+
+
+def _ages_table(engine: Engine, as_of: str, child: int, slavery: str) -> None:
     # Age on as_of of everyone who may be flagged; born after as_of counts as 0.
     engine.create_table(
         _AGES,
@@ -103,6 +116,9 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         """,
     )
 
+
+def _reasons_table(engine: Engine, child: int, tmax: int, links: str) -> None:
+    """One row per person and reason that flags them."""
     engine.create_table(
         _REASONS,
         f"""
@@ -149,6 +165,8 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         """,
     )
 
+
+def _crimes_table(engine: Engine) -> None:
     # The crimes shown with each flagged person (see the module docstring), with their area.
     engine.create_table(
         _CRIMES,
@@ -172,6 +190,9 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         """,
     )
 
+
+def _safeguarding_table(engine: Engine, as_of: str, child: int) -> None:
+    """One row per flagged person: reasons, age, groups, crimes, area, whether they may be shared."""
     engine.create_table(
         "safeguarding",
         f"""
@@ -215,12 +236,6 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         ORDER BY r.nominal_id
         """,
     )
-    _police_side_tables(engine, settings)
-
-    facts = _facts(engine, child)
-    for name in (_AGES, _REASONS, _CRIMES):
-        engine.drop(name)
-    return StageOutput(tables=OUTPUT_TABLES, facts=facts)
 
 
 def _slavery_sql(settings: Settings) -> str:
