@@ -1,4 +1,4 @@
-"""The `hiddennet` command (spec/cli.md). Results on stdout, progress on stderr, documented exit codes:
+"""The `hiddennet` command (docs/cli.md). Results on stdout, progress on stderr, documented exit codes:
 0 success, 2 input or settings that break the contract, 1 any other failure.
 """
 
@@ -107,7 +107,7 @@ def run(
         bool, typer.Option("--wait", help="If another run is writing the same --out, wait for it instead of exiting 2.")
     ] = False,
 ) -> None:
-    """Run the pipeline; write the tables of spec/outputs.md and manifest.json.
+    """Run the pipeline; write the tables of docs/tables.md and manifest.json.
 
     The run is written beside --out and swapped in whole when complete, so --out always holds one
     complete run; the audit, disclosure and user files of the previous run are carried over."""

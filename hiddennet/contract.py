@@ -1,4 +1,4 @@
-"""The input contract (spec/input-contract.md) as data: tables, columns, what each must hold.
+"""The input contract (docs/input-contract.md) as data: tables, columns, what each must hold.
 
 Ingest reads this; the synthetic force generator writes to it. Column kinds:
 - ``id``: opaque text, never parsed as a number (``007`` and ``7`` differ);

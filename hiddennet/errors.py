@@ -1,4 +1,4 @@
-"""One exception family, mapped to the exit codes of the command line (spec/cli.md).
+"""One exception family, mapped to the exit codes of the command line (docs/cli.md).
 
 Messages name the file, the column and the reason, never a value from a row: values
 may be personal data.

@@ -1,4 +1,4 @@
-"""Publish a run: the output tables of spec/outputs.md as Parquet, and manifest.json."""
+"""Publish a run: the output tables of docs/tables.md as Parquet, and manifest.json."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hiddennet.fsio import private_dir, private_umask, write_private
 from hiddennet.settings import Settings
 from hiddennet.stage import NOTICE, Stage, StageContext, StageOutput
 
-# Tables every run publishes besides those the stages list (spec/outputs.md names these two).
+# Tables every run publishes besides those the stages list (docs/tables.md names these two).
 ASSEMBLED = ("nominals", "groups")
 # Columns of the ingested person table that are published (as `input_nominals`): the resolved
 # demographics the stages worked from (to check an age or a fairness count) and the input line.
@@ -26,7 +26,7 @@ INPUT_NOMINAL_COLUMNS = (
 
 
 def _assemble(engine: Engine) -> None:
-    """Join the per-stage parts into the `nominals` and `groups` tables of spec/outputs.md.
+    """Join the per-stage parts into the `nominals` and `groups` tables of docs/tables.md.
 
     The ingested person table is also called `nominals`; its published columns are kept as `input_nominals`.
     """

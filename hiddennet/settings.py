@@ -1,6 +1,6 @@
 """Every setting of the method, its default and its meaning, in one typed object.
 
-The defaults are those of spec/method.md. A run records the values it used in manifest.json.
+The defaults are those of docs/method.md. A run records the values it used in manifest.json.
 `docs/settings.md` is generated from this file (`python -m hiddennet.settings > docs/settings.md`)
 and a test fails when the two drift apart.
 """
