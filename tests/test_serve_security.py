@@ -268,7 +268,10 @@ def test_422_is_a_plain_page_audited_as_rejected_input(run_dir, tmp_path):
 
 def test_500_has_a_correlation_id_logged_without_personal_data(tmp_path, caplog):
     broken = write_sample_run(tmp_path / "run")
-    (broken / "tables" / "nominals.parquet").write_bytes(b"N0001 not parquet")
+    table = broken / "tables" / "nominals.parquet"
+    # Same size as the listed file: the folder is still a complete run, the table itself unreadable.
+    garbage = b"N0001 not parquet "
+    table.write_bytes((garbage * (table.stat().st_size // len(garbage) + 1))[: table.stat().st_size])
     audit = tmp_path / "a.jsonl"
     c = https_client(create_app(broken, users=USERS, audit_path=audit))
     with caplog.at_level(logging.ERROR, logger="hiddennet.serve"):
