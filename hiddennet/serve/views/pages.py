@@ -51,6 +51,18 @@ async def dismantling_page(request: Request, group_id: str) -> Response:
     )
 
 
+def picture_nodes(gr: dict, officer: bool) -> list[dict]:
+    """The graph's nodes with their degree in the group and, for per-person access, their page."""
+    degree = {n["id"]: 0 for n in gr["nodes"]}
+    for e in gr["edges"]:
+        degree[e["source"]] += 1
+        degree[e["target"]] += 1
+    return [
+        {**n, "degree": degree[n["id"]], **({"href": f"/people/{id_path(i)}"} if officer else {})}
+        for n, i in zip(gr["nodes"], gr["_ids"], strict=True)
+    ]
+
+
 @router.get("/groups/{group_id:anyid}", response_class=HTMLResponse)
 async def group_page(request: Request, group_id: str) -> Response:
     d = dash(request)
@@ -67,7 +79,8 @@ async def group_page(request: Request, group_id: str) -> Response:
         links=[f"/people/{id_path(i)}" for i in gr["_ids"]] if officer else None,
         pos=gr["_pos"],
     )
-    data = json.dumps({"nodes": gr["nodes"], "edges": gr["edges"]}).replace("<", "\\u003c")
+    nodes = picture_nodes(gr, officer)
+    data = json.dumps({"nodes": nodes, "edges": gr["edges"]}).replace("<", "\\u003c")
     members = d.data.member_rows(d.data.members(group_id)) if officer else None
     return d.page(
         request,
@@ -75,6 +88,8 @@ async def group_page(request: Request, group_id: str) -> Response:
         group=row,
         svg=svg,
         graph_json=Markup(data),
+        nodes=nodes,
+        edge_count=len(gr["edges"]),
         members=members,
         officer=officer,
         links=d.data.links(actor, officer, group_id),
