@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import Watched, launch, served
-from serve_helpers import TOKENS, USERS, write_rich_run
-
 from playwright import sync_api  # a dev dependency: a missing one fails, never skips
+from serve_helpers import TOKENS, USERS, write_rich_run
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hiddennet.report import environment
 from hiddennet.report.data import RunOutputs
-from hiddennet.serve import errors, middleware
+from hiddennet.serve import errors, formats, middleware
 from hiddennet.serve import security as sec
 from hiddennet.serve.context import Dashboard, id_path
 from hiddennet.serve.data import HandlingPolicy, RunData
@@ -47,6 +47,7 @@ def _oidc(config: OidcConfig | None) -> OidcClient | None:
 def _templates():
     env = environment(TEMPLATES)
     env.filters["idpath"] = id_path
+    formats.install(env)
     return env
 
 

@@ -306,6 +306,48 @@ class RunData:
             rows.append({"other": str(other), **self.evidence(actor, True, r)})
         return rows
 
+    # -- crimes (title and date from the run's full table) -----------------------------------------
+    def _crimes(self) -> pd.DataFrame | None:
+        if "crimes" not in self._cache:
+            try:
+                c = self.run.table(
+                    "full_table", ["crime_ref", "offender_id"], optional=["offence_title", "offence_date"]
+                )
+            except Unavailable:
+                c = None
+            self._cache["crimes"] = c
+        return self._cache["crimes"]
+
+    def crime_details(self, refs) -> dict[str, dict]:
+        """crime_ref -> {title, date} for the given refs (those the run's full table holds)."""
+        c = self._crimes()
+        if c is None:
+            return {}
+        hit = c[c["crime_ref"].isin(set(refs))].drop_duplicates("crime_ref")
+        return {
+            str(r["crime_ref"]): {"title": r.get("offence_title"), "date": _first_date(r.get("offence_date"))}
+            for r in records(hit)
+        }
+
+    def person_crimes(self, nominal_id: str) -> list[dict] | None:
+        """The crimes a nominal is recorded as offender in: ref, title and date, oldest first."""
+        c = self._crimes()
+        if c is None:
+            return None
+        mine = c[c["offender_id"] == nominal_id].drop_duplicates("crime_ref")
+        rows = [
+            {"crime_ref": r["crime_ref"], "title": r.get("offence_title"), "date": _first_date(r.get("offence_date"))}
+            for r in records(mine)
+        ]
+        return sorted(rows, key=lambda r: (r["date"] or "", r["crime_ref"]))
+
+    def _with_crime_details(self, rows: list[dict]) -> list[dict]:
+        details = self.crime_details([r["item_ref"] for r in rows if r.get("item_kind") == "crime"])
+        for r in rows:
+            d = details.get(str(r.get("item_ref"))) if r.get("item_kind") == "crime" else None
+            r["title"], r["date"] = (d["title"], d["date"]) if d else (None, None)
+        return rows
+
     # -- dismantling, safeguarding, people ---------------------------------------------------------
     def dismantling_rows(self, officer: bool, group_id: str) -> list[dict]:
         try:
@@ -319,13 +361,32 @@ class RunData:
         d = d[d["group_id"] == group_id].sort_values("step")
         m = self.members(group_id)
         labels = dict(zip(m["nominal_id"], self.labels(officer, m), strict=True))
+        size = len(m)
+        target = self.dismantle_target(size)
         rows = []
         for r in records(d):
             r["member"] = labels.get(r["nominal_id"], r["nominal_id"] if officer else "member")
             if not officer:
                 r.pop("nominal_id")
+            # The table's target_reached is the group's outcome (the same on every row); what a
+            # reader needs is whether the piece left *after this step* is within the target.
+            frac = r.get("remaining_largest_fraction")
+            r["largest_piece"] = round(float(frac) * size) if frac is not None and size else None
+            r["target_piece"] = target
+            r["target_reached_here"] = r["largest_piece"] is not None and r["largest_piece"] <= target
             rows.append(r)
         return rows
+
+    def dismantle_fraction(self) -> tuple[float, bool]:
+        """(fraction, recorded): the run's dismantle_fraction from its manifest, else the default."""
+        from hiddennet.settings import Settings
+
+        recorded = (self.run.manifest.get("settings") or {}).get("dismantle_fraction")
+        return (float(recorded), True) if recorded is not None else (Settings().dismantle_fraction, False)
+
+    def dismantle_target(self, size: int) -> int:
+        """The largest piece allowed: max(2, ceil(fraction * group size)) nominals (the method's target)."""
+        return max(2, math.ceil(self.dismantle_fraction()[0] * size))
 
     def _safeguarding(self) -> pd.DataFrame:
         try:
@@ -384,11 +445,19 @@ class RunData:
                 ["nominal_id", "item_kind", "item_ref"],
                 optional=["layer", "cchi_days", "ons_weight", "link_weight"],
             )
-            out["harm_explained"] = records(h[h["nominal_id"] == nominal_id].drop(columns=["nominal_id"]))
+            out["harm_explained"] = self._with_crime_details(
+                records(h[h["nominal_id"] == nominal_id].drop(columns=["nominal_id"]))
+            )
+            out["harm_total_cchi"] = sum(float(r.get("cchi_days") or 0) for r in out["harm_explained"])
         except Unavailable:
             out["harm_explained"] = None
+        out["crimes"] = self.person_crimes(nominal_id)
         out["links"] = self.person_links(actor, nominal_id)
         return out
+
+
+def _first_date(v: Any) -> Any:
+    return None if v is None else str(v)[:10]
 
 
 def _safeguarding_row(r: dict) -> dict:

@@ -46,8 +46,16 @@ async def dismantling_page(request: Request, group_id: str) -> Response:
     actor = d.check(request, sec.VIEW_DISMANTLING, f"group:{group_id}")
     row = d.data.group_row(group_id)
     officer = d.officer(actor)
+    fraction, recorded = d.data.dismantle_fraction()
     return d.page(
-        request, "dismantling.html.j2", group=row, rows=d.data.dismantling_rows(officer, group_id), officer=officer
+        request,
+        "dismantling.html.j2",
+        group=row,
+        rows=d.data.dismantling_rows(officer, group_id),
+        officer=officer,
+        fraction=fraction,
+        fraction_recorded=recorded,
+        target_piece=d.data.dismantle_target(int(row.get("size") or 0)),
     )
 
 
