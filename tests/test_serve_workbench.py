@@ -87,3 +87,128 @@ def test_dismantling_target_reached_only_when_it_is(client, wb):
             checked += 1
         assert "not yet" in body or steps["remaining_largest_fraction"].max() * size <= target
     assert checked > 0
+
+
+# -- search ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def named(tmp_path_factory) -> tuple[Path, dict]:
+    from workbench_helpers import write_identities
+
+    run = tmp_path_factory.mktemp("named")
+    f = write_workbench_run(run)
+    write_identities(run, f["person"])
+    return run, f
+
+
+def signed_in(run: Path, role: str, tmp_path: Path, **kw):
+    from serve_helpers import TOKENS, sign_in
+
+    c = https_client(create_app(run, users=USERS, audit_path=tmp_path / "audit.jsonl", **kw))
+    sign_in(c, f"user-{role}", TOKENS[role])
+    return c
+
+
+def search(c, q: str):
+    from serve_helpers import csrf_of
+
+    return c.post("/search", data={"q": q, "csrf_token": csrf_of(c.get("/search").text)})
+
+
+def test_search_by_role(named, tmp_path):
+    """Analyst: group ids only (members are anonymised for that role). Officer: nominal ids, and
+    names / PNC ids from input_nominals. Safeguarding lead: no search. The audit line says a search
+    ran, never what was searched."""
+    run, f = named
+    a = signed_in(run, "analyst", tmp_path)
+    r = search(a, f["person"])
+    assert r.status_code == 200 and 'id="people-results"' not in r.text and "/people/" not in r.text
+    assert f"/groups/{f['top']}" in search(a, f["top"].lower()).text
+    assert search(a, "Personne").text.count("/people/") == 0
+    o = signed_in(run, "intelligence_officer", tmp_path)
+    for q in (f["person"], f["person"].lower(), " testa  PERSONNE ", "personne", "99/0000001z"):
+        r = search(o, q)
+        assert f'href="/people/{id_path(f["person"])}"' in r.text, q
+    assert "Testa" not in search(o, "99/0000001Z").text.replace('value="99/0000001Z"', "")  # the name is not shown
+    assert "No person matches" in search(o, "nobody-like-this").text
+    sg = signed_in(run, "safeguarding_lead", tmp_path)
+    assert sg.get("/search").status_code == 403
+    lines = (tmp_path / "audit.jsonl").read_text(encoding="utf-8")
+    assert "Personne" not in lines and "0000001" not in lines and '"identity_search"' in lines
+
+
+def test_search_says_when_names_are_not_published(wb, tmp_path):
+    run, f = wb
+    o = signed_in(run, "intelligence_officer", tmp_path)
+    r = search(o, "Personne")
+    assert "publishes no names or PNC ids" in r.text and "No person matches" in r.text
+    assert f'href="/people/{id_path(f["person"])}"' in search(o, f["person"]).text
+
+
+# -- the person-centred view ------------------------------------------------------------------------
+def test_network_view_roles_and_cross_group_link(client, wb):
+    _run, f = wb
+    path = f"/network/{id_path(f['person'])}"
+    for role, want in (("analyst", 403), ("safeguarding_lead", 403), ("intelligence_officer", 200)):
+        assert client.get(path, headers=bearer(role)).status_code == want, role
+        assert client.get("/api" + path, headers=bearer(role)).status_code == want, role
+    j = client.get("/api" + path, headers=bearer("intelligence_officer")).json()["data"]
+    ids = {n["nominal_id"] for n in j["nodes"]}
+    assert f["other"] in ids, "the link Leiden cut (another group) is on the picture"
+    cross = next(lk for lk in j["links"] if f["other"] in (lk["a"], lk["b"]))
+    (victim,) = [e for e in cross["layers"] if e["layer"] == "victim"]
+    assert victim["first_date"] == "2019-05-01" and victim["last_date"] == "2020-02-03" and victim["weight"] == 2.0
+    assert victim["crimes"][0]["crime_ref"] == f["cross_crime"] and victim["crimes"][0]["title"]
+    for n in j["nodes"]:
+        if n["to_safeguard"]:
+            assert n["harm_cchi"] is None and n["pick_step"] is None
+    assert client.get("/api/network/nobody", headers=bearer("intelligence_officer")).status_code == 404
+
+
+def test_network_expand_one_hop_and_filters(client, wb):
+    """Expanding the other-group member adds their group's links; layer=intel drops the victim
+    link; evidence up to 2019-01-01 drops the 2019-05-01..2020-02-03 link; a bad date is refused."""
+    _run, f = wb
+    path = f"/api/network/{id_path(f['person'])}"
+    get = lambda q="": client.get(path + q, headers=bearer("intelligence_officer"))
+    base = {n["nominal_id"] for n in get().json()["data"]["nodes"]}
+    grown = get(f"?expand={id_path(f['other'])}").json()["data"]
+    assert base < {n["nominal_id"] for n in grown["nodes"]} and f["other"] in grown["expanded"]
+    assert get("?expand=N9999").json()["data"]["expanded"] == [f["person"]], "not on the picture: not expanded"
+    intel = get("?layer=intel").json()["data"]
+    assert all(e["layer"] == "intel" for lk in intel["links"] for e in lk["layers"])
+    assert f["other"] not in {n["nominal_id"] for n in intel["nodes"]}
+    early = get("?to=2019-01-01").json()["data"]
+    assert f["other"] not in {n["nominal_id"] for n in early["nodes"]}
+    assert f["other"] in {n["nominal_id"] for n in get("?from=2020-01-01").json()["data"]["nodes"]}
+    assert get("?from=2020-13").status_code == 400
+
+
+def test_network_evidence_under_handling_rules(wb, tmp_path):
+    """With code 5 open to nobody, the officer's view and exports withhold LSECRET5; code-3 logs
+    show their date, grading and code."""
+    from hiddennet.settings import Settings
+
+    run, f = wb
+    s = Settings(dashboard_handling_roles={"5": []})
+    c = https_client(create_app(run, users=USERS, audit_path=tmp_path / "a.jsonl", settings=s))
+    page = c.get(f"/network/{id_path(f['person'])}", headers=bearer("intelligence_officer")).text
+    assert "LSECRET5" not in page and "handling code 5" in page
+    assert re.search(r"L\d{4}b, 2020-01-0\d, graded 5x5x5 B2, handling code 3", page)
+    for fmt in ("csv", "graphml", "gexf", "i2.csv"):
+        r = c.get(f"/network/{id_path(f['person'])}/export.{fmt}", headers=bearer("intelligence_officer"))
+        assert r.status_code == 200 and "LSECRET5" not in r.text, fmt
+    open_c = https_client(create_app(run, users=USERS, audit_path=tmp_path / "b.jsonl"))
+    assert "LSECRET5" in open_c.get(f"/network/{id_path(f['person'])}", headers=bearer("intelligence_officer")).text
+
+
+def test_path_on_the_page(client, wb):
+    _run, f = wb
+    r = client.get(
+        f"/network/{id_path(f['person'])}?path_to={id_path(f['other'])}", headers=bearer("intelligence_officer")
+    )
+    assert "Strongest path (1 link, distance 0.500" in r.text
+    assert '"layer": "path"' in r.text, "the path is drawn on the graph"
+    assert (
+        "No nominal"
+        in client.get(f"/network/{id_path(f['person'])}?path_to=NOPE", headers=bearer("intelligence_officer")).text
+    )

@@ -53,9 +53,67 @@ def write_workbench_run(run_dir: Path) -> dict:
     d["target_reached"] = True  # the group's outcome on every row, as the dismantle stage writes it
     _w(run_dir, "dismantling", d)
     crimes = mine.sort_values("crime_ref")
+    other = _cross_group_link(run_dir, person, noms, facts["top"], crimes["crime_ref"].iloc[0])
+    _intel_logs(run_dir)
     return {
         **facts,
         "person": person,
         "crimes": dict(zip(crimes["crime_ref"], crimes["offence_title"], strict=True)),
         "harm_total": round(sum(lines["cchi_days"])),
+        "other": other,
+        "cross_crime": crimes["crime_ref"].iloc[0],
     }
+
+
+def _cross_group_link(run_dir: Path, person: str, noms: pd.DataFrame, top: str, crime: str) -> str:
+    """A victim link (weight 2, 2019-05-01 to 2020-02-03, one crime) from `person` to an unflagged
+    member of another group: Leiden cut it, so combined_edges carries it with group_id NULL."""
+    other = noms[(noms["group_id"] != top) & ~noms["safeguarding_flagged"]]["nominal_id"].iloc[0]
+    a, b = sorted([person, other])
+    edges = _t(run_dir, "edges")
+    row = {c: None for c in edges.columns}
+    row.update(nominal_a=a, nominal_b=b, layer="victim", weight=2.0, evidence_count=1, crime_refs=[crime])
+    row.update(first_date=pd.Timestamp("2019-05-01").date(), last_date=pd.Timestamp("2020-02-03").date())
+    _w(run_dir, "edges", pd.concat([edges, pd.DataFrame([row])], ignore_index=True))
+    ce = _t(run_dir, "combined_edges")
+    crow = {c: None for c in ce.columns}
+    crow.update(nominal_a=a, nominal_b=b, weight=2.0)
+    if "layers" in ce:
+        crow["layers"] = ["victim"]
+    _w(run_dir, "combined_edges", pd.concat([ce, pd.DataFrame([crow])], ignore_index=True))
+    return str(other)
+
+
+def _intel_logs(run_dir: Path) -> None:
+    """intel_logs for every log id on the edges: dated 2020-01-0x, graded 5x5x5 B2, each with the
+    handling code of its edge (the restricted `LSECRET5` with code 5)."""
+    edges = _t(run_dir, "edges")
+    rows = {}
+    for ids, code in zip(edges["log_ids"], edges["handling_code"], strict=True):
+        for i, log in enumerate([] if ids is None else list(ids)):
+            rows.setdefault(
+                log,
+                {
+                    "log_id": log,
+                    "log_date": pd.Timestamp(f"2020-01-0{1 + i % 9}").date(),
+                    "grading_system": "5x5x5",
+                    "source_grade": "B",
+                    "information_grade": "2",
+                    "handling_code": code,
+                },
+            )
+    _w(run_dir, "intel_logs", pd.DataFrame(list(rows.values())))
+
+
+FAKE_NAMES = {"forename": "Testa", "surname": "Personne", "pnc_id": "99/0000001Z"}
+
+
+def write_identities(run_dir: Path, nominal_id: str) -> None:
+    """input_nominals with made-up identity columns: `nominal_id` is "Testa Personne", PNC
+    99/0000001Z; every other nominal has no name (generated test data, no real person)."""
+    ids = _t(run_dir, "nominals")["nominal_id"].tolist()
+    rows = [
+        {"nominal_id": i, **(FAKE_NAMES if i == nominal_id else {"forename": None, "surname": None, "pnc_id": None})}
+        for i in ids
+    ]
+    _w(run_dir, "input_nominals", pd.DataFrame(rows))

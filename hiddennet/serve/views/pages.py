@@ -102,6 +102,7 @@ async def group_page(request: Request, group_id: str) -> Response:
         officer=officer,
         links=d.data.links(actor, officer, group_id),
         can_dismantle=d.may(actor, sec.VIEW_DISMANTLING, f"group:{group_id}"),
+        can_export=d.may(actor, sec.EXPORT_GROUP, f"group:{group_id}"),
     )
 
 
