@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 from browser_helpers import Watched, launch, served
 from playwright import sync_api  # a dev dependency: a missing one fails, never skips
-from serve_helpers import TOKENS, USERS, write_rich_run
+from serve_helpers import TOKENS, USERS
+from workbench_helpers import write_identities, write_workbench_run
 
 
 @pytest.fixture(scope="module")
 def rich(tmp_path_factory) -> tuple[Path, dict]:
     run = tmp_path_factory.mktemp("run")
-    return run, write_rich_run(run)
+    facts = write_workbench_run(run)
+    write_identities(run, facts["person"])
+    return run, facts
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +93,23 @@ def test_tab_order_reaches_the_member_list(browser, server, rich):
     w.assert_clean()
 
 
-PAGES = ["/", "/groups", "/groups/{top}", "/groups/{top}/dismantling", "/safeguarding", "/people/{odd}"]
+PAGES = [
+    "/",
+    "/groups",
+    "/groups/{top}",
+    "/groups/{top}/dismantling",
+    "/safeguarding",
+    "/people/{odd}",
+    "/people/{person}",
+    "/search",
+    "/network/{person}",
+]
 
 
 @pytest.mark.parametrize(
     "role,allowed",
     [
-        ("analyst", {"/", "/groups", "/groups/{top}", "/groups/{top}/dismantling"}),
+        ("analyst", {"/", "/groups", "/groups/{top}", "/groups/{top}/dismantling", "/search"}),
         ("intelligence_officer", set(PAGES)),
         ("safeguarding_lead", {"/", "/safeguarding"}),
     ],
@@ -108,7 +121,7 @@ def test_every_page_clean_in_the_browser(browser, server, rich, role, allowed):
     _, facts = rich
     w = watched(browser, server, role)
     for tpl in PAGES:
-        path = tpl.format(top=id_path(facts["top"]), odd=id_path(facts["odd"]))
+        path = tpl.format(top=id_path(facts["top"]), odd=id_path(facts["odd"]), person=id_path(facts["person"]))
         r = w.goto(path)
         if tpl in allowed:
             assert r.status == 200, (path, r.status)
@@ -116,3 +129,63 @@ def test_every_page_clean_in_the_browser(browser, server, rich, role, allowed):
         else:
             assert r.status == 403, (path, r.status)
             w.errors.clear()  # the browser logs a 403 document load as a console error
+
+
+def test_workbench_in_the_browser(browser, server, rich):
+    """An intelligence officer: search by name, open the person's network view, click a node,
+    expand a member of another group, filter to one layer and a date range, read a link's
+    evidence, find a path, export; no console error and no CSP violation at any step."""
+    from hiddennet.serve.context import id_path
+
+    _, f = rich
+    w = watched(browser, server, "intelligence_officer")
+    page = w.page
+    w.goto("/search")
+    page.fill("input[name=q]", "testa personne")
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_load_state("load")
+    page.click(f"#people-results a[href='/network/{id_path(f['person'])}']")
+    page.wait_for_selector("#cy[data-ready='1']", timeout=10_000)
+    w.assert_clean()
+    # Click a node in the picture.
+    page.locator("#cy").scroll_into_view_if_needed()
+    box = page.locator("#cy").bounding_box()
+    pos = page.evaluate(
+        "(() => { const n = window.hiddennetGraph.nodes()[0]; const p = n.renderedPosition();"
+        " return {id: n.id(), x: p.x, y: p.y}; })()"
+    )
+    page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.wait_for_selector(f"#cy[data-selected='{pos['id']}']", state="attached", timeout=5_000)
+    # Expand the member of the other group (one hop across the group boundary).
+    before = page.locator("#node-list button[data-node]").count()
+    row = page.locator("#node-list tr", has=page.locator(f"button:text-is('{f['other']}')"))
+    row.locator("a.expand").click()
+    page.wait_for_selector("#cy[data-ready='1']", timeout=10_000)
+    assert page.locator("#node-list button[data-node]").count() > before
+    w.assert_clean()
+    # The link's evidence: the cross-group crime with its title and date.
+    evidence = page.inner_text("#evidence")
+    assert f["cross_crime"] in evidence and "Sexual activity with a child" in evidence
+    # Filter: victim layer only, evidence from 2019-01-01 to 2019-12-31.
+    for layer in ("intel", "custody", "soc"):
+        page.uncheck(f"#filters input[value={layer}]")
+    page.fill("#filters input[name=from]", "2019-01-01")
+    page.fill("#filters input[name=to]", "2019-12-31")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#cy[data-ready='1']", timeout=10_000)
+    layers = set(page.locator("#evidence tbody td:nth-child(2)").all_inner_texts())
+    assert layers == {"victim"}, layers
+    w.assert_clean()
+    # A path to the other member, drawn on the graph.
+    page.fill("#filters input[name=path_to]", f["other"])
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#path-strongest", timeout=10_000)
+    page.wait_for_selector("#cy[data-ready='1']", timeout=10_000)
+    assert page.evaluate("window.hiddennetGraph.edges('[layer = \"path\"]').length") >= 1
+    w.assert_clean()
+    # Export: a real download, marked.
+    with page.expect_download() as dl:
+        page.click("text=GraphML")
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "OFFICIAL-SENSITIVE" in text and f["other"] in text
+    w.assert_clean()
