@@ -212,3 +212,15 @@ def test_path_on_the_page(client, wb):
         "No nominal"
         in client.get(f"/network/{id_path(f['person'])}?path_to=NOPE", headers=bearer("intelligence_officer")).text
     )
+
+
+def test_static_files_cacheable_pages_not(client, wb):
+    """Static files hold no personal data and may be cached an hour; pages and APIs stay no-store."""
+    assert client.get("/static/cytoscape.min.js").headers["cache-control"] == "private, max-age=3600"
+    assert client.get("/", headers=bearer("analyst")).headers["cache-control"] == "no-store"
+    assert client.get("/static/nope.js").headers["cache-control"] == "no-store"
+    _, f = wb
+    assert (
+        client.get(f"/network/{id_path(f['person'])}", headers=bearer("intelligence_officer")).headers["cache-control"]
+        == "no-store"
+    )
