@@ -165,3 +165,25 @@ def test_every_export_is_a_chained_disclosure(client, wb):
     assert json.loads(audit[-1])["action"] == "export_group" and json.loads(audit[-1])["detail"] == "disclosed_gexf"
     assert client.get(f"/groups/{id_path(f['top'])}/export.pdf", headers=bearer("analyst")).status_code == 404
     assert len(log.read_text().splitlines()) == before + 1, "a refused export discloses nothing"
+
+
+def test_odd_ids_reach_the_workbench(client, wb):
+    """A nominal id with `/`, `%`, a space, non-ASCII and `+` (ODD_ID): its network view, API and
+    exports are reachable, and the expand links the page writes lead back to it."""
+    import re
+
+    run, f = wb
+    odd = f["odd"]
+    officer = bearer("intelligence_officer")
+    page = client.get(f"/network/{id_path(odd)}", headers=officer)
+    assert page.status_code == 200 and "Network of nominal" in page.text
+    assert client.get(f"/api/network/{id_path(odd)}", headers=officer).json()["data"]["centre"] == odd
+    for fmt in FORMATS:
+        assert client.get(f"/network/{id_path(odd)}/export.{fmt}", headers=officer).status_code == 200, fmt
+    expand = re.findall(r'href="(/network/[^"]*expand=[^"]*)"', page.text)
+    assert expand
+    import html
+
+    assert client.get(html.unescape(expand[0]), headers=officer).status_code == 200
+    data = client.get("/api" + html.unescape(expand[0]), headers=officer).json()["data"]
+    assert data["centre"] == odd and len(data["expanded"]) == 2, "the link expanded one more person"
