@@ -172,7 +172,7 @@ def test_odd_ids_reach_the_workbench(client, wb):
     exports are reachable, and the expand links the page writes lead back to it."""
     import re
 
-    run, f = wb
+    _run, f = wb
     odd = f["odd"]
     officer = bearer("intelligence_officer")
     page = client.get(f"/network/{id_path(odd)}", headers=officer)
