@@ -224,3 +224,27 @@ def test_static_files_cacheable_pages_not(client, wb):
         client.get(f"/network/{id_path(f['person'])}", headers=bearer("intelligence_officer")).headers["cache-control"]
         == "no-store"
     )
+
+
+@pytest.mark.parametrize("role", ["analyst", "intelligence_officer", "safeguarding_lead"])
+def test_no_raw_number_or_python_value_on_any_page(client, wb, role):
+    """Every page a role may open, as text (the graph's JSON and the SVG left out): no float with
+    four or more decimals, no True/False/None/nan."""
+    import pyarrow.parquet as pq
+
+    run, f = wb
+    child = pq.read_table(run / "tables" / "safeguarding.parquet").to_pylist()[0]["nominal_id"]
+    paths = ["/", "/groups", f"/groups/{f['top']}", f"/groups/{f['top']}/dismantling", "/safeguarding", "/search"]
+    paths += [f"/people/{id_path(f['person'])}", f"/people/{id_path(child)}", f"/network/{id_path(f['person'])}"]
+    seen = 0
+    for p in paths:
+        r = client.get(p, headers=bearer(role))
+        if r.status_code != 200:
+            continue
+        seen += 1
+        body = r.text[r.text.index("<main>") :]
+        body = re.sub(r'<script type="application/json".*?</script>|<svg.*?</svg>', "", body, flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", body)
+        assert not RAW_FLOAT.search(text), (p, RAW_FLOAT.findall(text)[:3])
+        assert not re.search(r"\b(True|False|None|nan)\b", text), (p, re.findall(r"\b(True|False|None|nan)\b", text))
+    assert seen >= 2
