@@ -243,7 +243,7 @@ def test_no_raw_number_or_python_value_on_any_page(client, wb, role):
             continue
         seen += 1
         body = r.text[r.text.index("<main>") :]
-        body = re.sub(r'<script type="application/json".*?</script>|<svg.*?</svg>', "", body, flags=re.S)
+        body = re.sub(r'<script type="application/json".*?</script>|<svg.*?</svg>', "", body, flags=re.DOTALL)
         text = re.sub(r"<[^>]+>", " ", body)
         assert not RAW_FLOAT.search(text), (p, RAW_FLOAT.findall(text)[:3])
         assert not re.search(r"\b(True|False|None|nan)\b", text), (p, re.findall(r"\b(True|False|None|nan)\b", text))
