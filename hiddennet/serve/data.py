@@ -323,9 +323,6 @@ class RunData:
                         "crime_refs",
                     ],
                 )
-                for c in ("first_date", "last_date"):
-                    vals = [_first_date(jsonable(v)) for v in e[c]] if c in e else [None] * len(e)
-                    e[c] = pd.Series(vals, index=e.index, dtype=object)
             except Unavailable:
                 e = None
             self._cache["edges_all"] = e
@@ -338,7 +335,11 @@ class RunData:
         if e is None:
             return e
         ids = set(nominal_ids)
-        e = e[e["nominal_a"].isin(ids) | e["nominal_b"].isin(ids)]
+        e = e[e["nominal_a"].isin(ids) | e["nominal_b"].isin(ids)].copy()
+        # Dates as ISO strings (None when absent) on the few rows kept, not on the whole table.
+        for c in ("first_date", "last_date"):
+            vals = [_first_date(jsonable(v)) for v in e[c]] if c in e else [None] * len(e)
+            e[c] = pd.Series(vals, index=e.index, dtype=object)
         if layers:
             e = e[e["layer"].isin(set(layers))]
         if date_from:
