@@ -189,3 +189,23 @@ def test_workbench_in_the_browser(browser, server, rich):
     text = Path(dl.value.path()).read_text(encoding="utf-8")
     assert "OFFICIAL-SENSITIVE" in text and f["other"] in text
     w.assert_clean()
+
+
+def test_analyst_search_and_group_export_in_the_browser(browser, server, rich):
+    """An analyst searches a group id, opens the group and downloads its i2 import: marked, with
+    members anonymised; no console error or CSP violation."""
+    _, f = rich
+    w = watched(browser, server, "analyst")
+    page = w.page
+    w.goto("/search")
+    page.fill("input[name=q]", f["top"].lower())
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_load_state("load")
+    assert page.locator("#people-results").count() == 0
+    page.click(f"#group-results a[href='/groups/{f['top']}']")
+    page.wait_for_selector("#cy[data-ready='1']", timeout=10_000)
+    with page.expect_download() as dl:
+        page.click("#exports >> text=i2 Analyst's Notebook (CSV)")
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("# OFFICIAL-SENSITIVE") and "member 1" in text and f["person"] not in text
+    w.assert_clean()
