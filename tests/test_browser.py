@@ -77,7 +77,8 @@ def test_group_graph_draws_with_legend_and_clickable_nodes(browser, server, rich
 
 
 def test_tab_order_reaches_the_member_list(browser, server, rich):
-    """Only the keyboard: pressing Tab from the top of the page arrives at a member button."""
+    """Only the keyboard: Tab from the top of the page arrives at a member button, Enter selects
+    it in the picture, the arrow keys move the selection along the list."""
     _, facts = rich
     w = watched(browser, server, "analyst")
     w.goto(f"/groups/{facts['top']}")
@@ -90,6 +91,13 @@ def test_tab_order_reaches_the_member_list(browser, server, rich):
         pytest.fail("Tab never reached a member of the picture")
     w.page.keyboard.press("Enter")
     w.page.wait_for_selector("#cy[data-selected]", state="attached", timeout=5_000)
+    first = w.page.get_attribute("#cy", "data-selected")
+    w.page.keyboard.press("ArrowDown")
+    second = w.page.evaluate("document.activeElement.getAttribute('data-node')")
+    assert second != first, "ArrowDown moves to the next member"
+    w.page.wait_for_selector(f"#cy[data-selected='{second}']", state="attached", timeout=5_000)
+    w.page.keyboard.press("ArrowUp")
+    w.page.wait_for_selector(f"#cy[data-selected='{first}']", state="attached", timeout=5_000)
     w.assert_clean()
 
 

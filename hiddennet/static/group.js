@@ -57,5 +57,19 @@
       if (n.nonempty()) { show(n); cy.center(n); }
     });
   });
+  // Arrow keys move along the member list, selecting each person in the picture as they go.
+  var list = document.getElementById("node-list");
+  if (list) {
+    list.addEventListener("keydown", function (evt) {
+      if (evt.key !== "ArrowDown" && evt.key !== "ArrowUp") { return; }
+      var buttons = Array.prototype.slice.call(list.querySelectorAll("button[data-node]"));
+      var i = buttons.indexOf(document.activeElement);
+      if (i < 0) { return; }
+      var next = buttons[Math.max(0, Math.min(buttons.length - 1, i + (evt.key === "ArrowDown" ? 1 : -1)))];
+      evt.preventDefault();
+      next.focus();
+      next.click();
+    });
+  }
   holder.setAttribute("data-ready", "1");
 })();
