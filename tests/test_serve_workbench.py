@@ -248,3 +248,19 @@ def test_no_raw_number_or_python_value_on_any_page(client, wb, role):
         assert not RAW_FLOAT.search(text), (p, RAW_FLOAT.findall(text)[:3])
         assert not re.search(r"\b(True|False|None|nan)\b", text), (p, re.findall(r"\b(True|False|None|nan)\b", text))
     assert seen >= 2
+
+
+def test_link_evidence_on_group_and_person_pages(client, wb):
+    """Group page (officer): victim links name their crimes with title and date; intel links their
+    logs with date and grading; analysts see no crime refs and no code-5 log. Person page: the
+    cross-group victim link with its crime's title."""
+    _, f = wb
+    officer = client.get(f"/groups/{id_path(f['top'])}", headers=bearer("intelligence_officer")).text
+    assert re.search(r"<li>C\d{5}: Sexual activity with a child, \d{4}-\d{2}-\d{2}</li>", officer)
+    assert re.search(r"<li>L\d{4}b, 2020-01-0\d, graded 5x5x5 B2, handling code 3</li>", officer)
+    assert "LSECRET5, 2020-01-01, graded 5x5x5 B2, handling code 5" in officer
+    analyst = client.get(f"/groups/{id_path(f['top'])}", headers=bearer("analyst")).text
+    assert not re.search(r"C\d{5}", analyst) and "LSECRET5" not in analyst
+    assert re.search(r"<li>L\d{4}b, 2020-01-0\d, graded 5x5x5 B2, handling code 3</li>", analyst)
+    person = client.get(f"/people/{id_path(f['person'])}", headers=bearer("intelligence_officer")).text
+    assert f"<li>{f['cross_crime']}: Sexual activity with a child, " in person

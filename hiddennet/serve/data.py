@@ -296,6 +296,7 @@ class RunData:
                 },
             )
             link["layers"].append(self.evidence(actor, officer, r))
+        self.enrich(actor, [e for link in out.values() for e in link["layers"]])
         return list(out.values())
 
     def person_links(self, actor, nominal_id: str) -> list[dict]:
@@ -307,7 +308,7 @@ class RunData:
         for r in e.sort_values(["nominal_a", "nominal_b", "layer"]).to_dict("records"):
             other = r["nominal_b"] if r["nominal_a"] == nominal_id else r["nominal_a"]
             rows.append({"other": str(other), **self.evidence(actor, True, r)})
-        return rows
+        return self.enrich(actor, rows)
 
     # -- the person-centred network (across group boundaries) ------------------------------------
     def _edges_all(self) -> pd.DataFrame | None:
@@ -425,28 +426,36 @@ class RunData:
         return out
 
     def _network_links(self, actor, rows: list[dict]) -> list[dict]:
-        crimes = self.crime_details(
-            [c for r in rows if r["layer"] == "victim" for c in (jsonable(r.get("crime_refs")) or [])]
-        )
-        logs = self.intel_logs([x for r in rows if r["layer"] == "intel" for x in (jsonable(r.get("log_ids")) or [])])
         out: dict[tuple[str, str], dict] = {}
+        evidence = []
         for r in rows:
             key = (str(r["nominal_a"]), str(r["nominal_b"]))
             link = out.setdefault(key, {"a": key[0], "b": key[1], "weight": 0.0, "layers": []})
             ev = self.evidence(actor, True, r)
             ev.update(weight=jsonable(r.get("weight")), first_date=r.get("first_date"), last_date=r.get("last_date"))
-            if "crime_refs" in ev:
+            link["weight"] += float(r.get("weight") or 0)
+            link["layers"].append(ev)
+            evidence.append(ev)
+        self.enrich(actor, evidence)
+        for link in out.values():
+            link["weight"] = round(link["weight"], 4)
+        return list(out.values())
+
+    def enrich(self, actor, evidence: list[dict]) -> list[dict]:
+        """Crimes (ref, title, date) and logs (id, date, grading, handling code) behind each
+        layer's evidence, looked up in one pass; a log whose own code the role may not see is
+        withheld, as a link's code withholds all of them."""
+        crimes = self.crime_details([c for ev in evidence for c in ev.get("crime_refs") or []])
+        logs = self.intel_logs([x for ev in evidence for x in ev.get("log_ids") or []])
+        for ev in evidence:
+            if ev.get("crime_refs") is not None:
                 ev["crimes"] = [
                     {"crime_ref": c, **crimes.get(c, {"title": None, "date": None})} for c in ev["crime_refs"]
                 ]
             if ev.get("log_ids") is not None:
                 ev["logs"] = [self._log_entry(actor, x, logs.get(x)) for x in ev["log_ids"]]
                 ev["log_ids"] = [x["log_id"] for x in ev["logs"] if x["log_id"] is not None]
-            link["weight"] += float(r.get("weight") or 0)
-            link["layers"].append(ev)
-        for link in out.values():
-            link["weight"] = round(link["weight"], 4)
-        return list(out.values())
+        return evidence
 
     def intel_logs(self, ids) -> dict[str, dict]:
         try:
