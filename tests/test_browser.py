@@ -217,3 +217,27 @@ def test_analyst_search_and_group_export_in_the_browser(browser, server, rich):
     text = Path(dl.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# OFFICIAL-SENSITIVE") and "member 1" in text and f["person"] not in text
     w.assert_clean()
+
+
+def test_large_group_is_laid_out_apart(browser, tmp_path):
+    """A group of about 90 members (12 sample groups merged): drawn in concentric rings, no two
+    nodes on top of each other (centres at least 5 px apart on screen), the member list beside it
+    holds every member, and the page stays clean."""
+    from workbench_helpers import write_big_group_run
+
+    run = tmp_path / "big"
+    gid = write_big_group_run(run)
+    with served(run, USERS, tmp_path / "audit.jsonl") as base:
+        w = Watched(browser.new_context(), base)
+        w.sign_in(TOKENS["analyst"])
+        w.goto(f"/groups/{gid}")
+        w.page.wait_for_selector("#cy[data-ready='1']", timeout=15_000)
+        assert w.page.get_attribute("#cy", "data-layout") == "concentric"
+        pos = w.page.evaluate(
+            "window.hiddennetGraph.nodes().map(n => [n.renderedPosition().x, n.renderedPosition().y])"
+        )
+        assert len(pos) > 60
+        closest = min(((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5 for i, a in enumerate(pos) for b in pos[i + 1 :])
+        assert closest >= 5, closest
+        assert w.page.locator("#node-list button[data-node]").count() == len(pos)
+        w.assert_clean()

@@ -117,3 +117,22 @@ def write_identities(run_dir: Path, nominal_id: str) -> None:
         for i in ids
     ]
     _w(run_dir, "input_nominals", pd.DataFrame(rows))
+
+
+def write_big_group_run(run_dir: Path, groups: int = 12) -> str:
+    """A sample run of 30 groups whose first `groups` are merged into one group `GBIG` (about 90
+    members, their links kept), for the large-group layout. Returns its id."""
+    from hiddennet.report.sample import write_sample_run
+
+    write_sample_run(run_dir, n_groups=30)
+    g = _t(run_dir, "groups")
+    merged = set(sorted(g["group_id"])[:groups])
+    for name in ("nominals", "combined_edges"):
+        df = _t(run_dir, name)
+        df["group_id"] = [("GBIG" if x in merged else x) for x in df["group_id"]]
+        _w(run_dir, name, df)
+    n = _t(run_dir, "nominals")
+    big = g[g["group_id"].isin(merged)].iloc[:1].copy()
+    big["group_id"], big["size"] = "GBIG", int((n["group_id"] == "GBIG").sum())
+    _w(run_dir, "groups", pd.concat([g[~g["group_id"].isin(merged)], big], ignore_index=True))
+    return "GBIG"

@@ -34,6 +34,7 @@
     ]
   });
   window.hiddennetGraph = cy;
+  holder.setAttribute("data-layout", large ? "concentric" : "preset");
   var info = document.getElementById("node-info");
   function show(node) {
     cy.elements().unselect();
