@@ -180,7 +180,8 @@ def test_network_expand_one_hop_and_filters(client, wb):
     early = get("?to=2019-01-01").json()["data"]
     assert f["other"] not in {n["nominal_id"] for n in early["nodes"]}
     assert f["other"] in {n["nominal_id"] for n in get("?from=2020-01-01").json()["data"]["nodes"]}
-    assert get("?from=2020-13").status_code == 400
+    for bad in ("2020-13", "2020-13-01", "2020-02-30", "2020-01-01%0A", "x"):
+        assert get(f"?from={bad}").status_code == 400, bad
 
 
 def test_network_evidence_under_handling_rules(wb, tmp_path):

@@ -4,6 +4,7 @@ every request is audited by the middleware, exports also as disclosures."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -65,7 +66,14 @@ def _scope(d, actor) -> dict:
 LAYERS = ("victim", "intel", "custody", "soc")
 LAYER_COLOURS = {"victim": "#D55E00", "intel": "#0072B2", "custody": "#CC79A7", "soc": "#E69F00"}
 MAX_EXPAND = 25
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _valid_date(v: str) -> bool:
+    try:
+        return bool(_DATE.fullmatch(v)) and dt.date.fromisoformat(v) is not None
+    except ValueError:
+        return False
 
 
 def network_state(request: Request) -> dict:
@@ -75,7 +83,7 @@ def network_state(request: Request) -> dict:
     layers = [x for x in q.getlist("layer") if x in LAYERS]
     dates = {k: q.get(k) or None for k in ("from", "to")}
     for v in dates.values():
-        if v is not None and not _DATE.match(v):
+        if v is not None and not _valid_date(v):
             raise BadInput()
     return {
         "expand": list(dict.fromkeys(q.getlist("expand")))[:MAX_EXPAND],
