@@ -265,3 +265,25 @@ def test_link_evidence_on_group_and_person_pages(client, wb):
     assert re.search(r"<li>L\d{4}b, 2020-01-0\d, graded 5x5x5 B2, handling code 3</li>", analyst)
     person = client.get(f"/people/{id_path(f['person'])}", headers=bearer("intelligence_officer")).text
     assert f"<li>{f['cross_crime']}: Sexual activity with a child, " in person
+
+
+def test_people_to_safeguard_on_a_path_are_drawn_as_such(client, wb):
+    """A path from the person to a flagged member of their group, off the picture until the path
+    adds them: the picture marks them to_safeguard, with no dismantling pick."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    run, f = wb
+    n = pq.read_table(run / "tables" / "nominals.parquet").to_pandas()
+    child = sorted(n[(n["group_id"] == f["top"]) & n["safeguarding_flagged"]]["nominal_id"])[0]
+    r = client.get(
+        f"/network/{id_path(f['person'])}?layer=custody&path_to={id_path(child)}",
+        headers=bearer("intelligence_officer"),
+    )
+    assert r.status_code == 200 and 'id="path-strongest"' in r.text
+    pic = json.loads(
+        re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', r.text, re.DOTALL).group(1)
+    )
+    (node,) = [x for x in pic["nodes"] if x["label"] == child]
+    assert node["to_safeguard"] is True and node["pick"] is None and node["on_path"] is True

@@ -114,6 +114,11 @@ def network_view(d, actor, centre: str, state: dict) -> dict:
             path = d.data.paths(centre, state["path_to"])
         except NotFound:
             path = {"target": state["path_to"], "unknown": True}
+        # People on the path but not on the picture come with their flags too (a person to
+        # safeguard on a path is drawn as one, never as a plain member or a pick).
+        have = {n["nominal_id"] for n in net["nodes"]}
+        extra = sorted({*(path.get("strongest") or []), *(path.get("fewest") or [])} - have)
+        net["nodes"] += [{**n, "expanded": False} for n in d.data.network_nodes(extra, centre)]
     return {"net": net, "path": path}
 
 
