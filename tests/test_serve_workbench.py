@@ -276,7 +276,7 @@ def test_people_to_safeguard_on_a_path_are_drawn_as_such(client, wb):
 
     run, f = wb
     n = pq.read_table(run / "tables" / "nominals.parquet").to_pandas()
-    child = sorted(n[(n["group_id"] == f["top"]) & n["safeguarding_flagged"]]["nominal_id"])[0]
+    child = min(n[(n["group_id"] == f["top"]) & n["safeguarding_flagged"]]["nominal_id"])
     r = client.get(
         f"/network/{id_path(f['person'])}?layer=custody&path_to={id_path(child)}",
         headers=bearer("intelligence_officer"),
