@@ -287,3 +287,27 @@ def test_people_to_safeguard_on_a_path_are_drawn_as_such(client, wb):
     )
     (node,) = [x for x in pic["nodes"] if x["label"] == child]
     assert node["to_safeguard"] is True and node["pick"] is None and node["on_path"] is True
+
+
+def test_new_views_are_audited(wb, tmp_path):
+    """One audit line per request of the workbench, allowed and denied alike, naming the action
+    and the resource; a rejected date is `rejected_input`."""
+    from serve_helpers import audit_lines
+
+    run, f = wb
+    audit = tmp_path / "audit.jsonl"
+    c = https_client(create_app(run, users=USERS, audit_path=audit))
+    nid = id_path(f["person"])
+    c.get(f"/network/{nid}", headers=bearer("intelligence_officer"))
+    c.get(f"/network/{nid}", headers=bearer("analyst"))
+    c.get(f"/network/{nid}?from=nope", headers=bearer("intelligence_officer"))
+    c.get(f"/network/{nid}/export.gexf", headers=bearer("safeguarding_lead"))
+    c.get("/search", headers=bearer("safeguarding_lead"))
+    got = [(x["action"], x["resource"], x["outcome"], x["role"]) for x in audit_lines(audit)]
+    assert got == [
+        ("view_network", f"network:{f['person']}", "allowed", "intelligence_officer"),
+        ("view_network", f"network:{f['person']}", "denied", "analyst"),
+        ("view_network", f"network:{f['person']}", "rejected_input", "intelligence_officer"),
+        ("export_network", f"network:{f['person']}", "denied", "safeguarding_lead"),
+        ("search", "search", "denied", "safeguarding_lead"),
+    ]
