@@ -12,14 +12,14 @@ from fastapi.staticfiles import StaticFiles
 
 from hiddennet.report import environment
 from hiddennet.report.data import RunOutputs
-from hiddennet.serve import errors, middleware, security as sec
+from hiddennet.serve import errors, formats, middleware, security as sec
 from hiddennet.serve.context import Dashboard, id_path
 from hiddennet.serve.data import HandlingPolicy, RunData
 from hiddennet.serve.oidc import OidcClient, OidcConfig
 from hiddennet.serve.sessions import CookieNames, SessionStore
 from hiddennet.serve.throttle import LoginThrottle
 from hiddennet.serve.users import UsersSource, UserStore
-from hiddennet.serve.views import api, auth, exports, pages
+from hiddennet.serve.views import api, auth, exports, pages, workbench
 from hiddennet.settings import Settings
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -46,6 +46,7 @@ def _oidc(config: OidcConfig | None) -> OidcClient | None:
 def _templates():
     env = environment(TEMPLATES)
     env.filters["idpath"] = id_path
+    formats.install(env)
     return env
 
 
@@ -102,6 +103,7 @@ def create_app(
     errors.install(app)
     app.middleware("http")(middleware.guard)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth, exports, api, pages):  # exports before pages: `/groups/{id:anyid}` takes the rest
+    app.include_router(workbench.export_router)
+    for module in (auth, exports, workbench, api, pages):  # exports before pages: `/groups/{id:anyid}` takes the rest
         app.include_router(module.router)
     return app

@@ -30,6 +30,7 @@ NAV = (
     ("/", "Overview", sec.VIEW_OVERVIEW),
     ("/groups", "Groups", sec.VIEW_GROUPS),
     ("/safeguarding", "Safeguarding", sec.VIEW_SAFEGUARDING),
+    ("/search", "Search", sec.SEARCH),
 )
 
 

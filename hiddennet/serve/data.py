@@ -184,7 +184,10 @@ class RunData:
             return pd.DataFrame(columns=["nominal_id", "group_id", "to_safeguard"])
         m = n[n["group_id"] == group_id].copy()
         m = m.sort_values("node_index" if "node_index" in m else "nominal_id").reset_index(drop=True)
-        flagged = m["nominal_id"].isin(self.flagged_ids())
+        # A Python membership test: pandas' Arrow-string isin walks the whole (large) set of
+        # flagged ids in Python on every call, 0.5 s for a 50-member group of a scale-1 run.
+        flagged_ids = self.flagged_ids()
+        flagged = pd.Series([x in flagged_ids for x in m["nominal_id"]], index=m.index, dtype=bool)
         if "safeguarding_flagged" in m:
             flagged |= m["safeguarding_flagged"].fillna(False).astype(bool)
         m["to_safeguard"] = flagged
@@ -292,6 +295,7 @@ class RunData:
                 },
             )
             link["layers"].append(self.evidence(actor, officer, r))
+        self.enrich(actor, [e for link in out.values() for e in link["layers"]])
         return list(out.values())
 
     def person_links(self, actor, nominal_id: str) -> list[dict]:
@@ -303,6 +307,365 @@ class RunData:
         for r in e.sort_values(["nominal_a", "nominal_b", "layer"]).to_dict("records"):
             other = r["nominal_b"] if r["nominal_a"] == nominal_id else r["nominal_a"]
             rows.append({"other": str(other), **self.evidence(actor, True, r)})
+        return self.enrich(actor, rows)
+
+    # -- the person-centred network (across group boundaries) ------------------------------------
+    def _edges_all(self) -> pd.DataFrame | None:
+        if "edges_all" not in self._cache:
+            try:
+                e = self.run.table(
+                    "edges",
+                    ["nominal_a", "nominal_b", "layer"],
+                    optional=[
+                        "weight",
+                        "first_date",
+                        "last_date",
+                        "evidence_count",
+                        "handling_code",
+                        "log_ids",
+                        "crime_refs",
+                    ],
+                )
+            except Unavailable:
+                e = None
+            self._cache["edges_all"] = e
+        return self._cache["edges_all"]
+
+    def layer_links(self, nominal_ids, layers: Sequence[str] | None, date_from: str | None, date_to: str | None):
+        """Layer edges touching any of `nominal_ids`, in the chosen layers, whose evidence dates
+        overlap [date_from, date_to] (ISO dates; an edge without dates passes a date filter)."""
+        e = self._edges_all()
+        if e is None:
+            return e
+        ids = set(nominal_ids)
+        e = e[e["nominal_a"].isin(ids) | e["nominal_b"].isin(ids)].copy()
+        # Dates as ISO strings (None when absent) on the few rows kept, not on the whole table.
+        for c in ("first_date", "last_date"):
+            vals = [_first_date(jsonable(v)) for v in e[c]] if c in e else [None] * len(e)
+            e[c] = pd.Series(vals, index=e.index, dtype=object)
+        if layers:
+            e = e[e["layer"].isin(set(layers))]
+        if date_from:
+            e = e[[(v is None) or v >= date_from for v in e["last_date"]]]
+        if date_to:
+            e = e[[(v is None) or v <= date_to for v in e["first_date"]]]
+        return e
+
+    def network(self, actor, centre: str, expand: Sequence[str], filters: Mapping[str, Any]) -> dict:
+        """The centre's links, plus those of every node in `expand` already on the picture (one
+        hop each, across groups), as `actor` may see them: nodes with group, harm (none for
+        people to safeguard), dismantling pick; one link per pair with each layer's weight,
+        first/last date and evidence under the handling rules."""
+        if centre not in self.network_ids():
+            raise NotFound()
+        frontier, rows = self._expanded(centre, expand, filters)
+        nodes_ids = sorted({centre} | {r["nominal_a"] for r in rows} | {r["nominal_b"] for r in rows})
+        links = self._network_links(actor, rows)
+        nodes = self.network_nodes(nodes_ids, centre)
+        for n in nodes:
+            n["expanded"] = n["nominal_id"] in frontier
+        return {"centre": centre, "nodes": nodes, "links": links, "expanded": frontier}
+
+    def _expanded(self, centre: str, expand: Sequence[str], filters: Mapping[str, Any]) -> tuple[list[str], list[dict]]:
+        """Expand in the order given, one hop each: a node is expanded only once it is on the picture."""
+
+        def links_of(ids: list[str]) -> list[dict]:
+            e = self.layer_links(ids, filters.get("layers"), filters.get("date_from"), filters.get("date_to"))
+            return [] if e is None else e.sort_values(["nominal_a", "nominal_b", "layer"]).to_dict("records")
+
+        frontier = [centre]
+        rows = links_of(frontier)
+        for nid in expand:
+            on_picture = {r["nominal_a"] for r in rows} | {r["nominal_b"] for r in rows}
+            if nid in on_picture and nid not in frontier:
+                frontier.append(nid)
+                rows = links_of(frontier)
+        return frontier, rows
+
+    def network_ids(self) -> set[str]:
+        if "network_ids" not in self._cache:
+            try:
+                self._cache["network_ids"] = set(self.run.table("nominals", ["nominal_id"])["nominal_id"].astype(str))
+            except Unavailable:
+                self._cache["network_ids"] = set()
+        return self._cache["network_ids"]
+
+    def dismantling_picks(self) -> dict[str, int]:
+        if "picks" not in self._cache:
+            try:
+                d = self.run.table("dismantling", ["nominal_id", "step"])
+                self._cache["picks"] = {str(a): int(b) for a, b in zip(d["nominal_id"], d["step"], strict=True)}
+            except Unavailable:
+                self._cache["picks"] = {}
+        return self._cache["picks"]
+
+    def network_nodes(self, ids: Sequence[str], centre: str) -> list[dict]:
+        try:
+            n = self.run.table("nominals", ["nominal_id", "group_id"], optional=["harm_cchi", "safeguarding_flagged"])
+            n = n[n["nominal_id"].isin(set(ids))]
+            info = {str(r["nominal_id"]): r for r in records(n)}
+        except Unavailable:
+            info = {}
+        flagged, picks = self.flagged_ids(), self.dismantling_picks()
+        out = []
+        for nid in ids:
+            r = info.get(nid, {})
+            sg = nid in flagged or bool(r.get("safeguarding_flagged"))
+            out.append(
+                {
+                    "nominal_id": nid,
+                    "group_id": r.get("group_id"),
+                    "to_safeguard": sg,
+                    # People to safeguard carry no harm and are never dismantling picks.
+                    "harm_cchi": None if sg else r.get("harm_cchi"),
+                    "pick_step": None if sg else picks.get(nid),
+                    "centre": nid == centre,
+                }
+            )
+        return out
+
+    def _network_links(self, actor, rows: list[dict]) -> list[dict]:
+        out: dict[tuple[str, str], dict] = {}
+        evidence = []
+        for r in rows:
+            key = (str(r["nominal_a"]), str(r["nominal_b"]))
+            link = out.setdefault(key, {"a": key[0], "b": key[1], "weight": 0.0, "layers": []})
+            ev = self.evidence(actor, True, r)
+            ev.update(weight=jsonable(r.get("weight")), first_date=r.get("first_date"), last_date=r.get("last_date"))
+            link["weight"] += float(r.get("weight") or 0)
+            link["layers"].append(ev)
+            evidence.append(ev)
+        self.enrich(actor, evidence)
+        for link in out.values():
+            link["weight"] = round(link["weight"], 4)
+        return list(out.values())
+
+    def enrich(self, actor, evidence: list[dict]) -> list[dict]:
+        """Crimes (ref, title, date) and logs (id, date, grading, handling code) behind each
+        layer's evidence, looked up in one pass; a log whose own code the role may not see is
+        withheld, as a link's code withholds all of them."""
+        crimes = self.crime_details([c for ev in evidence for c in ev.get("crime_refs") or []])
+        logs = self.intel_logs([x for ev in evidence for x in ev.get("log_ids") or []])
+        for ev in evidence:
+            if ev.get("crime_refs") is not None:
+                ev["crimes"] = [
+                    {"crime_ref": c, **crimes.get(c, {"title": None, "date": None})} for c in ev["crime_refs"]
+                ]
+            if ev.get("log_ids") is not None:
+                ev["logs"] = [self._log_entry(actor, x, logs.get(x)) for x in ev["log_ids"]]
+                ev["log_ids"] = [x["log_id"] for x in ev["logs"] if x["log_id"] is not None]
+        return evidence
+
+    def intel_logs(self, ids) -> dict[str, dict]:
+        try:
+            t = self.run.table(
+                "intel_logs",
+                ["log_id"],
+                optional=["log_date", "grading_system", "source_grade", "information_grade", "handling_code"],
+            )
+        except Unavailable:
+            return {}
+        t = t[t["log_id"].isin(set(ids))].drop_duplicates("log_id")
+        return {str(r["log_id"]): r for r in records(t)}
+
+    def _log_entry(self, actor, log_id: str, log: dict | None) -> dict:
+        """One log behind an intel link: its own handling code decides, as the link's does."""
+        code = None if log is None else log.get("handling_code")
+        if not self.handling.allows(actor.role if actor else None, code):
+            return {"log_id": None, "withheld": f"handling code {code}"}
+        if log is None:
+            return {"log_id": log_id, "date": None, "grading": None, "handling_code": None}
+        grades = "".join(str(log.get(k) or "") for k in ("source_grade", "information_grade"))
+        system = log.get("grading_system")
+        return {
+            "log_id": log_id,
+            "date": _first_date(log.get("log_date")),
+            "grading": f"{system} {grades}".strip() if system or grades else None,
+            "handling_code": code,
+        }
+
+    # -- exports: the graph as the role sees it ------------------------------------------------------
+    def group_export(self, actor, officer: bool, group_id: str) -> dict:
+        """A group's members (labels anonymised without per-person access; harm only with it and
+        never for people to safeguard) and its links per layer with their evidence."""
+        self.group_row(group_id)
+        m = self.members(group_id)
+        labels = self.labels(officer, m)
+        rows = self.member_rows(m)
+        nodes = [
+            {
+                "id": f"n{i}",
+                "label": labels[i],
+                "group_id": group_id,
+                "to_safeguard": bool(r["to_safeguard"]),
+                "harm_cchi": round(float(r["harm_cchi"])) if officer and r.get("harm_cchi") is not None else None,
+            }
+            for i, r in enumerate(rows)
+        ]
+        links = [
+            {"a": lk["source"], "b": lk["target"], **_export_layer(e)}
+            for lk in self.links(actor, officer, group_id)
+            for e in lk["layers"]
+        ]
+        return {"nodes": nodes, "links": links}
+
+    def network_export(self, actor, centre: str, expand: Sequence[str], filters: Mapping[str, Any]) -> dict:
+        net = self.network(actor, centre, expand, filters)
+        nodes = [
+            {
+                "id": n["nominal_id"],
+                "label": n["nominal_id"],
+                "group_id": n["group_id"],
+                "to_safeguard": n["to_safeguard"],
+                "harm_cchi": round(float(n["harm_cchi"])) if n["harm_cchi"] is not None else None,
+                "pick_step": n["pick_step"],
+            }
+            for n in net["nodes"]
+        ]
+        links = [{"a": lk["a"], "b": lk["b"], **_export_layer(e)} for lk in net["links"] for e in lk["layers"]]
+        return {"nodes": nodes, "links": links}
+
+    # -- paths -------------------------------------------------------------------------------------
+    def _adjacency(self) -> dict[str, dict[str, float]]:
+        if "adjacency" not in self._cache:
+            from hiddennet.serve.paths import adjacency
+
+            try:
+                e = self.run.table("combined_edges", ["nominal_a", "nominal_b", "weight"])
+                edges = zip(e["nominal_a"].astype(str), e["nominal_b"].astype(str), e["weight"], strict=True)
+                self._cache["adjacency"] = adjacency(edges)
+            except Unavailable:
+                self._cache["adjacency"] = {}
+        return self._cache["adjacency"]
+
+    def paths(self, source: str, target: str) -> dict:
+        """The strongest path (sum of 1/weight) and the one of fewest links between two nominals."""
+        from hiddennet.serve.paths import fewest_links_path, strongest_path
+
+        ids = self.network_ids()
+        if source not in ids or target not in ids:
+            raise NotFound()
+        adj = self._adjacency()
+        strong = strongest_path(adj, source, target) if source != target else ([source], 0.0)
+        return {
+            "source": source,
+            "target": target,
+            "strongest": strong[0] if strong else None,
+            "distance": round(strong[1], 4) if strong else None,
+            "fewest": fewest_links_path(adj, source, target) if source != target else [source],
+        }
+
+    # -- search ------------------------------------------------------------------------------------
+    def search(self, q: str, *, people: bool, identity: bool) -> dict:
+        """Groups whose id matches `q`; with `people` (per-person access) nominals by id; with
+        `identity` also by forename + surname or PNC id from `input_nominals`, when the run has
+        those columns. Matching is case- and space-insensitive: exact, then prefix (ids) or
+        substring (names). The matched name is not returned: results name the nominal id."""
+        q = _norm(q)
+        out: dict[str, Any] = {"groups": [], "people": [], "identity_available": False}
+        if not q:
+            return out
+        try:
+            g = self.groups_table()["group_id"].astype(str)
+            out["groups"] = sorted(x for x in g if _norm(x).startswith(q))[: self.page_max]
+        except NotFound:
+            pass
+        if not people:
+            return out
+        hits: list[tuple[int, str, str]] = []  # (rank, nominal id, matched on)
+        try:
+            ids = self.run.table("nominals", ["nominal_id"])["nominal_id"].astype(str)
+            hits += [(0 if _norm(i) == q else 1, i, "nominal id") for i in ids if _norm(i).startswith(q)]
+        except Unavailable:
+            pass
+        if identity:
+            found, available = self._identity_hits(q)
+            hits += found
+            out["identity_available"] = available
+        out["people"] = self._people_results(hits)
+        return out
+
+    def _identity_hits(self, q: str) -> tuple[list[tuple[int, str, str]], bool]:
+        try:
+            t = self.run.table("input_nominals", ["nominal_id"], optional=["forename", "surname", "pnc_id"])
+        except Unavailable:
+            return [], False
+        cols = {"forename", "surname", "pnc_id"} & set(t.columns)
+        if not cols:
+            return [], False
+        hits = []
+        for r in t.to_dict("records"):
+            pnc = _norm(r.get("pnc_id") or "")
+            name = _norm(f"{r.get('forename') or ''} {r.get('surname') or ''}")
+            if pnc and pnc == q:
+                hits.append((0, str(r["nominal_id"]), "PNC id"))
+            elif name and q in name:
+                hits.append((0 if name == q else 2, str(r["nominal_id"]), "name"))
+        return hits, True
+
+    def _people_results(self, hits: list[tuple[int, str, str]]) -> list[dict]:
+        best: dict[str, tuple[int, str]] = {}
+        for rank, nid, how in hits:
+            if nid not in best or rank < best[nid][0]:
+                best[nid] = (rank, how)
+        groups = {}
+        try:
+            n = self.run.table("nominals", ["nominal_id", "group_id"])
+            groups = dict(zip(n["nominal_id"].astype(str), n["group_id"], strict=True))
+        except Unavailable:
+            pass
+        flagged = self.flagged_ids()
+        order = sorted(best, key=lambda i: (best[i][0], i))[: self.page_max]
+        return [
+            {
+                "nominal_id": i,
+                "group_id": jsonable(groups.get(i)),
+                "to_safeguard": i in flagged,
+                "matched_on": best[i][1],
+            }
+            for i in order
+        ]
+
+    # -- crimes (title and date from the run's full table) -----------------------------------------
+    def _crimes(self) -> pd.DataFrame | None:
+        if "crimes" not in self._cache:
+            try:
+                c = self.run.table(
+                    "full_table", ["crime_ref", "offender_id"], optional=["offence_title", "offence_date"]
+                )
+            except Unavailable:
+                c = None
+            self._cache["crimes"] = c
+        return self._cache["crimes"]
+
+    def crime_details(self, refs) -> dict[str, dict]:
+        """crime_ref -> {title, date} for the given refs (those the run's full table holds)."""
+        c = self._crimes()
+        if c is None:
+            return {}
+        hit = c[c["crime_ref"].isin(set(refs))].drop_duplicates("crime_ref")
+        return {
+            str(r["crime_ref"]): {"title": r.get("offence_title"), "date": _first_date(r.get("offence_date"))}
+            for r in records(hit)
+        }
+
+    def person_crimes(self, nominal_id: str) -> list[dict] | None:
+        """The crimes a nominal is recorded as offender in: ref, title and date, oldest first."""
+        c = self._crimes()
+        if c is None:
+            return None
+        mine = c[c["offender_id"] == nominal_id].drop_duplicates("crime_ref")
+        rows = [
+            {"crime_ref": r["crime_ref"], "title": r.get("offence_title"), "date": _first_date(r.get("offence_date"))}
+            for r in records(mine)
+        ]
+        return sorted(rows, key=lambda r: (r["date"] or "", r["crime_ref"]))
+
+    def _with_crime_details(self, rows: list[dict]) -> list[dict]:
+        details = self.crime_details([r["item_ref"] for r in rows if r.get("item_kind") == "crime"])
+        for r in rows:
+            d = details.get(str(r.get("item_ref"))) if r.get("item_kind") == "crime" else None
+            r["title"], r["date"] = (d["title"], d["date"]) if d else (None, None)
         return rows
 
     # -- dismantling, safeguarding, people ---------------------------------------------------------
@@ -318,13 +681,32 @@ class RunData:
         d = d[d["group_id"] == group_id].sort_values("step")
         m = self.members(group_id)
         labels = dict(zip(m["nominal_id"], self.labels(officer, m), strict=True))
+        size = len(m)
+        target = self.dismantle_target(size)
         rows = []
         for r in records(d):
             r["member"] = labels.get(r["nominal_id"], r["nominal_id"] if officer else "member")
             if not officer:
                 r.pop("nominal_id")
+            # The table's target_reached is the group's outcome (the same on every row); what a
+            # reader needs is whether the piece left *after this step* is within the target.
+            frac = r.get("remaining_largest_fraction")
+            r["largest_piece"] = round(float(frac) * size) if frac is not None and size else None
+            r["target_piece"] = target
+            r["target_reached_here"] = r["largest_piece"] is not None and r["largest_piece"] <= target
             rows.append(r)
         return rows
+
+    def dismantle_fraction(self) -> tuple[float, bool]:
+        """(fraction, recorded): the run's dismantle_fraction from its manifest, else the default."""
+        from hiddennet.settings import Settings
+
+        recorded = (self.run.manifest.get("settings") or {}).get("dismantle_fraction")
+        return (float(recorded), True) if recorded is not None else (Settings().dismantle_fraction, False)
+
+    def dismantle_target(self, size: int) -> int:
+        """The largest piece allowed: max(2, ceil(fraction * group size)) nominals (the method's target)."""
+        return max(2, math.ceil(self.dismantle_fraction()[0] * size))
 
     def _safeguarding(self) -> pd.DataFrame:
         try:
@@ -383,11 +765,53 @@ class RunData:
                 ["nominal_id", "item_kind", "item_ref"],
                 optional=["layer", "cchi_days", "ons_weight", "link_weight"],
             )
-            out["harm_explained"] = records(h[h["nominal_id"] == nominal_id].drop(columns=["nominal_id"]))
+            out["harm_explained"] = self._with_crime_details(
+                records(h[h["nominal_id"] == nominal_id].drop(columns=["nominal_id"]))
+            )
+            out["harm_total_cchi"] = sum(float(r.get("cchi_days") or 0) for r in out["harm_explained"])
         except Unavailable:
             out["harm_explained"] = None
+        out["crimes"] = self.person_crimes(nominal_id)
         out["links"] = self.person_links(actor, nominal_id)
         return out
+
+
+def _export_layer(e: Mapping[str, Any]) -> dict:
+    """One layer of a link as export columns; the evidence as one readable cell."""
+    if e.get("evidence_withheld"):
+        evidence = None
+    elif e.get("crimes"):
+        evidence = "; ".join(_described(c["crime_ref"], c.get("title"), c.get("date")) for c in e["crimes"])
+    elif e.get("logs"):
+        evidence = "; ".join(
+            "a log withheld" if g.get("withheld") else _described(g["log_id"], g.get("date"), g.get("grading"))
+            for g in e["logs"]
+        )
+    else:
+        evidence = "; ".join(e.get("crime_refs") or e.get("log_ids") or []) or None
+    return {
+        "layer": e["layer"],
+        "weight": e.get("weight"),
+        "first_date": e.get("first_date"),
+        "last_date": e.get("last_date"),
+        "evidence": evidence,
+        "handling_code": e.get("handling_code"),
+        "evidence_withheld": e.get("evidence_withheld"),
+    }
+
+
+def _described(ref: str, *about: Any) -> str:
+    """`C00003 (Sexual activity with a child, 2019-05-01)`: a ref with what is known about it."""
+    known = [str(x) for x in about if x]
+    return f"{ref} ({', '.join(known)})" if known else str(ref)
+
+
+def _norm(text: Any) -> str:
+    return " ".join(str(text).casefold().split())
+
+
+def _first_date(v: Any) -> Any:
+    return None if v is None else str(v)[:10]
 
 
 def _safeguarding_row(r: dict) -> dict:

@@ -31,14 +31,31 @@ VIEW_DISMANTLING = "view_dismantling"
 VIEW_SAFEGUARDING = "view_safeguarding"
 VIEW_PERSON = "view_person"
 MAKE_REFERRAL_PACK = "make_referral_pack"
+SEARCH = "search"  # by group id; by nominal id only with VIEW_PERSON (ids would undo the anonymising)
+SEARCH_IDENTITY = "search_identity"  # by name or PNC id (input_nominals): per-person access only
+VIEW_NETWORK = "view_network"  # the person-centred view: a nominal's links across groups, paths
+EXPORT_GROUP = "export_group"  # CSV, GraphML, GEXF and i2 exports of a group (as the role sees it)
+EXPORT_NETWORK = "export_network"  # the same of a person-centred view
 
 # Default policy: role -> actions. Anything not listed is denied. Per-person detail (names of
 # nominals on pictures, a person's harm lines) is for intelligence officers only; the
 # safeguarding list is for safeguarding leads (their own areas) and intelligence officers.
 DEFAULT_POLICY: dict[str, frozenset[str]] = {
-    "analyst": frozenset({VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING}),
+    "analyst": frozenset({VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, SEARCH, EXPORT_GROUP}),
     "intelligence_officer": frozenset(
-        {VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, VIEW_SAFEGUARDING, VIEW_PERSON}
+        {
+            VIEW_OVERVIEW,
+            VIEW_GROUPS,
+            VIEW_GROUP,
+            VIEW_DISMANTLING,
+            VIEW_SAFEGUARDING,
+            VIEW_PERSON,
+            SEARCH,
+            SEARCH_IDENTITY,
+            VIEW_NETWORK,
+            EXPORT_GROUP,
+            EXPORT_NETWORK,
+        }
     ),
     "safeguarding_lead": frozenset({VIEW_OVERVIEW, VIEW_SAFEGUARDING, MAKE_REFERRAL_PACK}),
 }

@@ -46,9 +46,29 @@ async def dismantling_page(request: Request, group_id: str) -> Response:
     actor = d.check(request, sec.VIEW_DISMANTLING, f"group:{group_id}")
     row = d.data.group_row(group_id)
     officer = d.officer(actor)
+    fraction, recorded = d.data.dismantle_fraction()
     return d.page(
-        request, "dismantling.html.j2", group=row, rows=d.data.dismantling_rows(officer, group_id), officer=officer
+        request,
+        "dismantling.html.j2",
+        group=row,
+        rows=d.data.dismantling_rows(officer, group_id),
+        officer=officer,
+        fraction=fraction,
+        fraction_recorded=recorded,
+        target_piece=d.data.dismantle_target(int(row.get("size") or 0)),
     )
+
+
+def picture_nodes(gr: dict, officer: bool) -> list[dict]:
+    """The graph's nodes with their degree in the group and, for per-person access, their page."""
+    degree = {n["id"]: 0 for n in gr["nodes"]}
+    for e in gr["edges"]:
+        degree[e["source"]] += 1
+        degree[e["target"]] += 1
+    return [
+        {**n, "degree": degree[n["id"]], **({"href": f"/people/{id_path(i)}"} if officer else {})}
+        for n, i in zip(gr["nodes"], gr["_ids"], strict=True)
+    ]
 
 
 @router.get("/groups/{group_id:anyid}", response_class=HTMLResponse)
@@ -67,7 +87,8 @@ async def group_page(request: Request, group_id: str) -> Response:
         links=[f"/people/{id_path(i)}" for i in gr["_ids"]] if officer else None,
         pos=gr["_pos"],
     )
-    data = json.dumps({"nodes": gr["nodes"], "edges": gr["edges"]}).replace("<", "\\u003c")
+    nodes = picture_nodes(gr, officer)
+    data = json.dumps({"nodes": nodes, "edges": gr["edges"]}).replace("<", "\\u003c")
     members = d.data.member_rows(d.data.members(group_id)) if officer else None
     return d.page(
         request,
@@ -75,10 +96,13 @@ async def group_page(request: Request, group_id: str) -> Response:
         group=row,
         svg=svg,
         graph_json=Markup(data),
+        nodes=nodes,
+        edge_count=len(gr["edges"]),
         members=members,
         officer=officer,
         links=d.data.links(actor, officer, group_id),
         can_dismantle=d.may(actor, sec.VIEW_DISMANTLING, f"group:{group_id}"),
+        can_export=d.may(actor, sec.EXPORT_GROUP, f"group:{group_id}"),
     )
 
 
