@@ -16,6 +16,9 @@ from hiddennet.stage import NOTICE, Stage, StageContext, StageOutput
 
 # Tables every run publishes besides those the stages list (docs/tables.md names these two).
 ASSEMBLED = ("nominals", "groups")
+# Restricted: names and PNC ids of the network's nominals, for the dashboard's identity search; rows only
+# when `dashboard_identity_search` is on (the table is always published, empty by default).
+IDENTITIES = "nominal_identities"
 # Columns of the ingested person table that are published (as `input_nominals`): the resolved
 # demographics the stages worked from (to check an age or a fairness count) and the input line.
 # Names, PNC ids and extra input columns are not published: nothing downstream reads them.
@@ -23,6 +26,20 @@ INPUT_NOMINAL_COLUMNS = (
     "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source",
     "source_line",
 )
+
+
+def _identities(engine: Engine, settings: Settings) -> None:
+    """`nominal_identities` from the ingested person table, before `_assemble` replaces it."""
+    have = set(engine.columns("nominals"))
+    cols = ", ".join(
+        f"n.{c}" if c in have else f"CAST(NULL AS VARCHAR) AS {c}" for c in ("forename", "surname", "pnc_id")
+    )
+    keep = "" if settings.dashboard_identity_search else " AND false"
+    engine.create_table(
+        IDENTITIES,
+        f"SELECT n.nominal_id, {cols} FROM nominals n "
+        f"WHERE n.nominal_id IN (SELECT nominal_id FROM network_nominals){keep}",
+    )
 
 
 def _assemble(engine: Engine) -> None:
@@ -91,10 +108,11 @@ def run(
 ) -> dict:
     """Write the tables and manifest.json into `out_dir` (owner-only files). The run folder's commit
     (hiddennet.rundir) then adds the list of files with sizes and checksums that makes it a run."""
+    _identities(engine, settings)
     _assemble(engine)
     tables_dir = private_dir(Path(out_dir) / "tables")
     names = ["input_nominals" if t == "nominals" else t for o in outputs.values() for t in o.tables]
-    names += list(ASSEMBLED)
+    names += [*ASSEMBLED, IDENTITIES]
     rows = {}
     meta = {"hiddennet_notice": NOTICE, "hiddennet_version": __version__, "as_of": str(settings.as_of)}
     for name in dict.fromkeys(names):
@@ -126,7 +144,7 @@ def run(
 def _run_stage(engine: Engine, settings: Settings, ctx: StageContext) -> StageOutput:
     # Copies: the manifest is written now; what the pipeline records after publish is not in it.
     manifest = run(engine, settings, ctx.out_dir, dict(ctx.outputs), dict(ctx.timings), input_dir=ctx.input_dir)
-    return StageOutput(tables=("input_nominals", *ASSEMBLED), facts={"manifest": manifest})
+    return StageOutput(tables=("input_nominals", *ASSEMBLED, IDENTITIES), facts={"manifest": manifest})
 
 
 STAGE = Stage(
@@ -134,5 +152,5 @@ STAGE = Stage(
     _run_stage,
     # Every published table of the stages before it (the ingested `nominals` is `input_nominals`).
     reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.stage != "publish"),
-    writes=("input_nominals", *ASSEMBLED),
+    writes=("input_nominals", *ASSEMBLED, IDENTITIES),
 )

@@ -224,6 +224,12 @@ class Settings(BaseModel):
     dashboard_login_window_minutes: float = Field(
         15.0, gt=0, description="Failed sign-ins older than this are forgotten (a success forgets them at once)."
     )
+    dashboard_identity_search: bool = Field(
+        False,
+        description="Publish the restricted `nominal_identities` table (names and PNC ids of the network's "
+        "nominals) so that intelligence officers can search the dashboard by name or PNC id. Off: no name or PNC id "
+        "leaves ingest.",
+    )
     dashboard_page_max: int = Field(500, ge=1, description="Largest page (`limit`) any dashboard list API returns.")
     dashboard_handling_roles: dict[str, list[DashboardRole]] = Field(
         default_factory=_default_handling_roles,

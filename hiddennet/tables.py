@@ -641,6 +641,19 @@ _REGISTRY: tuple[Table, ...] = (
         """,
     ),
     _table(
+        "nominal_identities",
+        "publish",
+        "Names and PNC ids of the network's nominals, for the dashboard's search by intelligence officers; rows only "
+        "when `dashboard_identity_search` is on (else empty).",
+        """
+        nominal_id  VARCHAR
+        forename    VARCHAR    as recorded
+        surname     VARCHAR    as recorded
+        pnc_id      VARCHAR    Police National Computer id
+        """,
+        restricted=True,
+    ),
+    _table(
         "groups",
         "publish",
         "The network's groups: network_groups + group_harm.",

@@ -444,14 +444,31 @@ def test_names_and_pnc_ids_are_not_published(force, tmp_path):
         "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source",
         "source_line"]
     for p in (out / "tables").glob("*.parquet"):
-        if p.name == "safeguarding_identifiers.parquet":
-            # The one restricted table for a hub's pack: empty unless `referral_identifiers` is on.
+        if p.name in ("safeguarding_identifiers.parquet", "nominal_identities.parquet"):
+            # The restricted tables for a hub's pack and the dashboard's identity search: empty unless
+            # `referral_identifiers` / `dashboard_identity_search` is on.
             assert pq.read_metadata(p).num_rows == 0
             continue
         assert not {"forename", "surname", "pnc_id"} & set(pq.read_schema(p).names), p.name
     con = duckdb.connect(str(out / "hiddennet.duckdb"), read_only=True)
     cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_name <> 'safeguarding_identifiers'").fetchall()}
-    identified = con.execute("SELECT count(*) FROM safeguarding_identifiers").fetchone()
+                                      "WHERE table_name NOT IN ('safeguarding_identifiers', 'nominal_identities')"
+                                      ).fetchall()}
+    identified = con.execute("SELECT (SELECT count(*) FROM safeguarding_identifiers) "
+                             "+ (SELECT count(*) FROM nominal_identities)").fetchone()
     con.close()
     assert not {"forename", "surname", "pnc_id"} & cols and identified == (0,)
+
+
+def test_identity_search_publishes_names_only_when_switched_on(force, tmp_path):
+    """`dashboard_identity_search = true`: the restricted `nominal_identities` holds the network's nominals
+    with their names and PNC ids (as read); every other published table still has none."""
+    out = tmp_path / "out"
+    run_pipeline(force, out, FAST.model_copy(update={"dashboard_identity_search": True}))
+    ident = pq.read_table(out / "tables" / "nominal_identities.parquet")
+    network = set(pq.read_table(out / "tables" / "nominals.parquet").column("nominal_id").to_pylist())
+    assert ident.num_rows > 0 and set(ident.column("nominal_id").to_pylist()) <= network
+    assert ident.column("surname").null_count < ident.num_rows
+    for p in (out / "tables").glob("*.parquet"):
+        if p.name not in ("nominal_identities.parquet", "safeguarding_identifiers.parquet"):
+            assert not {"forename", "surname", "pnc_id"} & set(pq.read_schema(p).names), p.name

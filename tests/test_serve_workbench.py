@@ -116,7 +116,7 @@ def search(c, q: str):
 
 def test_search_by_role(named, tmp_path):
     """Analyst: group ids only (members are anonymised for that role). Officer: nominal ids, and
-    names / PNC ids from input_nominals. Safeguarding lead: no search. The audit line says a search
+    names / PNC ids from nominal_identities. Safeguarding lead: no search. The audit line says a search
     ran, never what was searched."""
     run, f = named
     a = signed_in(run, "analyst", tmp_path)

@@ -86,3 +86,11 @@ def test_sample_refuses_a_column_the_registry_does_not_have():
     t = conform("groups", {"group_id": ["G1"], "size": [3]}, np.random.default_rng(0))
     assert t.schema == tables.arrow_schema("groups") and t.column("size").to_pylist() == [3]
     assert t.column("size").type == pa.int64()
+
+
+def test_tables_with_names_are_restricted():
+    """Every registered table holding a name, a PNC id or a date of birth is marked restricted."""
+    personal = {"forename", "surname", "pnc_id", "date_of_birth"}
+    for t in tables.TABLES.values():
+        if personal & set(t.column_names):
+            assert t.restricted, t.name

@@ -109,14 +109,14 @@ FAKE_NAMES = {"forename": "Testa", "surname": "Personne", "pnc_id": "99/0000001Z
 
 
 def write_identities(run_dir: Path, nominal_id: str) -> None:
-    """input_nominals with made-up identity columns: `nominal_id` is "Testa Personne", PNC
+    """nominal_identities (the restricted table of `dashboard_identity_search`): `nominal_id` is "Testa Personne", PNC
     99/0000001Z; every other nominal has no name (generated test data, no real person)."""
     ids = _t(run_dir, "nominals")["nominal_id"].tolist()
     rows = [
         {"nominal_id": i, **(FAKE_NAMES if i == nominal_id else {"forename": None, "surname": None, "pnc_id": None})}
         for i in ids
     ]
-    _w(run_dir, "input_nominals", pd.DataFrame(rows))
+    _w(run_dir, "nominal_identities", pd.DataFrame(rows))
 
 
 def write_big_group_run(run_dir: Path, groups: int = 12) -> str:

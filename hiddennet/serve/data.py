@@ -558,9 +558,10 @@ class RunData:
     # -- search ------------------------------------------------------------------------------------
     def search(self, q: str, *, people: bool, identity: bool) -> dict:
         """Groups whose id matches `q`; with `people` (per-person access) nominals by id; with
-        `identity` also by forename + surname or PNC id from `input_nominals`, when the run has
-        those columns. Matching is case- and space-insensitive: exact, then prefix (ids) or
-        substring (names). The matched name is not returned: results name the nominal id."""
+        `identity` also by forename + surname or PNC id from the restricted
+        `nominal_identities` (filled only when the run had `dashboard_identity_search` on).
+        Matching is case- and space-insensitive: exact, then prefix (ids) or substring (names).
+        The matched name is not returned: results name the nominal id."""
         q = _norm(q)
         out: dict[str, Any] = {"groups": [], "people": [], "identity_available": False}
         if not q:
@@ -587,11 +588,11 @@ class RunData:
 
     def _identity_hits(self, q: str) -> tuple[list[tuple[int, str, str]], bool]:
         try:
-            t = self.run.table("input_nominals", ["nominal_id"], optional=["forename", "surname", "pnc_id"])
+            t = self.run.table("nominal_identities", ["nominal_id"], optional=["forename", "surname", "pnc_id"])
         except Unavailable:
             return [], False
         cols = {"forename", "surname", "pnc_id"} & set(t.columns)
-        if not cols:
+        if not cols or t.empty:
             return [], False
         hits = []
         for r in t.to_dict("records"):
