@@ -255,3 +255,25 @@ def test_any_id_reaches_its_route_intact(rich, tmp_path_factory):
         assert audit_lines(audit)[-1]["resource"] == f"person:{nominal_id}"
 
     check()
+
+
+def test_safeguarding_list_is_sorted_by_triage_band(tmp_path):
+    """With a triage table the list (API and page) puts the most urgent band first: two people given
+    `monitor` and `immediate` by hand come back immediate first, then monitor, then those not triaged."""
+    import pyarrow as pa
+
+    from hiddennet.report.sample import write_sample_run, write_table
+
+    run = write_sample_run(tmp_path / "run")
+    ids = sorted(pq.read_table(run / "tables" / "safeguarding.parquet").column("nominal_id").to_pylist())
+    assert len(ids) >= 3
+    write_table(run, "safeguarding_triage", pa.table({
+        "nominal_id": [ids[0], ids[1]], "band": ["monitor", "immediate"], "band_order": [4, 1],
+        "band_reasons": [["no_recent_activity"], ["child_recent"]],
+    }))
+    c = https_client(create_app(run, users=USERS, audit_path=tmp_path / "a.jsonl"))
+    people = get(c, "/api/safeguarding?limit=500", "intelligence_officer").json()["data"]["people"]
+    assert [p["nominal_id"] for p in people[:2]] == [ids[1], ids[0]]
+    assert [p["band"] for p in people[:2]] == ["immediate", "monitor"] and people[2]["band"] is None
+    page = get(c, "/safeguarding", "intelligence_officer").text
+    assert page.index("immediate") < page.index("monitor") < page.index("not triaged")

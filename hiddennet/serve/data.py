@@ -711,13 +711,19 @@ class RunData:
 
     def _safeguarding(self) -> pd.DataFrame:
         try:
-            return self.run.table(
+            s = self.run.table(
                 "safeguarding",
                 ["nominal_id", "reasons"],
                 optional=["age_on_as_of", "group_ids", "local_area", "referral_status"],
             )
         except Unavailable:
             raise NotFound() from None
+        # The triage band of each person (most urgent first); a run without triage has none.
+        try:
+            bands = self.run.table("safeguarding_triage", ["nominal_id", "band", "band_order"])
+        except Unavailable:
+            return s.assign(band=None, band_order=None)
+        return s.merge(bands, on="nominal_id", how="left")
 
     def areas(self, actor) -> list[str]:
         s = self._safeguarding()
@@ -733,7 +739,8 @@ class RunData:
             s = s[s["local_area"].isin(set(actor.areas))]
         if area:
             s = s[s["local_area"] == area]
-        s = s.sort_values(["local_area", "nominal_id"], na_position="last")
+        # Most urgent band first (docs/safeguarding.md), then by area and id.
+        s = s.sort_values(["band_order", "local_area", "nominal_id"], na_position="last")
         limit, offset = self.page(limit, offset)
         rows = [_safeguarding_row(r) for r in records(s.iloc[offset : offset + limit])]
         return paged(rows, len(s), limit, offset)
