@@ -92,9 +92,10 @@ def runs(tmp_path_factory, spark_engine, spark_conf):
         out[engine] = root / engine
         # Stability reruns off: on 2 shared cores they alone take Spark over 15 minutes; the scope
         # machinery they use is covered by tests/test_spark_engine.py.
-        # Identifiers on, so that the restricted table a hub's pack reads is compared too.
+        # Identifiers on, so that the restricted tables of a hub's pack and of the dashboard's identity
+        # search are compared too.
         run_pipeline(force, out[engine], Settings(engine=engine, stability_checks=False, referral_identifiers=True,
-                                                  spark=spark_conf))
+                                                  dashboard_identity_search=True, spark=spark_conf))
     _check_coverage(out["duckdb"])
     return out
 

@@ -161,16 +161,24 @@ def picture(net: dict, path: dict | None, state: dict, centre: str) -> dict:
     return {"nodes": nodes, "edges": edges, "colours": LAYER_COLOURS}
 
 
-@router.get("/network/{nominal_id:anyid}", response_class=HTMLResponse)
-async def network_page(request: Request, nominal_id: str) -> Response:
+def _network_request(request: Request, nominal_id: str):
+    """(dashboard, view, state, None) of a person-centred request; (dashboard, None, None, the 400
+    page) when a date of its filter is not a date."""
     d = dash(request)
     actor = d.check(request, sec.VIEW_NETWORK, f"network:{nominal_id}")
     try:
         state = network_state(request)
     except BadInput:
         request.state.audit["outcome"] = "rejected_input"
-        return d.error(request, 400, "Dates are written as YYYY-MM-DD.")
-    v = network_view(d, actor, nominal_id, state)
+        return d, None, None, d.error(request, 400, "Dates are written as YYYY-MM-DD.")
+    return d, network_view(d, actor, nominal_id, state), state, None
+
+
+@router.get("/network/{nominal_id:anyid}", response_class=HTMLResponse)
+async def network_page(request: Request, nominal_id: str) -> Response:
+    d, v, state, error = _network_request(request, nominal_id)
+    if error is not None:
+        return error
     pic = picture(v["net"], v["path"], state, nominal_id)
     return d.page(
         request,
@@ -189,14 +197,9 @@ async def network_page(request: Request, nominal_id: str) -> Response:
 
 @router.get("/api/network/{nominal_id:anyid}")
 async def api_network(request: Request, nominal_id: str) -> Response:
-    d = dash(request)
-    actor = d.check(request, sec.VIEW_NETWORK, f"network:{nominal_id}")
-    try:
-        state = network_state(request)
-    except BadInput:
-        request.state.audit["outcome"] = "rejected_input"
-        return d.error(request, 400, "Dates are written as YYYY-MM-DD.")
-    v = network_view(d, actor, nominal_id, state)
+    d, v, _state, error = _network_request(request, nominal_id)
+    if error is not None:
+        return error
     return d.api({**v["net"], "path": v["path"]})
 
 
