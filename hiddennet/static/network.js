@@ -47,25 +47,6 @@
     holder.setAttribute("data-selected", node.id());
   }
   cy.on("tap", "node", function (evt) { show(evt.target); });
-  document.querySelectorAll("#node-list button[data-node]").forEach(function (b) {
-    b.addEventListener("click", function () {
-      var n = cy.getElementById(b.getAttribute("data-node"));
-      if (n.nonempty()) { show(n); cy.center(n); }
-    });
-  });
-  // Arrow keys move along the member list, selecting each person in the picture as they go.
-  var list = document.getElementById("node-list");
-  if (list) {
-    list.addEventListener("keydown", function (evt) {
-      if (evt.key !== "ArrowDown" && evt.key !== "ArrowUp") { return; }
-      var buttons = Array.prototype.slice.call(list.querySelectorAll("button[data-node]"));
-      var i = buttons.indexOf(document.activeElement);
-      if (i < 0) { return; }
-      var next = buttons[Math.max(0, Math.min(buttons.length - 1, i + (evt.key === "ArrowDown" ? 1 : -1)))];
-      evt.preventDefault();
-      next.focus();
-      next.click();
-    });
-  }
+  window.hiddennetMemberList(cy, show);
   holder.setAttribute("data-ready", "1");
 })();
