@@ -8,12 +8,14 @@ rest of the report is still written.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hiddennet.rundir import open_run
@@ -57,7 +59,16 @@ LAYER_LABELS = {
 
 
 class Unavailable(Exception):
-    """A section cannot be drawn from this run (table or column missing)."""
+    """A section cannot be drawn from this run (table or column missing, or a table that cannot be read)."""
+
+
+# A table file that exists but cannot be read (truncated, corrupt, not Parquet): its sections only degrade.
+_READ_ERRORS = (OSError, ValueError, pa.lib.ArrowException)
+
+
+def _unreadable(name: str, e: BaseException) -> Unavailable:
+    # The exception's class only: its message may quote bytes of the file.
+    return Unavailable(f"table {name} could not be read ({type(e).__name__})")
 
 
 class RunOutputs:
@@ -79,7 +90,10 @@ class RunOutputs:
     def columns(self, name: str) -> list[str]:
         if not self.has(name):
             return []
-        return list(pq.read_schema(self.path(name)).names)
+        try:
+            return list(pq.read_schema(self.path(name)).names)
+        except _READ_ERRORS as e:
+            raise _unreadable(name, e) from None
 
     def table(self, name: str, columns: Sequence[str] | None = None, *, optional: Sequence[str] = ()) -> pd.DataFrame:
         """The table with the named columns (all required) plus any `optional` ones it has.
@@ -96,7 +110,10 @@ class RunOutputs:
         cols = need + [c for c in optional if c in have and c not in need]
         key = (name, tuple(cols))
         if key not in self._cache:
-            self._cache[key] = pq.read_table(self.path(name), columns=cols).to_pandas()
+            try:
+                self._cache[key] = pq.read_table(self.path(name), columns=cols).to_pandas()
+            except _READ_ERRORS as e:
+                raise _unreadable(name, e) from None
         return self._cache[key]
 
     @property
@@ -134,6 +151,9 @@ def _section(fn: Callable[[RunOutputs], dict], run: RunOutputs) -> dict:
         return {"available": True, **fn(run)}
     except Unavailable as e:
         return {"available": False, "reason": str(e)}
+    except Exception as e:  # noqa: BLE001 - a table of the wrong shape degrades its own section only
+        # The class only, never the message: it may quote a value of a row.
+        return {"available": False, "reason": f"its tables could not be read as expected ({type(e).__name__})"}
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -168,8 +188,14 @@ def _final_records(run: RunOutputs) -> pd.DataFrame:
     return full.merge(sides, on=["crime_ref", "offender_id", "victim_id"], how="inner")
 
 
+def _offenders_per_crime(crimes: pd.Series, offenders: pd.Series) -> dict:
+    """Share of crimes with one offender and the most offenders in one crime (the study's 9.1)."""
+    per = pd.DataFrame({"c": crimes.to_numpy(), "o": offenders.to_numpy()}).drop_duplicates().groupby("c").size()
+    return {"one_offender_pct": _pct(int((per == 1).sum()), len(per)), "max_offenders": int(per.max()) if len(per) else None}
+
+
 def summary(run: RunOutputs) -> dict:
-    out: dict[str, Any] = {"study": STUDY}
+    out: dict[str, Any] = {"study": STUDY, "full": None, "final": None}
     try:
         full = _full(run)
         out.update(
@@ -177,6 +203,7 @@ def summary(run: RunOutputs) -> dict:
             full_offenders=int(full["offender_id"].nunique()),
             full_crimes=int(full["crime_ref"].nunique()),
         )
+        out["full"] = _offenders_per_crime(full["crime_ref"], full["offender_id"])
     except Unavailable as e:
         out["full_reason"] = str(e)
     try:
@@ -186,6 +213,9 @@ def summary(run: RunOutputs) -> dict:
             final_offenders=int(pd.concat([fin["offender_1"], fin["offender_2"]]).nunique()),
             final_crimes=int(pd.concat([fin["crime_ref_1"], fin["crime_ref_2"]]).nunique()),
         )
+        with contextlib.suppress(Unavailable):
+            rec = _final_records(run)
+            out["final"] = _offenders_per_crime(rec["crime_ref"], rec["offender_id"])
     except Unavailable as e:
         out["final_reason"] = str(e)
     if "full_rows" not in out and "final_pairs" not in out:
@@ -198,8 +228,30 @@ def summary(run: RunOutputs) -> dict:
         ("Offenders in the final table", "final_offenders"),
         ("Crimes in the final table", "final_crimes"),
     ]
+    # A table that is not in the run is "not available", never a zero.
     out["rows"] = [{"label": lab, "run": out.get(key), "study": STUDY[key]} for lab, key in rows]
+    out["removed"] = _removed_records(run)
     return out
+
+
+# Records the selection set aside that the study's 9.1 and 9.1.1 report (selection_summary measures).
+_REMOVED = (
+    ("offender_rows_under_min_age", "Rows left out: offender under the age of criminal responsibility", "2,375"),
+    ("victim_rows_born_after_offence_selected", "Rows whose victim was born after the offence (age set to 0)", "306"),
+)
+
+
+def _removed_records(run: RunOutputs) -> list[dict] | None:
+    try:
+        s = run.table("selection_summary", ["measure", "value"])
+    except Unavailable:
+        return None
+    have = {str(m): v for m, v in zip(s["measure"], s["value"], strict=True)}
+    return [
+        {"label": lab, "run": None if pd.isna(have[m]) else int(have[m]), "study": study}
+        for m, lab, study in _REMOVED
+        if m in have
+    ]
 
 
 def _years(df: pd.DataFrame) -> pd.Series:
@@ -207,21 +259,49 @@ def _years(df: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(d["offence_date"]).dt.year.value_counts()
 
 
+# The study's Figures 2 and 3 show the years since 2010 of an extract up to 2021: twelve years.
+RECENT_YEARS = 12
+
+
+def _final_or_none(run: RunOutputs) -> tuple[pd.DataFrame | None, str | None]:
+    """The final-table records, or None and the reason: a missing final table is never drawn as zeros."""
+    try:
+        return _final_records(run), None
+    except Unavailable as e:
+        return None, str(e)
+    except Exception as e:  # noqa: BLE001 - a final table of the wrong shape leaves the full-table figures
+        return None, f"table final_table could not be read as expected ({type(e).__name__})"
+
+
+def _as_of_year(run: RunOutputs, fallback: int) -> int:
+    try:
+        return int(str(run.manifest.get("as_of"))[:4])
+    except ValueError:
+        return fallback
+
+
 def timeline(run: RunOutputs) -> dict:
     full = _full(run)
     if "offence_date" not in full.columns:
         raise Unavailable("table full_table has no column offence_date")
     fy = _years(full)
-    try:
-        ny = _years(_final_records(run))
-        final_note = None
-    except Unavailable as e:
-        ny, final_note = pd.Series(dtype=int), str(e)
+    fin, final_note = _final_or_none(run)
+    ny = _years(fin) if fin is not None else None
     if fy.empty:
         raise Unavailable("table full_table has no offence dates")
     years = list(range(int(fy.index.min()), int(fy.index.max()) + 1))
-    rows = [{"year": y, "full": int(fy.get(y, 0)), "final": int(ny.get(y, 0))} for y in years]
-    return {"rows": rows, "final_note": final_note, "years": years}
+    rows = [
+        {"year": y, "full": int(fy.get(y, 0)), "final": None if ny is None else int(ny.get(y, 0))} for y in years
+    ]
+    start = _as_of_year(run, years[-1]) - RECENT_YEARS + 1
+    return {
+        "rows": rows,
+        "recent": [r for r in rows if r["year"] >= start],
+        "recent_from": start,
+        "final_available": ny is not None,
+        "final_note": final_note,
+        "years": years,
+    }
 
 
 def _age_counts(values: pd.Series, lo: int, hi: int) -> tuple[dict[int, int], int, int]:
@@ -230,25 +310,26 @@ def _age_counts(values: pd.Series, lo: int, hi: int) -> tuple[dict[int, int], in
     return inside.value_counts().to_dict(), int(values.isna().sum()), int(len(known) - len(inside))
 
 
+def _shares(counts: dict[int, int], cats: Sequence[int]) -> list[float]:
+    total = sum(counts.values()) or 1
+    return [100.0 * counts.get(a, 0) / total for a in cats]
+
+
 def ages(run: RunOutputs) -> dict:
     full = _full(run)
     for c in ("victim_age", "offender_age"):
         if c not in full.columns:
             raise Unavailable(f"table full_table has no column {c}")
-    try:
-        fin = _final_records(run)
-    except Unavailable:
-        fin = full.iloc[0:0]
-    out: dict[str, Any] = {}
+    fin, final_note = _final_or_none(run)
+    out: dict[str, Any] = {"final_available": fin is not None, "final_note": final_note}
     for who, col, lo, hi in (("victim", "victim_age", 0, 17), ("offender", "offender_age", 10, 90)):
         fc, funk, fout = _age_counts(full[col], lo, hi)
-        nc, nunk, nout = _age_counts(fin[col], lo, hi)
-        ft, nt = sum(fc.values()) or 1, sum(nc.values()) or 1
+        nc, nunk, nout = _age_counts(fin[col], lo, hi) if fin is not None else ({}, None, 0)
         cats = list(range(lo, hi + 1))
         out[who] = {
             "categories": cats,
-            "full_pct": [100.0 * fc.get(a, 0) / ft for a in cats],
-            "final_pct": [100.0 * nc.get(a, 0) / nt for a in cats],
+            "full_pct": _shares(fc, cats),
+            "final_pct": _shares(nc, cats) if fin is not None else None,
             "full_unknown": funk,
             "final_unknown": nunk,
             "outside": fout + nout,
@@ -256,21 +337,52 @@ def ages(run: RunOutputs) -> dict:
         }
     # Age difference, offender minus victim, on rows where both ages are known.
     lo, hi = -20, 70
-    diffs = {}
+    cats = list(range(lo, hi + 1))
+    diff: dict[str, Any] = {"categories": cats, "outside": 0, "final_pct": None}
     for name, df in (("full", full), ("final", fin)):
+        if df is None:
+            continue
         d = (df["offender_age"] - df["victim_age"]).dropna().astype(int)
         inside = d[(d >= lo) & (d <= hi)]
-        diffs[name] = (inside.value_counts().to_dict(), len(d) - len(inside), int((d < 0).sum()), len(d))
-    cats = list(range(lo, hi + 1))
-    out["difference"] = {
-        "categories": cats,
-        "full_pct": [100.0 * diffs["full"][0].get(a, 0) / (sum(diffs["full"][0].values()) or 1) for a in cats],
-        "final_pct": [100.0 * diffs["final"][0].get(a, 0) / (sum(diffs["final"][0].values()) or 1) for a in cats],
-        "outside": diffs["full"][1] + diffs["final"][1],
-        "younger_full": diffs["full"][2],
-        "known_full": diffs["full"][3],
-    }
+        diff[f"{name}_pct"] = _shares(inside.value_counts().to_dict(), cats)
+        diff["outside"] += len(d) - len(inside)
+        diff[f"younger_{name}"] = int((d < 0).sum())
+        diff[f"known_{name}"] = len(d)
+    out["difference"] = diff
     return out
+
+
+SEX_LABELS = {"F": "Female", "M": "Male", "unknown": "Not recorded"}
+
+
+def _sex_combinations(df: pd.DataFrame, k: int) -> list[dict]:
+    """Offender x victim sex combinations of the rows, most frequent first, small counts withheld."""
+    o = df["offender_sex"].fillna("unknown")
+    v = df["victim_sex"].fillna("unknown")
+    counts = pd.Series(1, index=pd.MultiIndex.from_arrays([o, v])).groupby(level=[0, 1]).sum().to_dict()
+    keys = sorted(counts, key=lambda kv: (-counts[kv], kv))
+    shown = suppress_column([int(counts[kv]) for kv in keys], k)
+    return [{"offender_sex": a, "victim_sex": b, "rows": shown[i]} for i, (a, b) in enumerate(keys)]
+
+
+def _sex_of_people(df: pd.DataFrame, id_col: str, sex_col: str, k: int) -> dict:
+    """Distinct people by their recorded sex (Figures 7 and 8): counts withheld when small, and how
+    many people's rows disagree (the study excluded those)."""
+    known = df[[id_col, sex_col]].dropna()
+    inconsistent = int((known.groupby(id_col)[sex_col].nunique() > 1).sum())
+    per = df[[id_col, sex_col]].sort_values(sex_col, na_position="last").drop_duplicates(id_col)[sex_col]
+    per = per.fillna("unknown").value_counts()
+    cats = ["F", "M", "unknown"]
+    total = int(per.sum())
+    shown = suppress_column([int(per.get(c, 0)) for c in cats], k, protect=[c == "unknown" for c in cats])
+    return {
+        "people": total,
+        "inconsistent": inconsistent,
+        "rows": [
+            {"sex": SEX_LABELS[c], "people": shown[i], "pct": _pct(int(per.get(c, 0)), total) if shown[i] is not None else None}
+            for i, c in enumerate(cats)
+        ],
+    }
 
 
 def sex(run: RunOutputs) -> dict:
@@ -278,26 +390,22 @@ def sex(run: RunOutputs) -> dict:
     for c in ("offender_sex", "victim_sex"):
         if c not in full.columns:
             raise Unavailable(f"table full_table has no column {c}")
-    try:
-        fin = _final_records(run)
-    except Unavailable:
-        fin = full.iloc[0:0]
+    fin, final_note = _final_or_none(run)
     k = run.min_cell
-
-    def combos(df: pd.DataFrame) -> dict[tuple[str, str], int]:
-        o = df["offender_sex"].fillna("unknown")
-        v = df["victim_sex"].fillna("unknown")
-        return pd.Series(1, index=pd.MultiIndex.from_arrays([o, v])).groupby(level=[0, 1]).sum().to_dict()
-
-    fc, nc = combos(full), combos(fin)
-    keys = sorted(set(fc) | set(nc), key=lambda kv: (-fc.get(kv, 0), kv))
-    fs = suppress_column([fc.get(kv, 0) for kv in keys], k)
-    ns = suppress_column([nc.get(kv, 0) for kv in keys], k)
-    rows = [{"offender_sex": a, "victim_sex": b, "full": fs[i], "final": ns[i]} for i, (a, b) in enumerate(keys)]
     vk = full["victim_sex"].dropna()
     ok = full["offender_sex"].dropna()
+    people = {
+        f"{who}_{name}": _sex_of_people(df, f"{who}_id", f"{who}_sex", k)
+        for who in ("victim", "offender")
+        for name, df in (("full", full), ("final", fin))
+        if df is not None
+    }
     return {
-        "rows": rows,
+        "full_rows": _sex_combinations(full, k),
+        "final_rows": _sex_combinations(fin, k) if fin is not None else None,
+        "final_available": fin is not None,
+        "final_note": final_note,
+        "people": people,
         "min_cell": k,
         "victim_female_pct": _pct((vk == "F").sum(), len(vk)),
         "offender_male_pct": _pct((ok == "M").sum(), len(ok)),
@@ -482,6 +590,94 @@ def safeguarding(run: RunOutputs) -> dict:
             ("age not known", a.isna()),
         ]
         out["by_age"] = [{"band": lab, "people": int(m.sum())} for lab, m in bands]
+    out["by_band"] = _triage_bands(run, s)
+    return out
+
+
+BAND_LABELS = {
+    "immediate": "Immediate: act today",
+    "high": "High",
+    "medium": "Medium",
+    "monitor": "Monitor",
+}
+
+
+def _triage_bands(run: RunOutputs, s: pd.DataFrame) -> list[dict] | None:
+    """People to safeguard by triage band, most urgent first (counts only); None without triage."""
+    try:
+        t = run.table("safeguarding_triage", ["nominal_id", "band", "band_order"])
+    except Unavailable:
+        return None
+    t = t[t["nominal_id"].isin(set(s["nominal_id"]))]  # the people of this view only (an area's, say)
+    order = t.drop_duplicates("band").sort_values("band_order")["band"].tolist()
+    counts = t["band"].value_counts()
+    rows = [{"band": BAND_LABELS.get(str(b), str(b)), "people": int(counts.get(b, 0))} for b in order]
+    missing = int(len(s) - t["nominal_id"].nunique())
+    if missing:
+        rows.append({"band": "No band recorded", "people": missing})
+    return rows
+
+
+POPULATIONS = (
+    ("all_nominals", "All nominals in the network"),
+    ("prioritised_members", "Members of ranked groups"),
+    ("dismantling_picks", "Chosen in dismantling orders"),
+)
+COMPOSITION_TITLES = {"sex": "Sex", "ethnicity": "Recorded ethnicity (officer-assessed)", "age_band": "Age band"}
+COMPOSITION_MEANING = {
+    "sex": "The share of each sex among everyone in the network, among members of the groups ranked by harm, "
+    "and among the people a dismantling order chooses.",
+    "ethnicity": "The same for the officer-assessed ethnicity codes: a ratio well above 1 means that code is more "
+    "common among those prioritised than in the network as a whole, which an analyst should be able to explain.",
+    "age_band": "The same by age on the as-of date.",
+}
+VARIANT_LABELS = {
+    "intel_left_out": "intelligence links left out",
+    "gap_half_life_up": "gap half-life doubled",
+    "gap_half_life_down": "gap half-life halved",
+    "recency_half_life_up": "recency half-life doubled",
+    "recency_half_life_down": "recency half-life halved",
+}
+
+
+def _variant_label(v: str) -> str:
+    if v in VARIANT_LABELS:
+        return VARIANT_LABELS[v]
+    if v.startswith("layer_weight_"):
+        layer, _, way = v.removeprefix("layer_weight_").rpartition("_")
+        return f"{LAYER_LABELS.get(layer, layer).lower()} weight {'raised' if way == 'up' else 'lowered'}"
+    return v.replace("_", " ")
+
+
+def _fairness_cell(r: dict) -> dict:
+    sup = bool(r.get("suppressed")) if r.get("suppressed") is not None else False
+    return {
+        "count": None if sup or pd.isna(r.get("count")) else int(r["count"]),
+        "share": None if sup or pd.isna(r.get("share")) else round(100.0 * float(r["share"]), 1),
+        "ratio": None if sup or pd.isna(r.get("ratio")) else round(float(r["ratio"]), 2),
+        "suppressed": sup,
+    }
+
+
+def _composition(rows: list[dict]) -> list[dict]:
+    """One table per characteristic: a row per value, a cell per population."""
+    out = []
+    for cat in sorted({str(r["category"]) for r in rows}, key=lambda c: (list(COMPOSITION_TITLES).index(c)
+                                                                         if c in COMPOSITION_TITLES else 9, c)):
+        mine = [r for r in rows if str(r["category"]) == cat]
+        values = sorted({str(r["value"]) for r in mine}, key=lambda v: (v == "unknown", v))
+        cells = {(str(r["value"]), str(r["population"])): _fairness_cell(r) for r in mine}
+        labels = ETHNICITY_LABELS if cat == "ethnicity" else SEX_LABELS if cat == "sex" else {}
+        out.append({
+            "category": cat,
+            "title": COMPOSITION_TITLES.get(cat, cat.replace("_", " ")),
+            "meaning": COMPOSITION_MEANING.get(cat, ""),
+            "rows": [
+                {"value": "Not recorded" if v == "unknown" else labels.get(v, v),
+                 "cells": [cells.get((v, pop)) for pop, _ in POPULATIONS]}
+                for v in values
+            ],
+        })
     return out
 
 
@@ -489,21 +685,29 @@ def fairness(run: RunOutputs) -> dict:
     f = run.table(
         "fairness", ["measure", "population", "category"], optional=["value", "count", "share", "ratio", "suppressed"]
     )
-    measures: dict[str, list[dict]] = {}
-    for r in f.to_dict("records"):
-        sup = bool(r.get("suppressed")) if r.get("suppressed") is not None else False
-        measures.setdefault(str(r["measure"]), []).append(
-            {
-                "population": str(r["population"]),
+    recs = [{k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in r.items()} for r in f.to_dict("records")]
+    comp = [r for r in recs if r["measure"] == "composition"]
+    stab = [r for r in recs if r["measure"] == "top10_stability"]
+    other: dict[str, list[dict]] = {}
+    for r in recs:
+        if r["measure"] not in ("composition", "top10_stability"):
+            other.setdefault(str(r["measure"]), []).append({
+                "population": str(r["population"]).replace("_", " "),
                 "category": "" if r["category"] is None else str(r["category"]),
-                "value": None if pd.isna(r.get("value")) else r.get("value"),
-                "count": None if sup or pd.isna(r.get("count")) else int(r["count"]),
-                "share": None if sup or pd.isna(r.get("share")) else round(100.0 * float(r["share"]), 1),
-                "ratio": None if sup or pd.isna(r.get("ratio")) else round(float(r["ratio"]), 2),
-                "suppressed": sup,
-            }
-        )
-    return {"measures": measures}
+                "value": r.get("value"),
+                **_fairness_cell(r),
+            })
+    stability = [
+        {"variant": _variant_label(str(r["category"])), "kept": None if r.get("count") is None else int(r["count"]),
+         "share": None if r.get("share") is None else round(100.0 * float(r["share"]), 1)}
+        for r in sorted(stab, key=lambda r: str(r["category"]))
+    ]
+    return {
+        "populations": [lab for _, lab in POPULATIONS],
+        "composition": _composition(comp),
+        "stability": stability,
+        "measures": other,
+    }
 
 
 def data_gaps(run: RunOutputs) -> dict:
@@ -527,16 +731,18 @@ def data_gaps(run: RunOutputs) -> dict:
         out["harm"] = _harm_basis_counts(h)
     try:
         g = run.table("data_gaps", ["gap", "count"])
+        # Quarantine and selection counts are shown in their own tables: only the rest here.
         out["recorded"] = [
-            {"gap": str(r["gap"]).replace("_", " "), "count": None if pd.isna(r["count"]) else int(r["count"])}
+            {"gap": _gap_label(str(r["gap"])), "count": None if pd.isna(r["count"]) else int(r["count"])}
             for r in g.to_dict("records")
+            if not str(r["gap"]).startswith(("quarantine_", "selection_"))
         ]
     except Unavailable:
         out["recorded"] = None
     try:
         s = run.table("selection_summary", ["measure", "value"])
         out["selection"] = [
-            {"measure": str(r["measure"]).replace("_", " "), "value": None if pd.isna(r["value"]) else int(r["value"])}
+            {"measure": _words(str(r["measure"])), "value": None if pd.isna(r["value"]) else int(r["value"])}
             for r in s.to_dict("records")
         ]
     except Unavailable:
@@ -544,12 +750,34 @@ def data_gaps(run: RunOutputs) -> dict:
     return out
 
 
+_GAP_PREFIXES = (
+    ("network_nominals_unknown_", "Nominals in the network with no {} recorded"),
+    ("full_table_people_unknown_", "People in the full table with no {} recorded"),
+    ("demographic_conflicts_", "People whose records disagree on their {}"),
+)
+_GAP_LABELS = {
+    "crimes_unmapped_cchi": "Crimes with no Cambridge Crime Harm Index value (they add no harm)",
+    "crimes_unmapped_ons": "Crimes with no ONS severity weight (they add no ONS harm)",
+}
+
+
+def _words(code: str) -> str:
+    return code.replace("date_of_birth", "date of birth").replace("_", " ")
+
+
+def _gap_label(gap: str) -> str:
+    for prefix, text in _GAP_PREFIXES:
+        if gap.startswith(prefix):
+            return text.format(_words(gap.removeprefix(prefix)))
+    return _GAP_LABELS.get(gap, _words(gap))
+
+
 def _quarantine_counts(q) -> list[dict]:
     """Quarantined rows per table, column, reason and action, most first."""
     keys = ["source_table", "column", "reason", "action"] if "column" in q else ["source_table", "reason", "action"]
     g = q.fillna({"column": "(whole row)"}) if "column" in q else q
     c = g.groupby(keys, dropna=False).size().reset_index(name="rows").sort_values(["rows"], ascending=False)
-    return [{**{k: str(r[k]) for k in keys}, "rows": int(r["rows"])} for r in c.to_dict("records")]
+    return [{**{k: _words(str(r[k])) for k in keys}, "rows": int(r["rows"])} for r in c.to_dict("records")]
 
 
 def _demographic_gaps(full) -> list[dict]:
@@ -611,21 +839,101 @@ def run_info(run: RunOutputs) -> dict:
     }
 
 
-SECTIONS: dict[str, Callable[[RunOutputs], dict]] = {
-    "summary": summary,
-    "timeline": timeline,
-    "ages": ages,
-    "sex": sex,
-    "ethnicity": ethnicity,
-    "network": network,
-    "dismantling": dismantling,
-    "safeguarding": safeguarding,
-    "fairness": fairness,
-    "data_gaps": data_gaps,
-    "run": run_info,
-}
+# Columns of a `places` table never shown in a report: people and crime references.
+_PLACE_PRIVATE = ("nominal", "victim", "offender", "person", "crime_ref", "_ids", "name", "pnc")
+PLACE_AREA_COLUMNS = ("area", "local_area", "location_area")
+_PLACE_ORDER = (("priority_rank", True), ("rank", True), ("harm_cchi", False), ("harm", False), ("crimes", False))
+PLACES_SHOWN = 25
 
 
-def figures(run: RunOutputs) -> dict[str, dict]:
-    """Every section's figures; a section that cannot be drawn says why."""
-    return {name: _section(fn, run) for name, fn in SECTIONS.items()}
+def places(run: RunOutputs) -> dict:
+    """Hotspots from a `places` table when the run has one (the all-age work adds it); its columns
+    are read defensively: whatever it holds, people and crime references are never shown."""
+    if not run.has("places"):
+        raise Unavailable("table places is not in this run")
+    cols = [c for c in run.columns("places") if not any(p in c.lower() for p in _PLACE_PRIVATE)]
+    if not cols:
+        raise Unavailable("table places has no column this report can show")
+    df = run.table("places", cols)
+    scalar = [c for c in cols if not df[c].map(lambda v: isinstance(v, (list, tuple, dict)) or hasattr(v, "shape")).any()]
+    df = df[scalar]
+    for c, ascending in _PLACE_ORDER:
+        if c in df:
+            df = df.sort_values(c, ascending=ascending, na_position="last", kind="stable")
+            break
+    return {
+        "columns": [c.replace("_", " ") for c in scalar],
+        "rows": [[_place_value(v) for v in r] for r in df.head(PLACES_SHOWN).itertuples(index=False)],
+        "total": len(df),
+        "shown": min(len(df), PLACES_SHOWN),
+    }
+
+
+def _place_value(v: Any) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _continuity(name: str) -> Callable[[RunOutputs], dict]:
+    """A section of the continuity work (hiddennet/report/continuity.py, run history): its
+    `<name>_section(run) -> dict` when the module is there, else "no run history". The dict may
+    hold `tables`: [{"title", "columns", "rows"}] (drawn as tables) and `note`."""
+
+    def section(run: RunOutputs) -> dict:
+        try:
+            mod = importlib.import_module("hiddennet.report.continuity")
+        except ModuleNotFoundError:
+            raise Unavailable("no run history") from None
+        fn = mod.__dict__.get(f"{name}_section")
+        if fn is None:
+            raise Unavailable("no run history")
+        return fn(run)
+
+    return section
+
+
+def _registry() -> dict[str, tuple[str, Callable[[RunOutputs], dict]]]:
+    # The study's 9.1.3-9.1.5 figures live in study.py, which reads this module's helpers.
+    from hiddennet.report import study
+
+    return {
+        "summary": ("Summary figures", summary),
+        "timeline": ("Crimes by year", timeline),
+        "ages": ("Ages", ages),
+        "age_by_sex": ("Ages by sex", study.age_by_sex),
+        "sex": ("Sex of offender and victim", sex),
+        "ethnicity": ("Ethnicity of victims and offenders", ethnicity),
+        "ethnicity_heatmap": ("Offender and victim ethnicity together", study.ethnicity_heatmap),
+        "prolific": ("The most prolific offenders", study.prolific),
+        "network": ("The network", network),
+        "dismantling": ("Dismantling summary", dismantling),
+        "safeguarding": ("Safeguarding", safeguarding),
+        "places": ("Places", places),
+        "changes": ("Changes since the last run", _continuity("changes")),
+        "trends": ("Trends over runs", _continuity("trends")),
+        "fairness": ("Fairness and bias checks", fairness),
+        "data_gaps": ("Data gaps", data_gaps),
+        "run": ("The run: settings and inputs", run_info),
+    }
+
+
+def figures(run: RunOutputs, extra: dict[str, tuple[str, Callable[[RunOutputs], dict]]] | None = None,
+            after: str = "network") -> dict[str, dict]:
+    """Every section's figures, in the report's order, each with its number and title; a section
+    that cannot be drawn says why. `extra` sections (an area's groups) go after section `after`."""
+    reg = list(_registry().items())
+    if extra:
+        at = [k for k, _ in reg].index(after) + 1
+        reg[at:at] = list(extra.items())
+    out = {}
+    for number, (name, (title, fn)) in enumerate(reg, 1):
+        out[name] = {**_section(fn, run), "number": number, "title": title}
+    return out
+
+
+def heading(section: dict) -> dict:
+    """A section's number and title alone (for a view that withholds the section's figures)."""
+    return {k: section[k] for k in ("number", "title") if k in section}
