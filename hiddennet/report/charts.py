@@ -181,3 +181,52 @@ def network_svg(
             out.append(circle + text)
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _shade(v: float, vmax: float) -> str:
+    """White to the palette's blue, by the square root of the share of the largest cell."""
+    t = math.sqrt(v / vmax) if vmax > 0 else 0.0
+    r, g, b = (round(255 + (c - 255) * t) for c in (0x00, 0x72, 0xB2))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def heatmap(
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    cells: Sequence[Sequence[int | None]],
+    *,
+    title: str,
+    min_cell: int,
+    width: int = 760,
+) -> Markup:
+    """A grid of counts shaded by size; withheld cells (None) are hatched grey and read "<k"."""
+    left, cell_h = 230, 30
+    top = 40 + 6 * max((len(c) for c in col_labels), default=0)  # room for the slanted column labels
+    cw = (width - left - 10) / max(len(col_labels), 1)
+    height = top + cell_h * len(row_labels) + 10
+    vmax = max((float(v) for row in cells for v in row if v is not None), default=0.0)
+    out = [
+        f'<svg class="chart heatmap" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
+        f'width="100%" preserveAspectRatio="xMidYMid meet" font-family="sans-serif" font-size="11">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for j, c in enumerate(col_labels):
+        x = left + (j + 0.5) * cw
+        out.append(f'<text x="{x:.1f}" y="{top - 8}" fill="#333333" transform="rotate(-40 {x:.1f} {top - 8})">'
+                   f"{escape(c)}</text>")
+    for i, r in enumerate(row_labels):
+        y = top + i * cell_h
+        out.append(f'<text x="{left - 6}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end" fill="#333333">{escape(r)}</text>')
+        for j, v in enumerate(cells[i]):
+            x = left + j * cw
+            fill = "#d9d9d9" if v is None else _shade(float(v), vmax)
+            text = f"<{min_cell}" if v is None else f"{v:,}"
+            ink = "#ffffff" if v is not None and vmax and v / vmax > 0.3 else "#1a1a1a"
+            out.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{cw:.1f}" height="{cell_h}" fill="{fill}" stroke="#ffffff">'
+                f"<title>{escape(r)} / {escape(col_labels[j])}: {escape(text)}</title></rect>"
+                f'<text x="{x + cw / 2:.1f}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="middle" fill="{ink}">'
+                f"{escape(text)}</text>"
+            )
+    out.append("</svg>")
+    return Markup("".join(out))

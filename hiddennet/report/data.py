@@ -645,7 +645,8 @@ def _variant_label(v: str) -> str:
         return VARIANT_LABELS[v]
     if v.startswith("layer_weight_"):
         layer, _, way = v.removeprefix("layer_weight_").rpartition("_")
-        return f"{LAYER_LABELS.get(layer, layer).lower()} weight {'raised' if way == 'up' else 'lowered'}"
+        lab = LAYER_LABELS.get(layer, layer)
+        return f"{lab if lab.startswith('SOC') else lab.lower()} weight {'raised' if way == 'up' else 'lowered'}"
     return v.replace("_", " ")
 
 
@@ -659,13 +660,23 @@ def _fairness_cell(r: dict) -> dict:
     }
 
 
+def _value_order(v: str) -> tuple:
+    """Age bands by their first age ("under 10" first), codes in order, "unknown" last."""
+    if v == "unknown":
+        return (2, 0, v)
+    if v.startswith("under "):
+        return (0, -1, v)
+    digits = "".join(ch for ch in v.split("-")[0] if ch.isdigit())
+    return (0, int(digits), v) if digits and v[0].isdigit() else (1, 0, v)
+
+
 def _composition(rows: list[dict]) -> list[dict]:
     """One table per characteristic: a row per value, a cell per population."""
     out = []
     for cat in sorted({str(r["category"]) for r in rows}, key=lambda c: (list(COMPOSITION_TITLES).index(c)
                                                                          if c in COMPOSITION_TITLES else 9, c)):
         mine = [r for r in rows if str(r["category"]) == cat]
-        values = sorted({str(r["value"]) for r in mine}, key=lambda v: (v == "unknown", v))
+        values = sorted({str(r["value"]) for r in mine}, key=_value_order)
         cells = {(str(r["value"]), str(r["population"])): _fairness_cell(r) for r in mine}
         labels = ETHNICITY_LABELS if cat == "ethnicity" else SEX_LABELS if cat == "sex" else {}
         out.append({
