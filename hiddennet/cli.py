@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from hiddennet.errors import HiddennetError, describe_failure
-from hiddennet.fsio import private_umask
+from hiddennet.fsio import private_dir, private_umask
 from hiddennet.settings import load_settings
 
 # Tracebacks never show local variables: they may hold a person's data.
@@ -158,11 +158,38 @@ def report(
         typer.Option("--checksums", help="Also check every file's SHA-256 against the manifest "
                      "(sizes are always checked)."),
     ] = False,
+    area: Annotated[
+        list[str] | None,
+        typer.Option("--area", help="Write the problem profile of this local area instead, as "
+                     "report-<area>.html (repeatable)."),
+    ] = None,
+    each_area: Annotated[
+        bool,
+        typer.Option("--each-area", help="Write one problem profile per local area of the run into a folder "
+                     "(--out, default <run>/area-reports)."),
+    ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the area profiles (default: the run folder for --area, "
+                     "<run>/area-reports for --each-area)."),
+    ] = None,
 ) -> None:
-    """Write the descriptive report (self-contained HTML, no network) from a run's outputs."""
+    """Write the descriptive report (self-contained HTML, no network) from a run's outputs; with
+    --area or --each-area, the problem profiles of local areas (docs/report-and-dashboard.md)."""
     _check_run(run_dir, checksums=checksums)
-    path = _write_report(run_dir)
-    out.print(f"report: {path}")
+    if not area and not each_area:
+        out.print(f"report: {_write_report(run_dir)}")
+        return
+    from hiddennet.report import slug, write_area_reports, write_report
+
+    if out_dir is not None:
+        private_dir(out_dir)
+    for name in area or []:
+        target = (out_dir / f"report-{slug(name)}.html") if out_dir is not None else None
+        out.print(f"report ({name}): {write_report(run_dir, area=name, target=target)}")
+    if each_area:
+        for path in write_area_reports(run_dir, out_dir):
+            out.print(f"report: {path}")
 
 
 @app.command()

@@ -206,7 +206,8 @@ def test_notice_and_no_external_reference_on_every_page(client, run_dir):
         assert "OFFICIAL-SENSITIVE" in r.text, path
         assert "http://" not in r.text and "https://" not in r.text, path
         for ref in re.findall(r'(?:src|href|action)="([^"]*)"', r.text):
-            assert ref.startswith("/") and not ref.startswith("//"), (path, ref)
+            # A path on this server, or a fragment of this page (the overview's contents).
+            assert (ref.startswith("/") and not ref.startswith("//")) or re.fullmatch(r"#[a-z0-9-]+", ref), (path, ref)
     j = client.get("/api/overview", headers=bearer("analyst")).json()
     assert j["notice"] == NOTICE
 
@@ -259,7 +260,8 @@ def test_groups_list_is_by_priority_without_safeguarding_only_groups(client, run
 
 
 def test_failures_never_show_a_traceback(run_dir, tmp_path):
-    """A table that cannot be read gives a plain 500 page, audited as an error."""
+    """A table that cannot be read gives a plain 503 page on the pages that read it, audited as an
+    error; the pages that do not read it still serve, and the overview degrades that section only."""
     broken = write_sample_run(tmp_path / "run")
     # Same size, so the run folder still opens (sizes match the manifest); the table cannot be read.
     groups = broken / "tables" / "groups.parquet"
@@ -267,9 +269,15 @@ def test_failures_never_show_a_traceback(run_dir, tmp_path):
     audit = tmp_path / "audit.jsonl"
     c = TestClient(create_app(broken, users=USERS, audit_path=audit))
     r = c.get("/groups", headers=bearer("analyst"))
-    assert r.status_code == 500
+    assert r.status_code == 503
     assert "Traceback" not in r.text and 'File "' not in r.text and NOTICE in r.text
+    assert "table groups could not be read" in r.text
     assert audit_lines(audit)[-1]["outcome"] == "error"
+    home = c.get("/", headers=bearer("analyst"))
+    assert home.status_code == 200
+    assert re.search(r'<section id="network">.*?Not available in this run \(table groups could not be read', home.text, re.S)
+    assert 'Not available' not in re.search(r'<section id="sex">(.*?)</section>', home.text, re.S).group(1)
+    assert c.get("/safeguarding", headers=bearer("intelligence_officer")).status_code == 200
 
 
 def test_permission_check_that_raises_denies(run_dir, tmp_path):

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from markupsafe import Markup
 
 from hiddennet.errors import OutputError
+from hiddennet.fsio import private_dir
 from hiddennet.report import charts as _charts
 from hiddennet.report.area import FORCE_WIDE, AreaRun, area_groups, area_names, slug
 from hiddennet.report.data import RunOutputs, figures
@@ -26,7 +27,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent.parent / "static"
 
 __all__ = [
-    "MARKING", "NOTICE", "build_charts", "environment", "render_report", "write_area_reports", "write_report",
+    "MARKING", "NOTICE", "build_charts", "environment", "render_report", "slug", "write_area_reports", "write_report",
 ]
 
 
@@ -226,7 +227,7 @@ def write_area_reports(run_dir: Path, folder: Path | None = None) -> list[Path]:
     run_dir = Path(run_dir)
     run = RunOutputs(run_dir)
     folder = Path(folder) if folder is not None else run_dir / "area-reports"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(folder)
     paths: list[Path] = []
     for a in area_names(run):
         name, n = slug(a), 1

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from hiddennet.report.data import PLACE_AREA_COLUMNS, RunOutputs, Unavailable
+from hiddennet.report.data import PLACE_AREA_COLUMNS, RunOutputs, TableUnreadable, Unavailable
 
 # Shown for the whole force in an area profile (they have no area); the template says so.
 FORCE_WIDE = frozenset({"quarantine", "data_gaps", "selection_summary"})
@@ -36,7 +36,7 @@ def area_names(run: RunOutputs) -> list[str]:
     for table, column in (("full_table", "location_area"), ("safeguarding", "local_area")):
         try:
             names |= {str(a) for a in run.table(table, [column])[column].dropna()}
-        except Unavailable:
+        except (Unavailable, TableUnreadable):
             continue
     return sorted(names)
 

@@ -62,13 +62,19 @@ class Unavailable(Exception):
     """A section cannot be drawn from this run (table or column missing, or a table that cannot be read)."""
 
 
-# A table file that exists but cannot be read (truncated, corrupt, not Parquet): its sections only degrade.
+class TableUnreadable(Exception):
+    """A table the run lists but that cannot be read (truncated, corrupt, not Parquet). Deliberately
+    not an `Unavailable`: a reader that treats a missing table as empty (no people flagged, say)
+    must not treat a broken one so; the report degrades the sections that read it, the dashboard
+    fails the pages that read it (503)."""
+
+
 _READ_ERRORS = (OSError, ValueError, pa.lib.ArrowException)
 
 
-def _unreadable(name: str, e: BaseException) -> Unavailable:
+def _unreadable(name: str, e: BaseException) -> TableUnreadable:
     # The exception's class only: its message may quote bytes of the file.
-    return Unavailable(f"table {name} could not be read ({type(e).__name__})")
+    return TableUnreadable(f"table {name} could not be read ({type(e).__name__})")
 
 
 class RunOutputs:
@@ -149,7 +155,7 @@ def _pct(part: float, whole: float) -> float | None:
 def _section(fn: Callable[[RunOutputs], dict], run: RunOutputs) -> dict:
     try:
         return {"available": True, **fn(run)}
-    except Unavailable as e:
+    except (Unavailable, TableUnreadable) as e:
         return {"available": False, "reason": str(e)}
     except Exception as e:  # noqa: BLE001 - a table of the wrong shape degrades its own section only
         # The class only, never the message: it may quote a value of a row.
@@ -267,7 +273,7 @@ def _final_or_none(run: RunOutputs) -> tuple[pd.DataFrame | None, str | None]:
     """The final-table records, or None and the reason: a missing final table is never drawn as zeros."""
     try:
         return _final_records(run), None
-    except Unavailable as e:
+    except (Unavailable, TableUnreadable) as e:
         return None, str(e)
     except Exception as e:  # noqa: BLE001 - a final table of the wrong shape leaves the full-table figures
         return None, f"table final_table could not be read as expected ({type(e).__name__})"

@@ -260,12 +260,13 @@ _FIXED: dict[str, dict] = {
         "crime_ref": ["C00001", "C00002", "C00003"], "cchi_basis": ["title_match", "code_median", "unmapped"],
         "ons_basis": ["single_value", "single_value", "unmapped"],
     },
-    "fairness": {
-        "measure": ["ethnicity", "ethnicity", "ethnicity", "sex"],
-        "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals"],
-        "category": ["IC1", "IC1", "IC1", "M"], "value": [None, None, None, None], "count": [40, 12, None, 50],
-        "share": [0.5, 0.4, None, 0.7],
-        "ratio": [1.0, 0.8, None, 1.0], "suppressed": [False, False, True, False],
+    "fairness": {  # the fairness stage's shape: composition by characteristic, then top-10 stability
+        "measure": ["composition"] * 4 + ["top10_stability"],
+        "population": ["all_nominals", "prioritised_members", "dismantling_picks", "all_nominals", "top10_groups"],
+        "category": ["ethnicity", "ethnicity", "ethnicity", "sex", "intel_left_out"],
+        "value": ["IC1", "IC1", "IC1", "M", None], "count": [40, 12, None, 50, 7],
+        "share": [0.5, 0.4, None, 0.7, 0.7],
+        "ratio": [1.0, 0.8, None, 1.0, None], "suppressed": [False, False, True, False, False],
     },
     "quarantine": {
         "source_table": ["crimes", "nominals", "nominals"],

@@ -18,7 +18,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from hiddennet.report import build_charts, charts as _charts, data as report_data
-from hiddennet.report.data import REASON_LABELS, RunOutputs, Unavailable
+from hiddennet.report.data import REASON_LABELS, RunOutputs, TableUnreadable, Unavailable
 
 GROUP_HARM_FIELDS = ("harm_cchi", "harm_ons", "rank_harm_cchi", "rank_harm_ons", "priority_rank")
 MEMBER_HARM_FIELDS = ("harm_cchi", "harm_ons")
@@ -101,12 +101,13 @@ class RunData:
             return self._cache["figures"]
         f = dict(self._cache["figures"][0])
         for name in ("network", "dismantling"):
-            f[name] = {"available": False, "reason": NOT_FOR_AREA_SCOPED}
+            f[name] = {"available": False, "reason": NOT_FOR_AREA_SCOPED, **report_data.heading(f[name])}
+        head = report_data.heading(f["safeguarding"])
         try:
             area_run = cast(RunOutputs, AreaView(self.run, actor.areas))  # the same reads, area-filtered
-            f["safeguarding"] = {"available": True, **report_data.safeguarding(area_run)}
-        except Unavailable as e:
-            f["safeguarding"] = {"available": False, "reason": str(e)}
+            f["safeguarding"] = {"available": True, **report_data.safeguarding(area_run), **head}
+        except (Unavailable, TableUnreadable) as e:
+            f["safeguarding"] = {"available": False, "reason": str(e), **head}
         return f, build_charts(f)
 
     # -- groups --------------------------------------------------------------------------------

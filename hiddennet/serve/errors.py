@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from hiddennet.report.data import TableUnreadable
 from hiddennet.serve.context import Denied, dash
 from hiddennet.serve.data import NotFound
 
@@ -21,6 +22,13 @@ async def on_denied(request: Request, exc: Denied) -> Response:
 async def on_not_found(request: Request, exc: NotFound) -> Response:
     request.state.audit["outcome"] = "not_found"
     return dash(request).error(request, 404, "Not found in this run.")
+
+
+async def on_unreadable(request: Request, exc: TableUnreadable) -> Response:
+    # A table of the run that cannot be read: the pages that read it fail, the others still serve.
+    request.state.audit["outcome"] = "error"
+    request.state.audit["detail"] = "table_unreadable"
+    return dash(request).error(request, 503, f"This page is not available in this run ({exc}).")
 
 
 async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -38,5 +46,6 @@ async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Denied, on_denied)  # type: ignore[arg-type]
     app.add_exception_handler(NotFound, on_not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(TableUnreadable, on_unreadable)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
