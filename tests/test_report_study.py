@@ -78,7 +78,9 @@ def test_every_study_figure_is_drawn_from_a_generated_run(generated_html):
 
 
 def test_contents_lists_every_section_and_links_to_it(generated_html):
-    toc = re.search(r'<nav class="toc"[^>]*>(.*?)</nav>', generated_html, re.S).group(1)
+    m = re.search(r'<nav class="toc"[^>]*>(.*?)</nav>', generated_html, re.S)
+    assert m
+    toc = m.group(1)
     targets = re.findall(r'href="#([a-z0-9-]+)"', toc)
     sections = re.findall(r'<section id="([a-z0-9-]+)"', generated_html)
     assert targets == sections
@@ -301,7 +303,7 @@ def test_continuity_sections_render_when_the_module_is_there(tmp_path, monkeypat
     import types
 
     mod = types.ModuleType("hiddennet.report.continuity")
-    mod.changes_section = lambda run: {"note": "Two runs compared.", "tables": [
+    mod.__dict__["changes_section"] = lambda run: {"note": "Two runs compared.", "tables": [
         {"title": "Groups", "columns": ["change", "groups"], "rows": [["new", 3], ["gone", 1]]}]}
     monkeypatch.setitem(sys.modules, "hiddennet.report.continuity", mod)
     html = write_report(write_sample_run(tmp_path)).read_text(encoding="utf-8")

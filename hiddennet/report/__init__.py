@@ -194,7 +194,7 @@ def _render_area(run: RunOutputs, area: str) -> str:
         listed = ", ".join(known) if known else "none recorded"
         raise OutputError(f"folder {run.run_dir}: no local area {area!r} in this run (areas: {listed})")
     view = AreaRun(run, area)
-    f = figures(cast(RunOutputs, view), extra={"area_groups": ("This area's groups", area_groups)})
+    f = figures(cast(RunOutputs, view), extra={"area_groups": ("This area's groups", lambda _: area_groups(view))})
     return _render(run, f, area=area)
 
 

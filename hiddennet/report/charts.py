@@ -216,7 +216,9 @@ def heatmap(
                    f"{escape(c)}</text>")
     for i, r in enumerate(row_labels):
         y = top + i * cell_h
-        out.append(f'<text x="{left - 6}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end" fill="#333333">{escape(r)}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end" fill="#333333">{escape(r)}</text>'
+        )
         for j, v in enumerate(cells[i]):
             x = left + j * cw
             fill = "#d9d9d9" if v is None else _shade(float(v), vmax)

@@ -197,7 +197,10 @@ def _final_records(run: RunOutputs) -> pd.DataFrame:
 def _offenders_per_crime(crimes: pd.Series, offenders: pd.Series) -> dict:
     """Share of crimes with one offender and the most offenders in one crime (the study's 9.1)."""
     per = pd.DataFrame({"c": crimes.to_numpy(), "o": offenders.to_numpy()}).drop_duplicates().groupby("c").size()
-    return {"one_offender_pct": _pct(int((per == 1).sum()), len(per)), "max_offenders": int(per.max()) if len(per) else None}
+    return {
+        "one_offender_pct": _pct(int((per == 1).sum()), len(per)),
+        "max_offenders": int(per.max()) if len(per) else None,
+    }
 
 
 def summary(run: RunOutputs) -> dict:
@@ -296,7 +299,7 @@ def timeline(run: RunOutputs) -> dict:
     if fy.empty:
         raise Unavailable("table full_table has no offence dates")
     years = list(range(int(fy.index.min()), int(fy.index.max()) + 1))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"year": y, "full": int(fy.get(y, 0)), "final": None if ny is None else int(ny.get(y, 0))} for y in years
     ]
     start = _as_of_year(run, years[-1]) - RECENT_YEARS + 1
@@ -385,8 +388,8 @@ def _sex_of_people(df: pd.DataFrame, id_col: str, sex_col: str, k: int) -> dict:
         "people": total,
         "inconsistent": inconsistent,
         "rows": [
-            {"sex": SEX_LABELS[c], "people": shown[i], "pct": _pct(int(per.get(c, 0)), total) if shown[i] is not None else None}
-            for i, c in enumerate(cats)
+            {"sex": SEX_LABELS[c], "people": v, "pct": _pct(int(per.get(c, 0)), total) if v is not None else None}
+            for c, v in zip(cats, shown, strict=True)
         ],
     }
 
@@ -702,7 +705,8 @@ def fairness(run: RunOutputs) -> dict:
     f = run.table(
         "fairness", ["measure", "population", "category"], optional=["value", "count", "share", "ratio", "suppressed"]
     )
-    recs = [{k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in r.items()} for r in f.to_dict("records")]
+    recs = [{k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in r.items()}
+            for r in f.to_dict("records")]
     comp = [r for r in recs if r["measure"] == "composition"]
     stab = [r for r in recs if r["measure"] == "top10_stability"]
     other: dict[str, list[dict]] = {}
@@ -715,9 +719,10 @@ def fairness(run: RunOutputs) -> dict:
                 **_fairness_cell(r),
             })
     stability = [
-        {"variant": _variant_label(str(r["category"])), "kept": None if r.get("count") is None else int(r["count"]),
-         "share": None if r.get("share") is None else round(100.0 * float(r["share"]), 1)}
+        {"variant": _variant_label(str(r["category"])), "kept": None if c is None else int(c),
+         "share": None if sh is None else round(100.0 * float(sh), 1)}
         for r in sorted(stab, key=lambda r: str(r["category"]))
+        for c, sh in [(r.get("count"), r.get("share"))]
     ]
     return {
         "populations": [lab for _, lab in POPULATIONS],
@@ -872,7 +877,7 @@ def places(run: RunOutputs) -> dict:
     if not cols:
         raise Unavailable("table places has no column this report can show")
     df = run.table("places", cols)
-    scalar = [c for c in cols if not df[c].map(lambda v: isinstance(v, (list, tuple, dict)) or hasattr(v, "shape")).any()]
+    scalar = [c for c in cols if not df[c].map(_is_list).any()]
     df = df[scalar]
     for c, ascending in _PLACE_ORDER:
         if c in df:
@@ -884,6 +889,10 @@ def places(run: RunOutputs) -> dict:
         "total": len(df),
         "shown": min(len(df), PLACES_SHOWN),
     }
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple, dict)) or hasattr(v, "shape")
 
 
 def _place_value(v: Any) -> str:
