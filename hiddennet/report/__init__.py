@@ -161,9 +161,13 @@ def build_charts(f: dict) -> dict[str, Markup]:
     return out
 
 
+_REPORT_ENV: list[Environment] = []  # compiled once per process: --each-area renders many
+
+
 def _render(run: RunOutputs, f: dict, *, area: str | None) -> str:
-    env = environment()
-    return env.get_template("report.html.j2").render(
+    if not _REPORT_ENV:
+        _REPORT_ENV.append(environment())
+    return _REPORT_ENV[0].get_template("report.html.j2").render(
         f=f,
         charts=build_charts(f),
         css=Markup((STATIC / "hiddennet.css").read_text(encoding="utf-8")),

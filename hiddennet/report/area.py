@@ -53,7 +53,7 @@ class AreaRun:
     def __init__(self, run: RunOutputs, area: str):
         self.base, self.area = run, area
         self.run_dir, self.manifest, self.min_cell = run.run_dir, run.manifest, run.min_cell
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[str | tuple, Any] = {}
         self._filters: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
             "full_table": ("location_area", lambda t: t["location_area"] == area),
             "crimes": ("location_area", lambda t: t["location_area"] == area),
@@ -87,6 +87,12 @@ class AreaRun:
             raise Unavailable("fairness is measured over the whole force's network: see the force report")
         if name not in self._filters:
             raise Unavailable(f"table {name} is not restricted to one area")
+        memo = ("table", name, None if columns is None else tuple(columns), tuple(optional))
+        if memo not in self._memo:  # sections read the same tables: filter each once
+            self._memo[memo] = self._restricted(name, columns, optional)
+        return self._memo[memo]
+
+    def _restricted(self, name: str, columns: Sequence[str] | None, optional: Sequence[str]) -> pd.DataFrame:
         key, keep = self._filters[name]
         need = [*(columns if columns is not None else self.base.columns(name))]
         extra = [c for c in self._filter_columns(name, key) if c not in need and c not in optional]

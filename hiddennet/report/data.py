@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,18 @@ def _full(run: RunOutputs) -> pd.DataFrame:
     )
 
 
+_FINAL_RECORDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _final_records(run: RunOutputs) -> pd.DataFrame:
-    """Full-table rows that take part in a final-table pair (the putative exploitation crimes)."""
+    """Full-table rows that take part in a final-table pair (the putative exploitation crimes);
+    worked out once per run object, as most sections read them."""
+    if run not in _FINAL_RECORDS:
+        _FINAL_RECORDS[run] = _final_records_of(run)
+    return _FINAL_RECORDS[run]
+
+
+def _final_records_of(run: RunOutputs) -> pd.DataFrame:
     full = _full(run)
     fin = run.table("final_table", ["offender_1", "offender_2", "crime_ref_1", "crime_ref_2", "victim_id"])
     sides = pd.concat(
