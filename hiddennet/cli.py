@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hiddennet.errors import HiddennetError, describe_failure
+from hiddennet.errors import HiddennetError, SettingsError, describe_failure
 from hiddennet.fsio import private_umask
 from hiddennet.settings import load_settings
 
@@ -80,10 +80,28 @@ def generate(
     dirty: Annotated[bool, typer.Option("--dirty", help="Add rows of every bad-input class.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     as_json: JsonOpt = False,
+    later_of: Annotated[
+        Path | None,
+        typer.Option("--later-of", help="Write a later extract of the force in this folder instead (CSV): the same "
+                     "records plus --days more, with planted changes (planted_truth/later.json)."),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="With --later-of: days of new records.")] = 7,
 ) -> None:
     """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
     from hiddennet.generate import generate_force
 
+    if later_of is not None:
+        from hiddennet.generate.later import generate_later
+
+        try:
+            truth = generate_later(directory, later_of, days=days)
+        except ValueError as e:  # the message names the folder and what is missing, never a row
+            raise SettingsError(str(e)) from None
+        if as_json:
+            out.print_json(json.dumps({k: truth[k] for k in ("previous", "previous_as_of", "as_of", "days")}))
+        else:
+            out.print(f"later extract (as of {truth['as_of']}) written to {directory}")
+        return
     facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt)
     if as_json:
         out.print_json(json.dumps(facts, default=str))

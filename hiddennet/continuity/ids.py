@@ -200,9 +200,17 @@ def match_sets(
 
 
 def parent_names(names: Mapping[str, str], parents: Mapping[str, str]) -> dict[str, str]:
-    """Group key -> the stable name of its component: the group's own id when not split, else the
-    smallest id (as text) among the component's pieces."""
+    """Group key -> the stable name of its component: the group's own id when not split; for the pieces of
+    a split component, the part before `-` when every piece's id has the same one (`G0001` for
+    `G0001-0001`, `G0001-0002`: as a run without history names it), else the smallest piece id (as text)."""
     comp: dict[str, list[str]] = defaultdict(list)
     for key, parent in parents.items():
         comp[parent].append(names[key])
-    return {key: min(comp[parents[key]]) for key in parents}
+
+    def name(ids: list[str]) -> str:
+        if len(ids) == 1:
+            return ids[0]
+        heads = {i.split("-", 1)[0] for i in ids}
+        return heads.pop() if len(heads) == 1 and all("-" in i for i in ids) else min(ids)
+
+    return {key: name(comp[parents[key]]) for key in parents}
