@@ -72,11 +72,11 @@ class _Plan:
             self.members[group].append(nominal)
         self.group_of = dict(a["members"])
         self.layers: dict[str, set[str]] = defaultdict(set)
-        self.edges: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.edges: dict[str, list[tuple[str, str, frozenset[str]]]] = defaultdict(list)  # (a, b, layers)
         for na, nb, layers, group in a["edges"]:
             if group is not None:
                 self.layers[group] |= set(layers.split(","))
-                self.edges[group].append((na, nb))
+                self.edges[group].append((na, nb, frozenset(layers.split(","))))
         self.crimes_of: dict[str, set[str]] = defaultdict(set)  # offender -> crimes
         self.offenders_of: dict[str, set[str]] = defaultdict(set)  # crime -> offenders
         self.rows = a["rows"]
@@ -109,12 +109,21 @@ class _Plan:
         return free[0] if free else None
 
 
-def _pieces_without(plan: _Plan, group: str, crime: str) -> list[set[str]]:
-    """The group's connected pieces once `crime` is no longer selected (edges kept while a victim is shared)."""
+def _stays(layers: frozenset[str], a_seed: bool, b_seed: bool, shared_victim: bool) -> bool:
+    """Whether an edge survives the correction, by the layers' rules (hiddennet/layers.py): SOC links as
+    given, intelligence links between two seeds, custody links with one seed, victim links while a victim
+    is shared."""
+    return ("soc" in layers or ("intel" in layers and a_seed and b_seed)
+            or ("custody" in layers and (a_seed or b_seed)) or ("victim" in layers and shared_victim))
+
+
+def _pieces_without(plan: _Plan, group: str, crimes: set[str]) -> list[set[str]]:
+    """The group's connected pieces once `crimes` are no longer selected (seeds: offenders of the rest)."""
     victims: dict[str, set[str]] = defaultdict(set)
     for c, o, v in plan.rows:
-        if c != crime and plan.group_of.get(o) == group:
+        if c not in crimes and plan.group_of.get(o) == group:
             victims[o].add(v)
+    seeds = {m for m in plan.members[group] if plan.crimes_of.get(m, set()) - crimes}
     parent = {m: m for m in plan.members[group]}
 
     def find(x: str) -> str:
@@ -124,8 +133,8 @@ def _pieces_without(plan: _Plan, group: str, crime: str) -> list[set[str]]:
         return x
 
     touched = set()
-    for na, nb in plan.edges[group]:
-        if victims[na] & victims[nb]:
+    for na, nb, layers in plan.edges[group]:
+        if _stays(layers, na in seeds, nb in seeds, bool(victims[na] & victims[nb])):
             parent[find(na)] = find(nb)
             touched |= {na, nb}
     pieces: dict[str, set[str]] = defaultdict(set)
@@ -134,17 +143,26 @@ def _pieces_without(plan: _Plan, group: str, crime: str) -> list[set[str]]:
     return sorted(pieces.values(), key=lambda p: (-len(p), min(p)))
 
 
+def _cuts(plan: _Plan, group: str) -> list[set[str]]:
+    """Crime sets to correct: each crime of the group alone, then all the group's crimes against one victim;
+    only crimes whose every offender is in the group (a correction touches no other group)."""
+    own = sorted({c for m in plan.members[group] for c in plan.crimes_of.get(m, ())
+                  if all(plan.group_of.get(o) == group for o in plan.offenders_of[c])})
+    by_victim: dict[str, set[str]] = defaultdict(set)
+    for c, _o, v in plan.rows:
+        if c in own:
+            by_victim[v].add(c)
+    return [{c} for c in own] + [by_victim[v] for v in sorted(by_victim)]
+
+
 def _choose_split(plan: _Plan) -> dict | None:
-    for g in plan.unsplit(4, plan.max_size, victim_only=True):
-        crimes = plan.own_crimes(g)
-        if crimes is None:
-            continue
-        for c in sorted(crimes):
-            pieces = _pieces_without(plan, g, c)
-            if len(pieces) >= 2 and all(len(p) >= 2 for p in pieces) and sum(map(len, pieces)) == len(
-                    plan.members[g]):
+    for g in plan.unsplit(4, plan.max_size):
+        members = len(plan.members[g])
+        for cut in _cuts(plan, g):
+            pieces = _pieces_without(plan, g, cut)
+            if len(pieces) >= 2 and all(len(p) >= 2 for p in pieces) and sum(map(len, pieces)) == members:
                 plan.taken.add(g)
-                return {"group": g, "members": sorted(plan.members[g]), "corrected_crimes": [c],
+                return {"group": g, "members": sorted(plan.members[g]), "corrected_crimes": sorted(cut),
                         "pieces": [sorted(p) for p in pieces]}
     return None
 
