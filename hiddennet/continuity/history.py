@@ -184,3 +184,19 @@ def check_history(history: Path) -> None:
     """OutputError (exit 2) when `history` is not a folder a history can live in."""
     if history.exists() and not history.is_dir():
         raise OutputError(f"--history {history}: not a folder")
+
+
+def history_summary(history: str | Path) -> list[dict]:
+    """Per registered run, in replay order: id, as_of, when registered, groups and lineage kinds."""
+    history = Path(history)
+    ids = stable_ids(history).to_pydict()
+    lin = lineage(history).to_pydict()
+    out = []
+    for r in runs(history):
+        kinds: dict[str, int] = {}
+        for run_id, kind in zip(lin["run_id"], lin["kind"], strict=True):
+            if run_id == r.run_id:
+                kinds[kind] = kinds.get(kind, 0) + 1
+        out.append({"run_id": r.run_id, "as_of": r.as_of, "registered_utc": r.registered_utc,
+                    "groups": sum(1 for x in ids["run_id"] if x == r.run_id), "lineage": dict(sorted(kinds.items()))})
+    return out

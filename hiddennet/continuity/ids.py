@@ -182,12 +182,13 @@ def match_sets(
     used_ids: Iterable[str],
     min_jaccard: float,
 ) -> tuple[dict[str, str], list[LineageRow]]:
-    """The same from member sets: `previous` (id -> members; None or empty: no previous run),
+    """The same from member sets: `previous` (id -> members; None or empty with no used id: no previous run),
     `members` (nominal -> current group key) and `parents` (group key -> component key)."""
     groups: dict[str, list[str]] = defaultdict(list)
     for nominal, key in members.items():
         groups[key].append(nominal)
-    if not previous:
+    used_ids = set(used_ids)
+    if not previous and not used_ids:
         names = baseline_names(members, parents)
         return names, [LineageRow(None, names[k], "new", 0.0, 0) for k in sorted(groups, key=lambda k: names[k])]
     where = {m: p for p, ms in previous.items() for m in ms}
