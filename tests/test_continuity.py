@@ -19,6 +19,7 @@ from hiddennet.generate import generate_force
 from hiddennet.generate.later import generate_later
 from hiddennet.pipeline import run_pipeline
 from hiddennet.settings import Settings
+from hiddennet.tables import arrow_schema
 
 NEW_TABLES = {"group_lineage", "changes", "alerts"}
 
@@ -63,6 +64,9 @@ def test_history_off_and_a_first_run_publish_todays_tables_byte_for_byte(runs):
     assert on_names - off_names == {f"{t}.parquet" for t in NEW_TABLES}
     different = [n for n in sorted(off_names) if (off / n).read_bytes() != (on / n).read_bytes()]
     assert different == []
+    for name in NEW_TABLES:  # the registered columns and types, in order
+        schema = pq.read_schema(on / f"{name}.parquet")
+        assert [(f.name, f.type) for f in schema] == [(f.name, f.type) for f in arrow_schema(name)], name
     lineage = _table(runs["root"] / "a-on", "group_lineage").to_pydict()
     assert set(lineage["kind"]) == {"new"}
     assert _table(runs["root"] / "a-on", "changes").num_rows == 0
