@@ -101,6 +101,8 @@ def build_charts(f: dict) -> dict[str, Markup]:
 
 def render_report(run_dir: Path) -> str:
     """The report's HTML for a run folder (raises OutputError when it is not a run)."""
+    from hiddennet.report.continuity import continuity_figures
+
     run = RunOutputs(run_dir)
     f = figures(run)
     env = environment()
@@ -115,6 +117,7 @@ def render_report(run_dir: Path) -> str:
         written_utc=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         min_cell=run.min_cell,
         group_links=False,
+        continuity=continuity_figures(run),  # hiddennet/report/continuity.py: None without a run history
     )
 
 
