@@ -136,7 +136,7 @@ def test_diff_gives_the_changes_table_and_prints_no_flagged_person(runs, tmp_pat
     assert "Later" not in r.stdout and "Sam" not in r.stdout  # the planted people's recorded names
     assert "groups dissolved" in r.stdout and runs["truth"]["dissolved"]["group"] in r.stdout
     def rows(t: pa.Table) -> list[tuple]:
-        return sorted((tuple("" if v is None else str(v) for v in r.values()) for r in t.to_pylist()))
+        return sorted(tuple("" if v is None else str(v) for v in r.values()) for r in t.to_pylist())
 
     assert rows(pq.read_table(tmp_path / "c.parquet")) == rows(_table(runs["root"] / "b-on", "changes"))
     j = json.loads(hiddennet("diff", a, b, "--json").stdout)

@@ -40,6 +40,7 @@ def _load(settings: Settings) -> tuple[dict[str, pa.Table], dict]:
     out = {name: tables.arrow_schema(name).empty_table() for name in LOADED}
     if settings.history_dir is None:
         return out, {"history": False}
+    assert settings.as_of is not None  # resolved by ingest, the stage before
     prev, before = store.previous_run(settings.history_dir, settings.as_of)
     facts = {"history": True, "previous_run": prev.run_id if prev else None, "runs_before": len(before)}
     if prev is None:

@@ -24,7 +24,8 @@ def _pairs(prev: dict, cur: dict, lineage: str) -> str:
     return f"""
         SELECT l.old_id, l.new_id, p.size AS p_size, g.size AS c_size, p.priority_rank AS p_rank,
                g.priority_rank AS c_rank, p.rank_harm_cchi AS p_harm, g.rank_harm_cchi AS c_harm
-        FROM {lineage} l JOIN {prev['groups']} p ON p.group_id = l.old_id JOIN {cur['groups']} g ON g.group_id = l.new_id
+        FROM {lineage} l JOIN {prev['groups']} p ON p.group_id = l.old_id
+        JOIN {cur['groups']} g ON g.group_id = l.new_id
         WHERE l.kind = 'continued'
     """
 
@@ -48,7 +49,8 @@ def changes_sql(prev: dict, cur: dict, lineage: str) -> str:
         + f" FROM {cg} g LEFT JOIN traced t ON t.new_id = g.group_id LEFT JOIN succ s ON s.new_id = g.group_id"
           " WHERE t.new_id IS NULL",
         _row("group_grown", "new_id", "old_id", null, "p_size", "c_size", "NULL") + " FROM pairs WHERE c_size > p_size",
-        _row("group_shrunk", "new_id", "old_id", null, "p_size", "c_size", "NULL") + " FROM pairs WHERE c_size < p_size",
+        _row("group_shrunk", "new_id", "old_id", null, "p_size", "c_size", "NULL")
+        + " FROM pairs WHERE c_size < p_size",
         *(
             _row(f"group_{kind}", "l.new_id", "l.old_id", null, "p.size", "g.size", "NULL")
             + f" FROM {lineage} l JOIN {pg} p ON p.group_id = l.old_id JOIN {cg} g ON g.group_id = l.new_id"
@@ -87,7 +89,8 @@ _ACOLS = "alert, group_id, nominal_id, before, after, detail"
 
 def _alert(alert: str, group: str, nominal: str, before: str, after: str, detail: str) -> str:
     return (f"SELECT '{alert}' AS alert, {group} AS group_id, {nominal} AS nominal_id, "
-            f"CAST({before} AS DOUBLE) AS before, CAST({after} AS DOUBLE) AS after, CAST({detail} AS VARCHAR) AS detail")
+            f"CAST({before} AS DOUBLE) AS before, CAST({after} AS DOUBLE) AS after, "
+            f"CAST({detail} AS VARCHAR) AS detail")
 
 
 def _watch_sql(prev: dict, cur: dict, watch: list[str]) -> str:

@@ -42,7 +42,9 @@ SCHEMAS = {
         ("is_child", pa.bool_()), ("in_dismantling", pa.bool_()),
     ]),
     "links": pa.schema([("nominal_a", pa.string()), ("nominal_b", pa.string())]),
-    "counts": pa.schema([("area", pa.string()), ("measure", pa.string()), ("band", pa.string()), ("count", pa.int64())]),
+    "counts": pa.schema([
+        ("area", pa.string()), ("measure", pa.string()), ("band", pa.string()), ("count", pa.int64()),
+    ]),
 }
 IDS_SCHEMA = pa.schema([("run_id", pa.string()), ("run_group_id", pa.string()), ("group_id", pa.string())])
 LINEAGE_SCHEMA = pa.schema([
@@ -74,7 +76,7 @@ def _read(path: Path, schema: pa.Schema) -> pa.Table:
     return pq.read_table(path).select(schema.names).cast(schema) if path.is_file() else schema.empty_table()
 
 
-def runs(history: Path) -> list[RunEntry]:
+def runs(history: str | Path) -> list[RunEntry]:
     """The registered runs in replay order (as_of, run id)."""
     root = Path(history) / "runs"
     if not root.is_dir():
@@ -87,16 +89,16 @@ def runs(history: Path) -> list[RunEntry]:
     return sorted(out, key=lambda r: r.order)
 
 
-def read(history: Path, run_id: str, part: str) -> pa.Table:
+def read(history: str | Path, run_id: str, part: str) -> pa.Table:
     """One stored part (members, groups, nominals, links, counts) of a registered run."""
     return _read(Path(history) / "runs" / run_id / f"{part}.parquet", SCHEMAS[part])
 
 
-def stable_ids(history: Path) -> pa.Table:
+def stable_ids(history: str | Path) -> pa.Table:
     return _read(Path(history) / "ids.parquet", IDS_SCHEMA)
 
 
-def lineage(history: Path) -> pa.Table:
+def lineage(history: str | Path) -> pa.Table:
     return _read(Path(history) / "lineage.parquet", LINEAGE_SCHEMA)
 
 

@@ -188,6 +188,7 @@ def match_sets(
     for nominal, key in members.items():
         groups[key].append(nominal)
     used_ids = set(used_ids)
+    previous = previous or {}
     if not previous and not used_ids:
         names = baseline_names(members, parents)
         return names, [LineageRow(None, names[k], "new", 0.0, 0) for k in sorted(groups, key=lambda k: names[k])]

@@ -359,8 +359,8 @@ def generate_later(directory: str | Path, previous: str | Path, days: int = 7, t
         if truth[kind]:
             corrected |= set(truth[kind]["corrected_crimes"])
     _copy_with_corrections(prev / "crimes.csv", out / "crimes.csv", corrected)
-    for f in _FILES:
-        _append(out / f"{f}.csv", w.rows[f])
+    for name in _FILES:
+        _append(out / f"{name}.csv", w.rows[name])
     truth.update({"previous": str(prev.resolve()), "previous_as_of": as_of.isoformat(),
                   "as_of": (as_of + dt.timedelta(days=days)).isoformat(), "days": days})
     (out / "planted_truth" / "later.json").write_text(json.dumps(truth, indent=2, sort_keys=True))

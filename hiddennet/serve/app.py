@@ -104,6 +104,7 @@ def create_app(
     app.middleware("http")(middleware.guard)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(workbench.export_router)
-    for module in (auth, exports, workbench, api, continuity, pages):  # exports before pages: `/groups/{id:anyid}` takes the rest
+    # exports before pages: `/groups/{id:anyid}` takes the rest
+    for module in (auth, exports, workbench, api, continuity, pages):
         app.include_router(module.router)
     return app

@@ -42,7 +42,9 @@ EXPORT_NETWORK = "export_network"  # the same of a person-centred view
 # nominals on pictures, a person's harm lines) is for intelligence officers only; the
 # safeguarding list is for safeguarding leads (their own areas) and intelligence officers.
 DEFAULT_POLICY: dict[str, frozenset[str]] = {
-    "analyst": frozenset({VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, SEARCH, EXPORT_GROUP, VIEW_CHANGES}),
+    "analyst": frozenset(
+        {VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, SEARCH, EXPORT_GROUP, VIEW_CHANGES}
+    ),
     "intelligence_officer": frozenset(
         {
             VIEW_OVERVIEW,
