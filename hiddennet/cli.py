@@ -151,6 +151,9 @@ def demo(
         float, typer.Option("--scale", min=0.01, max=40.0, help="Size of the demo force (1 = one force).")
     ] = DEMO_SCALE,
     as_json: JsonOpt = False,
+    history: Annotated[
+        Path | None, typer.Option("--history", help="Keep the demo's runs in this run history (as `run --history`).")
+    ] = None,
 ) -> None:
     """Generate the built-in demo force, run the whole pipeline on it, write the report."""
     from hiddennet.generate import generate_force
@@ -160,7 +163,8 @@ def demo(
     if err.is_terminal:
         err.print("generating the demo force…")
     generate_force(data, scale=scale, seed=1, dirty=True)
-    result = run_pipeline(data, out_dir / "run", load_settings(), progress=_progress())
+    settings = load_settings(history_dir=str(history) if history is not None else None)
+    result = run_pipeline(data, out_dir / "run", settings, progress=_progress())
     report_path = _write_report(out_dir / "run")
     _summary(result.manifest, out_dir / "run", as_json)
     if not as_json:
