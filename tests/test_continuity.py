@@ -149,11 +149,24 @@ def test_diff_of_a_folder_that_is_not_a_run_exits_2(tmp_path, runs):
     assert r.returncode == 2 and "not a hiddennet run" in r.stderr
 
 
-def test_history_that_is_a_file_exits_2(tmp_path):
+def test_history_that_is_a_file_exits_2(tmp_path, runs):
     f = tmp_path / "file"
     f.write_text("x")
     r = hiddennet("history", str(f))
     assert r.returncode == 2 and "not a folder" in r.stderr
+    r = hiddennet("run", str(runs["root"] / "a"), "--out", str(tmp_path / "out"), "--history", str(f))
+    assert r.returncode == 2 and f"--history {f}: not a folder" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_history_entry_exits_2(tmp_path, runs):
+    """A run.json that is not an entry is named (exit 2), never a traceback."""
+    h = tmp_path / "h"
+    assert hiddennet("history", str(h), "--register", str(runs["root"] / "a-on")).returncode == 0
+    entry = next(h.glob("runs/*/run.json"))
+    entry.write_text("{not json")
+    r = hiddennet("history", str(h))
+    assert r.returncode == 2 and "run.json: not a run entry" in r.stderr and "Traceback" not in r.stderr
 
 
 # -- the rules of changes and alerts, hand-worked ---------------------------------------------------------

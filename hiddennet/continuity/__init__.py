@@ -12,6 +12,8 @@ published tables are those of a run without this module, byte for byte.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from hiddennet import tables
@@ -41,6 +43,7 @@ def _load(settings: Settings) -> tuple[dict[str, pa.Table], dict]:
     if settings.history_dir is None:
         return out, {"history": False}
     assert settings.as_of is not None  # resolved by ingest, the stage before
+    store.check_history(Path(settings.history_dir))
     prev, before = store.previous_run(settings.history_dir, settings.as_of)
     facts = {"history": True, "previous_run": prev.run_id if prev else None, "runs_before": len(before)}
     if prev is None:

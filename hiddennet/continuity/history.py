@@ -84,8 +84,10 @@ def runs(history: str | Path) -> list[RunEntry]:
     out = []
     for p in root.iterdir():
         if (p / "run.json").is_file():
-            d = json.loads((p / "run.json").read_text(encoding="utf-8"))
-            out.append(RunEntry(**d))
+            try:
+                out.append(RunEntry(**json.loads((p / "run.json").read_text(encoding="utf-8"))))
+            except (ValueError, TypeError):
+                raise OutputError(f"file {p / 'run.json'}: not a run entry of a hiddennet history") from None
     return sorted(out, key=lambda r: r.order)
 
 
