@@ -136,7 +136,8 @@ def _disjoint(groups: dict[str, set[str]]) -> dict[str, list[str]]:
 @given(runs=st.lists(_run, min_size=2, max_size=4), order=st.randoms(use_true_random=False))
 def test_ids_do_not_depend_on_the_registration_order(tmp_path_factory, runs, order):
     """The same runs stored in the history in as_of order and in a random order give the same ids and
-    lineage (the replay sorts by as_of)."""
+    lineage (the replay sorts by as_of), and registering only the latest run each time (in as_of order)
+    gives what a full replay gives."""
     dated = [(f"2021-0{i + 1}-01", f"2021-0{i + 1}-01-r{i}", _disjoint(g)) for i, g in enumerate(runs)]
     dated = [d for d in dated if d[2]]
     shuffled = list(dated)
@@ -146,8 +147,10 @@ def test_ids_do_not_depend_on_the_registration_order(tmp_path_factory, runs, ord
         h = tmp_path_factory.mktemp("hist")
         for as_of, run_id, groups in seq:
             _store(h, run_id, as_of, groups)
-            store._rederive(h)  # re-derived at every registration, as `register` does
+            store._rederive(h, run_id)  # at every registration, as `register` does (only the latest when it can)
         results.append((store.stable_ids(h).to_pylist(), store.lineage(h).to_pylist()))
+        full = store.replay(h, store.runs(h))  # the incremental registrations equal a full replay
+        assert (full[0].to_pylist(), full[1].to_pylist()) == results[-1]
     assert results[0] == results[1]
     # Never reused: an id of a run is the previous run's (inherited) or one no earlier run had.
     ids = results[0][0]

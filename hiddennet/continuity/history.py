@@ -112,12 +112,14 @@ def _memberships(history: Path, run_id: str) -> tuple[dict[str, str], dict[str, 
     return members, parents
 
 
-def replay(history: Path, entries: list[RunEntry]) -> tuple[pa.Table, pa.Table]:
-    """(ids, lineage) of every run in `entries` (replay order), each named from the one before."""
+def replay(history: Path, entries: list[RunEntry], previous: dict[str, frozenset[str]] | None = None,
+           used: set[str] | None = None) -> tuple[pa.Table, pa.Table]:
+    """(ids, lineage) of every run in `entries` (replay order), each named from the one before; the first
+    from `previous` (stable id -> members) with `used` ids given before (none: the history's first run)."""
     ids: dict[str, list] = {n: [] for n in IDS_SCHEMA.names}
     lin: dict[str, list] = {n: [] for n in LINEAGE_SCHEMA.names}
-    previous: dict[str, frozenset[str]] = {}
-    used: set[str] = set()
+    previous = dict(previous or {})
+    used = set(used or ())
     for entry in entries:
         members, parents = _memberships(history, entry.run_id)
         names, rows = match_sets(previous, members, parents, used, entry.min_jaccard)
@@ -137,8 +139,27 @@ def replay(history: Path, entries: list[RunEntry]) -> tuple[pa.Table, pa.Table]:
     return pa.table(ids, schema=IDS_SCHEMA), pa.table(lin, schema=LINEAGE_SCHEMA)
 
 
-def _rederive(history: Path) -> None:
-    ids, lin = replay(history, runs(history))
+def _rederive(history: Path, added: str | None = None) -> None:
+    """Work out every run's ids again in replay order. When the run just `added` is the last in that
+    order and every other run is worked out already, only it is named (from the one before): the result
+    is the same as a full replay, which the other cases do."""
+    entries = runs(history)
+    old_ids, old_lin = stable_ids(history), lineage(history)
+    done = set(old_ids["run_id"].to_pylist())
+    if added and len(entries) >= 2 and entries[-1].run_id == added and added not in done and done == {
+            e.run_id for e in entries[:-1]}:
+        last = entries[-2].run_id
+        names = {k: g for r, k, g in zip(*(old_ids[c].to_pylist() for c in IDS_SCHEMA.names), strict=True)
+                 if r == last}
+        members, _ = _memberships(history, last)
+        previous: dict[str, set[str]] = {}
+        for nominal, key in members.items():
+            previous.setdefault(names[key], set()).add(nominal)
+        ids, lin = replay(history, entries[-1:], {g: frozenset(m) for g, m in previous.items()},
+                          set(old_ids["group_id"].to_pylist()))
+        ids, lin = pa.concat_tables([old_ids, ids]), pa.concat_tables([old_lin, lin])
+    else:
+        ids, lin = replay(history, entries)
     _write(history / "ids.parquet", ids)
     _write(history / "lineage.parquet", lin)
 
@@ -172,7 +193,7 @@ def register(history: str | Path, run_dir: str | Path) -> str:
             "min_jaccard": float(manifest["settings"].get("group_id_min_jaccard", 0.3)),
         }
         write_private(folder / "run.json", json.dumps(entry, indent=2) + "\n")
-        _rederive(history)
+        _rederive(history, run_id)
     return run_id
 
 
