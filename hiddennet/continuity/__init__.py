@@ -92,7 +92,7 @@ def name_groups(engine, settings: Settings, members: str) -> None:
         engine.create_table(
             LINEAGE,
             f"SELECT DISTINCT CAST(NULL AS VARCHAR) AS old_id, group_id AS new_id, 'new' AS kind, "
-            f"0.0 AS overlap, CAST(0 AS BIGINT) AS shared FROM {members}",
+            f"CAST(0.0 AS DOUBLE) AS overlap, CAST(0 AS BIGINT) AS shared FROM {members}",
         )
         return
     prev = dict(engine.fetch_rows("SELECT group_id, count(*) FROM history_members GROUP BY group_id"))
