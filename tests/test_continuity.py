@@ -271,3 +271,26 @@ def test_changes_alerts_and_naming_agree_on_spark(spark_engine):
     # G0001 {c,d,k} shares 2 of 5 with G2 {c,d} (J 0.4): it keeps G2; G0002 {a,b,x} keeps G1 (J 2/3).
     assert got["duckdb"][2] == [("a", "G1", "G1"), ("b", "G1", "G1"), ("c", "G2", "G2"), ("d", "G2", "G2"),
                                 ("k", "G2", "G2"), ("x", "G1", "G1")]
+
+
+def test_every_stage_keeps_to_its_declaration_with_a_history(runs, tmp_path):
+    """The later extract through the checking engine, named from a history holding the first run: the
+    continuity, network and changes stages read and write only what they declare."""
+    import shutil
+
+    from hiddennet.engine.checking import CheckingEngine
+    from hiddennet.pipeline import run_stages
+
+    hist = tmp_path / "h"
+    shutil.copytree(runs["history"], hist)
+    for p in hist.glob("runs/2021-03-22-*"):  # keep only the first run: B is named from A
+        shutil.rmtree(p)
+    store._rederive(hist)
+    (tmp_path / "out").mkdir()
+    with CheckingEngine() as engine:
+        manifest = run_stages(engine, runs["root"] / "b", tmp_path / "out",
+                              Settings(stability_checks=False, history_dir=str(hist)))
+        assert {"history_members", "history_ids"} <= engine.seen["network"]["read"]
+        assert "group_lineage" in engine.seen["changes"]["read"]
+    assert manifest["stages"]["changes"]["changes"] > 0
+    assert set(manifest["tables"]) >= NEW_TABLES
