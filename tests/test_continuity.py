@@ -294,3 +294,31 @@ def test_every_stage_keeps_to_its_declaration_with_a_history(runs, tmp_path):
         assert "group_lineage" in engine.seen["changes"]["read"]
     assert manifest["stages"]["changes"]["changes"] > 0
     assert set(manifest["tables"]) >= NEW_TABLES
+
+
+def test_report_section_only_with_a_history_and_no_person(runs):
+    """The report of B has the continuity section (group changes, force trends by quarter) and names no
+    person newly flagged; the report of A without history has no such section."""
+    from hiddennet.report import render_report
+
+    html = render_report(runs["root"] / "b-on")
+    assert "Since the previous run" in html and "Quarter by quarter" in html
+    assert runs["truth"]["dissolved"]["group"] in html
+    assert runs["truth"]["newly_flagged_child"] not in html
+    assert "Since the previous run" not in render_report(runs["root"] / "a-off")
+
+
+def test_trends_by_quarter_from_the_history(runs):
+    """A (2021-03-15) and B (2021-03-22) are both in 2021-Q1: the quarter's row comes from B, the latest;
+    the force's crimes count is B's `(force)` count."""
+    from hiddennet.continuity.trends import trends
+
+    t = trends(runs["history"]).to_pylist()
+    assert {r["quarter"] for r in t} == {"2021-Q1"}
+    assert {r["as_of"].isoformat() for r in t} == {"2021-03-22"}
+    b_run = store.run_id_of(runs["root"] / "b-on")
+    want = [c for c in store.read(runs["history"], b_run, "counts").to_pylist()
+            if c["area"] == "(force)" and c["measure"] == "crimes"]
+    got = [r for r in t if r["area"] == "(force)" and r["measure"] == "crimes"]
+    assert [g["count"] for g in got] == [w["count"] for w in want] and got[0]["count"] > 0
+    assert {r["measure"] for r in t} == {"crimes", "victims", "offenders", "groups", "referrals"}
