@@ -322,3 +322,8 @@ def test_trends_by_quarter_from_the_history(runs):
     got = [r for r in t if r["area"] == "(force)" and r["measure"] == "crimes"]
     assert [g["count"] for g in got] == [w["count"] for w in want] and got[0]["count"] > 0
     assert {r["measure"] for r in t} == {"crimes", "victims", "offenders", "groups", "referrals"}
+
+
+def test_later_of_a_folder_without_an_extract_exits_2(tmp_path):
+    r = hiddennet("generate", str(tmp_path / "later"), "--later-of", str(tmp_path))
+    assert r.returncode == 2 and "no crimes.csv" in r.stderr and "Traceback" not in r.stderr
