@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hiddennet.errors import HiddennetError, describe_failure
+from hiddennet.errors import HiddennetError, SettingsError, describe_failure
 from hiddennet.fsio import private_dir, private_umask
 from hiddennet.settings import load_settings
 
@@ -80,10 +80,28 @@ def generate(
     dirty: Annotated[bool, typer.Option("--dirty", help="Add rows of every bad-input class.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     as_json: JsonOpt = False,
+    later_of: Annotated[
+        Path | None,
+        typer.Option("--later-of", help="Write a later extract of the force in this folder instead (CSV): the same "
+                     "records plus --days more, with planted changes (planted_truth/later.json)."),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="With --later-of: days of new records.")] = 7,
 ) -> None:
     """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
     from hiddennet.generate import generate_force
 
+    if later_of is not None:
+        from hiddennet.generate.later import generate_later
+
+        try:
+            truth = generate_later(directory, later_of, days=days)
+        except ValueError as e:  # the message names the folder and what is missing, never a row
+            raise SettingsError(str(e)) from None
+        if as_json:
+            out.print_json(json.dumps({k: truth[k] for k in ("previous", "previous_as_of", "as_of", "days")}))
+        else:
+            out.print(f"later extract (as of {truth['as_of']}) written to {directory}")
+        return
     facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
@@ -106,12 +124,18 @@ def run(
     wait: Annotated[
         bool, typer.Option("--wait", help="If another run is writing the same --out, wait for it instead of exiting 2.")
     ] = False,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="The force's run history (setting `history_dir`): stable group ids, "
+                     "changes and alerts since the previous run; the run is registered in it."),
+    ] = None,
 ) -> None:
     """Run the pipeline; write the tables of docs/tables.md and manifest.json.
 
     The run is written beside --out and swapped in whole when complete, so --out always holds one
     complete run; the audit, disclosure and user files of the previous run are carried over."""
-    settings = load_settings(config, as_of=_parse_date(as_of), engine=engine)
+    settings = load_settings(config, as_of=_parse_date(as_of), engine=engine,
+                             history_dir=str(history) if history is not None else None)
     from hiddennet.pipeline import run_pipeline
 
     result = run_pipeline(input_dir, out_dir, settings, progress=_progress(), wait=wait)
@@ -127,6 +151,9 @@ def demo(
         float, typer.Option("--scale", min=0.01, max=40.0, help="Size of the demo force (1 = one force).")
     ] = DEMO_SCALE,
     as_json: JsonOpt = False,
+    history: Annotated[
+        Path | None, typer.Option("--history", help="Keep the demo's runs in this run history (as `run --history`).")
+    ] = None,
 ) -> None:
     """Generate the built-in demo force, run the whole pipeline on it, write the report."""
     from hiddennet.generate import generate_force
@@ -136,7 +163,8 @@ def demo(
     if err.is_terminal:
         err.print("generating the demo force…")
     generate_force(data, scale=scale, seed=1, dirty=True)
-    result = run_pipeline(data, out_dir / "run", load_settings(), progress=_progress())
+    settings = load_settings(history_dir=str(history) if history is not None else None)
+    result = run_pipeline(data, out_dir / "run", settings, progress=_progress())
     report_path = _write_report(out_dir / "run")
     _summary(result.manifest, out_dir / "run", as_json)
     if not as_json:
@@ -268,6 +296,66 @@ def referrals(
     else:
         for k, v in facts.items():
             out.print(f"{k}: {v}")
+
+
+@app.command()
+def history(
+    directory: Annotated[Path, typer.Argument(help="The force's run history (setting `history_dir`).")],
+    register: Annotated[
+        Path | None, typer.Option("--register", help="Add this complete run folder to the history first.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the runs of a history in as_of order with their groups and lineage; --register adds a run.
+
+    Ids are replayed in as_of order whenever a run is added, so they do not depend on the order the
+    runs were registered in (docs/continuity.md)."""
+    from hiddennet.continuity.history import check_history, history_summary, register as add_run
+
+    check_history(directory)
+    if register is not None:
+        _check_run(register)
+        add_run(directory, register)
+    rows = history_summary(directory)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    out.print(f"{len(rows)} run(s) in {directory}")
+    for r in rows:
+        kinds = ", ".join(f"{k} {n}" for k, n in r["lineage"].items())
+        out.print(f"  {r['run_id']}  as of {r['as_of']}  {r['groups']:>6,} groups  {kinds}")
+
+
+@app.command()
+def diff(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run folder.")],
+    run_b: Annotated[Path, typer.Argument(help="The later run folder.")],
+    as_json: JsonOpt = False,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="Also write every change as a `changes` table (owner-only).")
+    ] = None,
+) -> None:
+    """What changed from RUN_A to RUN_B: new, grown, shrunk, merged, split and dissolved groups, rank and
+    harm movers, nominals new in the network or in a dismantling order, people newly flagged (counted).
+
+    Names are never printed; people newly flagged for safeguarding are only counted here (they are in
+    the restricted table written with --parquet)."""
+    from hiddennet.continuity.diff import diff_runs, summary
+    from hiddennet.continuity.report import print_changes
+
+    _check_run(run_a)
+    _check_run(run_b)
+    changes = diff_runs(run_a, run_b)
+    if parquet is not None:
+        import pyarrow.parquet as pq
+
+        with private_umask():
+            pq.write_table(changes, parquet)
+    facts = summary(changes)
+    if as_json:
+        out.print_json(json.dumps(facts, default=str))
+    else:
+        print_changes(out, facts, str(run_a), str(run_b))
 
 
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard users of a run: add, remove, rotate a token, list.")

@@ -18,6 +18,7 @@ from functools import partial
 import numpy as np
 import pyarrow as pa
 
+from hiddennet import continuity
 from hiddennet.errors import HiddennetError
 from hiddennet.settings import Settings
 from hiddennet.stage import Stage, StageOutput
@@ -409,6 +410,8 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     facts["component_rounds"] = rounds
     n_components = _name_components(engine)
     _split_large_components(engine, settings)
+    # With a run history, groups inherit the previous run's ids (docs/continuity.md); else unchanged.
+    continuity.name_groups(engine, settings, "_net_members")
     _combined_edges_table(engine)
     if ranking_only:
         engine.register_arrow("_net_centrality", CENTRALITY_SCHEMA.empty_table())
@@ -589,7 +592,7 @@ def _group_facts(engine, n_components: int) -> dict:
     """Counts for the manifest: nominals, edges, components, splits, groups, sampled betweenness."""
     g = engine.fetch_rows(
         "SELECT count(*), coalesce(max(size), 0), "
-        "coalesce(sum(CASE WHEN group_id <> parent_component THEN 1 ELSE 0 END), 0) FROM network_groups"
+        "(SELECT count(*) FROM (SELECT DISTINCT component, piece FROM _net_leiden) p) FROM network_groups"
     )[0]
     return {
         "nominals": engine.count("network_nominals"),
@@ -609,6 +612,7 @@ STAGE = Stage(
     "network",
     lambda engine, settings, ctx: run(engine, settings),
     reads=("edges",),
-    optional_reads=("full_table", "soc_nominals"),
-    writes=("combined_edges", "network_nominals", "network_groups"),
+    optional_reads=("full_table", "soc_nominals", "history_members", "history_ids"),
+    # group_lineage is published by the changes stage, and only with a history (docs/continuity.md).
+    writes=("combined_edges", "network_nominals", "network_groups", "group_lineage"),
 )

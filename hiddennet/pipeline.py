@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from hiddennet import dismantle, harm, ingest, layers, network, publish, safeguard, select
+from hiddennet import continuity, dismantle, harm, ingest, layers, network, publish, safeguard, select
 from hiddennet.engine import Engine, make_engine
 from hiddennet.safeguard import fairness
 from hiddennet.settings import Settings
@@ -27,6 +27,7 @@ ProgressFn = Callable[[str, str, float], None]
 
 STAGES: tuple[Stage, ...] = (
     ingest.STAGE,
+    continuity.STAGE,
     select.STAGE,
     layers.STAGE,
     network.STAGE,
@@ -34,6 +35,7 @@ STAGES: tuple[Stage, ...] = (
     harm.STAGE,
     dismantle.STAGE,
     safeguard.TRIAGE_STAGE,
+    continuity.CHANGES_STAGE,
     fairness.STAGE,
     publish.STAGE,
 )
@@ -55,6 +57,9 @@ def run_pipeline(
     with rundir.writing(out_dir, wait=wait) as staging:
         _run_into(input_dir, staging.path, settings, progress)
     assert staging.manifest is not None  # set by the commit; a failed run raised above
+    if settings.history_dir is not None:
+        # Registered once complete: the history only ever holds whole runs (docs/continuity.md).
+        continuity.history.register(settings.history_dir, out_dir)
     return RunResult(out_dir=Path(out_dir), manifest=staging.manifest)
 
 

@@ -151,6 +151,8 @@ STAGE = Stage(
     "publish",
     _run_stage,
     # Every published table of the stages before it (the ingested `nominals` is `input_nominals`).
-    reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.stage != "publish"),
+    reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.stage != "publish" and not t.when),
+    # Published only when their setting is set (the stage that made them lists them in its output then).
+    optional_reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.when),
     writes=("input_nominals", *ASSEMBLED, IDENTITIES),
 )

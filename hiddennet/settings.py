@@ -316,6 +316,35 @@ class Settings(BaseModel):
         "overrides.",
     )
 
+    # -- continuity between runs (docs/continuity.md) ----------------------------------------------------
+    history_dir: str | None = Field(
+        None,
+        description="Folder of the force's run history (`--history DIR`): each run is named from the previous run "
+        "there (stable group ids, `group_lineage`), writes `changes` and `alerts`, and is registered in it. Unset: no "
+        "history, and none of these tables is published.",
+    )
+    group_id_min_jaccard: float = Field(
+        0.3, gt=0, le=1,
+        description="A group inherits the id of the previous run's group it overlaps most only when the Jaccard "
+        "index of their members is at least this (docs/continuity.md).",
+    )
+    alert_top_n: int = Field(
+        10, ge=0, description="Alert when a group enters the top N of the priority ranking (0: no such alert)."
+    )
+    alert_harm_growth_pct: float | None = Field(
+        50.0, gt=0,
+        description="Alert when a continued group's ranking harm (`rank_harm_cchi`) grows by at least this "
+        "percentage since the previous run; unset: no such alert.",
+    )
+    alert_watch_nominals: list[str] = Field(
+        default_factory=list,
+        description="Nominal ids an officer watches: alert on each combined-network link of one of them that the "
+        "previous run did not have.",
+    )
+    alert_new_child_in_ranked_group: bool = Field(
+        True, description="Alert when a child is in a ranked group that they were not in (as a child) last run."
+    )
+
     @field_validator("spark", mode="before")
     @classmethod
     def _spark_text(cls, v):

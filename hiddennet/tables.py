@@ -78,6 +78,7 @@ class Table:
     `nominals` in the engine, published as `input_nominals`). `restricted`: holds personal data
     (a person's name, date of birth, sex or ethnicity, or marks a child): never shown unrestricted.
     `extras`: carries the input file's extra columns (not registered, VARCHAR) after its own.
+    `when`: published only when that setting is set (`history_dir`: the continuity tables).
     """
 
     name: str
@@ -88,6 +89,8 @@ class Table:
     restricted: bool = False
     extras: bool = False
     engine_name: str = ""
+    # Published only when this setting is set (else the table is in the engine only, empty).
+    when: str = ""
 
     @property
     def sql_name(self) -> str:
@@ -673,6 +676,80 @@ _REGISTRY: tuple[Table, ...] = (
         flagged_members    BIGINT     members flagged for safeguarding
         """,
     ),
+)
+
+# -- continuity between runs (hiddennet/continuity, docs/continuity.md) -----------------------------
+_HISTORY_GROUP = """
+        group_id           VARCHAR    the history's stable id
+        size               BIGINT
+        harm_cchi          DOUBLE
+        rank_harm_cchi     DOUBLE
+        priority_rank      INTEGER
+        safeguarding_only  BOOLEAN
+        """
+_REGISTRY += (
+    _table("history_members", "continuity", "The previous run's members (from `history_dir`), by stable group id.",
+           """
+           nominal_id  VARCHAR
+           group_id    VARCHAR    the history's stable id
+           """, published=False),
+    _table("history_ids", "continuity", "Every group id the history has given before this run (never reused).",
+           """
+           group_id  VARCHAR
+           """, published=False),
+    _table("history_groups", "continuity", "The previous run's groups.", _HISTORY_GROUP, published=False),
+    _table("history_nominals", "continuity",
+           "The previous run's network nominals and flagged people (group NULL outside the network).",
+           """
+           nominal_id            VARCHAR
+           group_id              VARCHAR    stable id; NULL outside the network
+           safeguarding_flagged  BOOLEAN
+           is_child              BOOLEAN    flagged as a child (victim, offender or in the network)
+           in_dismantling        BOOLEAN    in a dismantling order
+           """, published=False, restricted=True),
+    _table("history_links", "continuity", "The previous run's combined edges of the watched nominals "
+           "(`alert_watch_nominals`).",
+           """
+           nominal_a  VARCHAR
+           nominal_b  VARCHAR
+           """, published=False),
+    _table("group_lineage", "network", "How this run's groups descend from the previous run's: published only "
+           "with a history.",
+           """
+           old_id   VARCHAR    previous run's group; NULL for `new`
+           new_id   VARCHAR    this run's group; NULL for `dissolved`
+           kind     VARCHAR    `continued` (new_id inherited old_id), `merged`, `split`, `successor`, `dissolved`,
+                                 `new` (docs/continuity.md)
+           overlap  DOUBLE     Jaccard index of the two groups' members (0 for `new` and `dissolved`)
+           shared   BIGINT     members in both
+           """, when="history_dir"),
+    _table("changes", "changes", "What changed since the previous run: published only with a history.",
+           """
+           change             VARCHAR    `group_new`, `group_grown`, `group_shrunk`, `group_merged`, `group_split`,
+                                           `group_dissolved`, `rank_moved`, `harm_changed`, `nominal_new_in_network`,
+                                           `nominal_new_in_dismantling`, `newly_flagged`
+           group_id           VARCHAR    this run's group (NULL for `group_dissolved`, or a flagged person outside
+                                           the network)
+           previous_group_id  VARCHAR    the previous run's group it continues, merged from, split from or
+                                           succeeds
+           nominal_id         VARCHAR    the nominal of a nominal change
+           before             DOUBLE     previous size, rank or ranking harm (`rank_harm_cchi`)
+           after              DOUBLE     this run's
+           detail             VARCHAR    `newly_flagged`: `child` or `adult_or_age_unknown`; `group_new`:
+                                           `successor` when it traces to a previous group
+           """, restricted=True, when="history_dir"),
+    _table("alerts", "changes", "What the alert settings (`alert_*`) asked to hear about: published only with a "
+           "history.",
+           """
+           alert       VARCHAR    `entered_top_n`, `harm_growth`, `watched_nominal_new_link`,
+                                    `new_child_in_ranked_group`
+           group_id    VARCHAR    this run's group
+           nominal_id  VARCHAR    the watched nominal, or the child
+           before      DOUBLE     previous rank or ranking harm
+           after       DOUBLE     this run's
+           detail      VARCHAR    `entered_top_n`: N; `harm_growth`: the percentage; `watched_nominal_new_link`:
+                                    the newly linked nominal
+           """, restricted=True, when="history_dir"),
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in _REGISTRY}

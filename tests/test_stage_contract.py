@@ -103,7 +103,7 @@ def test_a_declared_table_left_unwritten_fails(settings):
 
 
 def test_writing_an_undeclared_table_fails(settings):
-    wrong = dataclasses.replace(network.STAGE, writes=("combined_edges", "network_nominals"))
+    wrong = dataclasses.replace(network.STAGE, writes=("combined_edges", "network_nominals", "group_lineage"))
     with CheckingEngine() as e:
         _edges(e)
         with pytest.raises(ContractViolation, match="writes network_groups .not declared in writes"):

@@ -19,7 +19,7 @@ from hiddennet.serve.oidc import OidcClient, OidcConfig
 from hiddennet.serve.sessions import CookieNames, SessionStore
 from hiddennet.serve.throttle import LoginThrottle
 from hiddennet.serve.users import UsersSource, UserStore
-from hiddennet.serve.views import api, auth, exports, pages, workbench
+from hiddennet.serve.views import api, auth, continuity, exports, pages, workbench
 from hiddennet.settings import Settings
 
 STATIC = Path(__file__).parent.parent / "static"
@@ -104,6 +104,7 @@ def create_app(
     app.middleware("http")(middleware.guard)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(workbench.export_router)
-    for module in (auth, exports, workbench, api, pages):  # exports before pages: `/groups/{id:anyid}` takes the rest
+    # exports before pages: `/groups/{id:anyid}` takes the rest
+    for module in (auth, exports, workbench, api, continuity, pages):
         app.include_router(module.router)
     return app

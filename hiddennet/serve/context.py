@@ -31,6 +31,7 @@ NAV = (
     ("/groups", "Groups", sec.VIEW_GROUPS),
     ("/safeguarding", "Safeguarding", sec.VIEW_SAFEGUARDING),
     ("/search", "Search", sec.SEARCH),
+    ("/continuity", "Changes", sec.VIEW_CHANGES),
 )
 
 

@@ -33,6 +33,7 @@ VIEW_PERSON = "view_person"
 MAKE_REFERRAL_PACK = "make_referral_pack"
 SEARCH = "search"  # by group id; by nominal id only with VIEW_PERSON (ids would undo the anonymising)
 SEARCH_IDENTITY = "search_identity"  # by name or PNC id (input_nominals): per-person access only
+VIEW_CHANGES = "view_changes"  # changes since the previous run and alerts (docs/continuity.md)
 VIEW_NETWORK = "view_network"  # the person-centred view: a nominal's links across groups, paths
 EXPORT_GROUP = "export_group"  # CSV, GraphML, GEXF and i2 exports of a group (as the role sees it)
 EXPORT_NETWORK = "export_network"  # the same of a person-centred view
@@ -41,7 +42,9 @@ EXPORT_NETWORK = "export_network"  # the same of a person-centred view
 # nominals on pictures, a person's harm lines) is for intelligence officers only; the
 # safeguarding list is for safeguarding leads (their own areas) and intelligence officers.
 DEFAULT_POLICY: dict[str, frozenset[str]] = {
-    "analyst": frozenset({VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, SEARCH, EXPORT_GROUP}),
+    "analyst": frozenset(
+        {VIEW_OVERVIEW, VIEW_GROUPS, VIEW_GROUP, VIEW_DISMANTLING, SEARCH, EXPORT_GROUP, VIEW_CHANGES}
+    ),
     "intelligence_officer": frozenset(
         {
             VIEW_OVERVIEW,
@@ -55,6 +58,7 @@ DEFAULT_POLICY: dict[str, frozenset[str]] = {
             VIEW_NETWORK,
             EXPORT_GROUP,
             EXPORT_NETWORK,
+            VIEW_CHANGES,
         }
     ),
     "safeguarding_lead": frozenset({VIEW_OVERVIEW, VIEW_SAFEGUARDING, MAKE_REFERRAL_PACK}),
