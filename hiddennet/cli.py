@@ -80,11 +80,14 @@ def generate(
     dirty: Annotated[bool, typer.Option("--dirty", help="Add rows of every bad-input class.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     as_json: JsonOpt = False,
+    duplicates: Annotated[float, typer.Option(
+        help="Share of people named in crimes given 1-2 more person records (0 to 1; truth in "
+        "planted_truth/duplicates.csv). 0: none.")] = 0.0,
 ) -> None:
     """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
     from hiddennet.generate import generate_force
 
-    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt)
+    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt, duplicates=duplicates)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:

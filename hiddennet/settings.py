@@ -324,7 +324,7 @@ class Settings(BaseModel):
         "`nominal_crosswalk` and `review_decisions` are neither read nor published.",
     )
     resolve_match_probability: float = Field(
-        0.99, gt=0, le=1,
+        0.9, gt=0, le=1,
         description="Resolve: a model pair at or above this match probability is merged automatically (never a "
         "child's record with an adult's: that pair is held for review).",
     )
