@@ -515,6 +515,7 @@ def _row_rules(c: TableContract, t: str, errs: dict) -> tuple[str, str]:
         rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
     if t in ("soc_edges", "review_decisions"):
         rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
+    if t == "soc_edges":
         # method.md: non-positive weights are quarantined (row); one that is not a number is cleared
         # like any bad optional value (the link then has the default weight 1).
         rules.append(("weight <= 0", lit("bad_weight"), "weight"))

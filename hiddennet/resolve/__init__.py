@@ -160,7 +160,7 @@ def _rewrite_nominals(engine: Engine) -> None:
     """One row per person: the canonical record's values, a blank filled from the person's other records,
     and the youngest date of birth among them (a child's record keeps the person a child)."""
     cols = engine.columns("nominals")
-    filled = [c for c in cols if c not in ("nominal_id", "date_of_birth", "source_line")]
+    filled = [c for c in cols if c not in ("nominal_id", "date_of_birth", "source_line", "source_system")]
     agg = ", ".join(["max(n.date_of_birth) AS date_of_birth"] + [f"min(n.{q(c)}) AS {q(c)}" for c in filled])
     engine.create_table(
         "__res_people",

@@ -83,9 +83,10 @@ def _dob_comparison():
 def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[list[ModelPair], dict]:
     """Pairs of records at or above `review_probability`, with each comparison's match weight."""
     if arrow.num_rows < 2:
-        return [], {"records": arrow.num_rows, "pairs_scored": 0}
+        return [], {"records": arrow.num_rows, "pairs_scored": 0, "training_blocks_skipped": len(TRAINING_BLOCKS)}
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
     from splink import comparison_library as cl
+    from splink.internals.exceptions import EMTrainingException
 
     # Splink's progress and training notes say nothing a run needs (and never go to the root logger).
     logging.getLogger("splink").setLevel(logging.ERROR)
@@ -110,8 +111,12 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
         exact = block_on("forename_std", "surname", "dob")
         linker.training.estimate_probability_two_random_records_match([exact], recall=0.8)
         linker.training.estimate_u_using_random_sampling(max_pairs=_U_PAIRS, seed=seed)
+        skipped = 0
         for b in TRAINING_BLOCKS:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*b))
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(block_on(*b))
+            except EMTrainingException:  # no pair agrees on this block (a small extract): Splink's defaults stay
+                skipped += 1
         scored = linker.inference.predict(threshold_match_probability=review_probability).as_pandas_dataframe()
         labels = _labels(linker.misc.save_model_to_json())
     finally:
@@ -122,7 +127,7 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
         weights = tuple((c, int(r[f"gamma_{c}"]), labels[c].get(int(r[f"gamma_{c}"]), ""),
                          _log2(float(r[f"bf_{c}"]))) for c in COMPARISONS)
         pairs.append(ModelPair(str(r["unique_id_l"]), str(r["unique_id_r"]), float(r["match_probability"]), weights))
-    return pairs, {"records": arrow.num_rows, "pairs_scored": len(pairs)}
+    return pairs, {"records": arrow.num_rows, "pairs_scored": len(pairs), "training_blocks_skipped": skipped}
 
 
 def _log2(x: float) -> float:
