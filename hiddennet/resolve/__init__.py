@@ -136,7 +136,8 @@ def _write_explanations(engine: Engine, res: Resolution, model_pairs: list[Model
 
 def _rewrite(engine: Engine) -> None:
     """Ingest's person-keyed tables on canonical ids (column order and types kept)."""
-    engine.create_table("__res_canon", "SELECT source_id, canonical_id FROM nominal_map WHERE source_id <> canonical_id")
+    engine.create_table("__res_canon",
+                        "SELECT source_id, canonical_id FROM nominal_map WHERE source_id <> canonical_id")
     _rewrite_nominals(engine)
     for t, (person_cols, key) in PERSON_TABLES.items():
         cols = engine.columns(t)

@@ -109,7 +109,7 @@ def resolve_people(records: list[Record], pairs: list[Pair], decisions: dict[tup
         for x in (e.a, e.b):
             res.joined_by.setdefault(x, e)
         people.union(ra, rb)
-    for root, members in people.members.items():
+    for members in people.members.values():
         own = sorted(m for m in members if ids[m].source_system == crime_system)
         canonical = own[0] if own else min(members)
         for m in members:
@@ -118,6 +118,8 @@ def resolve_people(records: list[Record], pairs: list[Pair], decisions: dict[tup
         if res.canonical[p.a] != res.canonical[p.b]:
             res.review.append((p, "uncertain"))
     # One review entry per pair of records, the first reason found.
-    seen: set[tuple[str, str]] = set()
-    res.review = [(p, why) for p, why in res.review if not (p.key() in seen or seen.add(p.key()))]
+    first: dict[tuple[str, str], tuple[Pair, str]] = {}
+    for p, why in res.review:
+        first.setdefault(p.key(), (p, why))
+    res.review = list(first.values())
     return res

@@ -63,8 +63,7 @@ def _dob_key(dob: str | None) -> str | None:
 
 def _dob_comparison():
     """Date of birth: exact, day and month swapped, one character apart, within a year, else."""
-    from splink import comparison_level_library as cll
-    from splink import comparison_library as cl
+    from splink import comparison_level_library as cll, comparison_library as cl
 
     return cl.CustomComparison(
         output_column_name="dob",
@@ -84,8 +83,7 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
     """Pairs of records at or above `review_probability`, with each comparison's match weight."""
     if arrow.num_rows < 2:
         return [], {"records": arrow.num_rows, "pairs_scored": 0, "training_blocks_skipped": len(TRAINING_BLOCKS)}
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-    from splink import comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on, comparison_library as cl
     from splink.internals.exceptions import EMTrainingException
 
     # Splink's progress and training notes say nothing a run needs (and never go to the root logger).
@@ -101,7 +99,8 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
                 cl.ExactMatch("sex"),
                 cl.ExactMatch("ethnicity"),
             ],
-            blocking_rules_to_generate_predictions=[*(block_on(*b) for b in PREDICTION_BLOCKS), NO_DOB_BLOCK],
+            blocking_rules_to_generate_predictions=[*(block_on(*b) for b in PREDICTION_BLOCKS),
+                                                    {"blocking_rule": NO_DOB_BLOCK}],
             retain_intermediate_calculation_columns=True,
             max_iterations=_EM_ITERATIONS,
             em_convergence=0.001,
