@@ -239,3 +239,25 @@ def test_resolve_off_ignores_its_inputs_and_publishes_nothing_new(tmp_path):
     for name in a:
         assert (tmp_path / "run_plain" / "tables" / name).read_bytes() == \
             (tmp_path / "run_full" / "tables" / name).read_bytes(), name
+
+
+def test_end_to_end_with_resolve_on(tmp_path):
+    """The whole pipeline on the tiny force with resolve on: resolve's tables are published (restricted), every
+    id of the published person tables is a canonical id, and nominal_map leads back from each to its records."""
+    import pyarrow.parquet as pq
+
+    from hiddennet import tables
+    from hiddennet.pipeline import run_pipeline
+
+    result = run_pipeline(tiny_force(tmp_path / "in"), tmp_path / "run", Settings(as_of=AS_OF, resolve=True))
+    folder = tmp_path / "run" / "tables"
+    for name in ("nominal_map", "review_pairs", "match_explanations", "nominal_crosswalk"):
+        assert result.manifest["tables"][name]["rows"] > 0 and tables.table(name).restricted, name
+    m = pq.read_table(folder / "nominal_map.parquet").to_pylist()
+    canonical = {r["canonical_id"] for r in m}
+    for name in ("crime_nominals", "custody_cells", "input_nominals"):
+        ids = set(pq.read_table(folder / f"{name}.parquet").column("nominal_id").to_pylist())
+        assert ids <= canonical, name
+    assert sorted(r["source_id"] for r in m if r["canonical_id"] == "N1") == ["N1", "N3", "N4", "P77"]
+    # N3 and N4 are person records merged into N1; P77 is a crosswalk id, counted apart.
+    assert result.manifest["stages"]["ingest"]["resolve"]["records_merged"] == 2
