@@ -24,6 +24,7 @@ the same seed and scale give byte-identical files):
     custody     custody_cells.csv
     truth       planted_truth/
     dirty       dirty mode: a few rows of every bad-input class, file-level quirks
+    duplicates  opt-in (`duplicates` > 0): duplicate person records across systems, with their truth
     calibrate   the figures the pipeline's selection gives on a generated force
 """
 
