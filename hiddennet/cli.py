@@ -86,6 +86,9 @@ def generate(
                      "records plus --days more, with planted changes (planted_truth/later.json)."),
     ] = None,
     days: Annotated[int, typer.Option("--days", min=1, help="With --later-of: days of new records.")] = 7,
+    duplicates: Annotated[float, typer.Option(
+        help="Share of people named in crimes given 1-2 more person records (0 to 1; truth in "
+        "planted_truth/duplicates.csv). 0: none.")] = 0.0,
 ) -> None:
     """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
     from hiddennet.generate import generate_force
@@ -102,7 +105,7 @@ def generate(
         else:
             out.print(f"later extract (as of {truth['as_of']}) written to {directory}")
         return
-    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt)
+    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt, duplicates=duplicates)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:

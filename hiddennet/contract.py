@@ -6,6 +6,7 @@ Ingest reads this; the synthetic force generator writes to it. Column kinds:
 - ``flag``: true/false, Y/N, 1/0 (any case);  ``role``, ``sex``, ``ethnicity``: normalised codes;
 - ``grading_system``, ``source_grade``, ``information_grade``, ``handling_code``: intelligence grading;
 - ``number``: a decimal number;
+- ``review_decision``: ``merge`` or ``separate`` (entity resolution's review loop, docs/resolve.md);
 - ``sharing_basis``, ``referral_outcome``: codes of the safeguarding inputs a force maintains (``FORCE_INPUTS``)
   (``SHARING_BASES``, ``REFERRAL_OUTCOMES`` below; docs/safeguarding.md explains each).
 """
@@ -75,6 +76,7 @@ TABLES: dict[str, TableContract] = {
                 C("forename", "text"),
                 C("surname", "text"),
                 C("pnc_id", "id"),
+                C("source_system", "id"),
             ),
             required=True,
             key=("nominal_id",),
@@ -166,6 +168,27 @@ FORCE_INPUTS: dict[str, TableContract] = {
             ),
             key=("nominal_id", "outcome", "outcome_date"),
         ),
+        # Entity resolution (docs/resolve.md): read only when `resolve` is on (else ignored, never published).
+        TableContract(
+            "nominal_crosswalk",
+            (
+                C("source_system", "id", True),
+                C("source_id", "id", True),
+                C("nominal_id", "id", True),
+            ),
+            key=("source_system", "source_id"),
+        ),
+        TableContract(
+            "review_decisions",
+            (
+                C("nominal_id_a", "id", True),
+                C("nominal_id_b", "id", True),
+                C("decision", "review_decision", True),
+                C("decided_date", "date"),
+                C("decided_by", "text"),
+            ),
+            key=("nominal_id_a", "nominal_id_b"),
+        ),
     )
 }
 
@@ -219,4 +242,6 @@ SHARING_BASES = (
 )
 NO_SHARING_BASES = ("consent_refused", "consent_withdrawn")
 # What a hub did with a referral (Home Office Counting Rules outcome 22: diversionary or educational activity).
+# What a person decided about a pair of person records held for review (docs/resolve.md).
+REVIEW_DECISIONS = ("merge", "separate")
 REFERRAL_OUTCOMES = ("accepted", "no_further_action", "strategy_discussion", "nrm_referral", "outcome_22")

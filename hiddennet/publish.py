@@ -8,7 +8,7 @@ import json
 import platform
 from pathlib import Path
 
-from hiddennet import __version__, tables
+from hiddennet import __version__, resolve, tables
 from hiddennet.engine import Engine
 from hiddennet.fsio import private_dir, private_umask, write_private
 from hiddennet.settings import Settings
@@ -22,6 +22,7 @@ IDENTITIES = "nominal_identities"
 # Columns of the ingested person table that are published (as `input_nominals`): the resolved
 # demographics the stages worked from (to check an age or a fairness count) and the input line.
 # Names, PNC ids and extra input columns are not published: nothing downstream reads them.
+_RESOLVE_TABLES = (*resolve.INPUTS, *resolve.OUTPUTS)
 INPUT_NOMINAL_COLUMNS = (
     "nominal_id", "date_of_birth", "sex", "ethnicity", "date_of_birth_source", "sex_source", "ethnicity_source",
     "source_line",
@@ -151,8 +152,10 @@ STAGE = Stage(
     "publish",
     _run_stage,
     # Every published table of the stages before it (the ingested `nominals` is `input_nominals`).
-    reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.stage != "publish" and not t.when),
-    # Published only when their setting is set (the stage that made them lists them in its output then).
-    optional_reads=tuple(t.name for t in tables.TABLES.values() if t.published and t.when),
+    # Published only when their setting is set (the stage that made them lists them in its output then);
+    # entity resolution's tables only when it is on (docs/resolve.md).
+    reads=tuple(t.name for t in tables.TABLES.values()
+                if t.published and t.stage != "publish" and not t.when and t.name not in _RESOLVE_TABLES),
+    optional_reads=(*(t.name for t in tables.TABLES.values() if t.published and t.when), *_RESOLVE_TABLES),
     writes=("input_nominals", *ASSEMBLED, IDENTITIES),
 )

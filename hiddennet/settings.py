@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from hiddennet.errors import SettingsError
 
@@ -315,6 +315,40 @@ class Settings(BaseModel):
         "under what basis). Default: `referral-ledger` beside the run folder; `hiddennet referrals --ledger` "
         "overrides.",
     )
+    resolve: bool = Field(
+        False,
+        description="Entity resolution (docs/resolve.md): link person records of one person across systems and "
+        "within one (same PNC id, the `nominal_crosswalk` input, then a Splink model on name, date of birth, sex and "
+        "ethnicity trained without labels); every table after ingest is on canonical ids, with the restricted "
+        "`nominal_map`, `review_pairs` and `match_explanations`. Off: those tables and the inputs "
+        "`nominal_crosswalk` and `review_decisions` are neither read nor published.",
+    )
+    resolve_match_probability: float = Field(
+        0.9, gt=0, le=1,
+        description="Resolve: a model pair at or above this match probability is merged automatically (never a "
+        "child's record with an adult's: that pair is held for review).",
+    )
+    resolve_review_probability: float = Field(
+        0.5, gt=0, le=1,
+        description="Resolve: a model pair at or above this (and below `resolve_match_probability`) goes to "
+        "`review_pairs` for a person to decide (`review_decisions` input); below it the records stay apart.",
+    )
+    resolve_source_system: str = Field(
+        "crime", min_length=1,
+        description="Resolve: the system of a person record with no `source_system` (the force's crime system); a "
+        "merged person's canonical id is the id of one of its records from this system when it has one.",
+    )
+    resolve_seed: int = Field(
+        1, ge=0, description="Resolve: seed of the random sample the model's u probabilities are estimated on."
+    )
+
+    @field_validator("resolve_review_probability")
+    @classmethod
+    def _review_below_match(cls, v: float, info: ValidationInfo) -> float:
+        match = info.data.get("resolve_match_probability")
+        if match is not None and v > match:
+            raise ValueError("must not be above resolve_match_probability")
+        return v
 
     # -- continuity between runs (docs/continuity.md) ----------------------------------------------------
     history_dir: str | None = Field(

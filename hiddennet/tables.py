@@ -294,6 +294,83 @@ _REGISTRY: tuple[Table, ...] = (
         """,
     ),
     _table(
+        "nominal_crosswalk",
+        "ingest",
+        "Optional input, read with `resolve` on (docs/resolve.md): ids another system (prison, intelligence, SOC) "
+        "gives a person of `nominals`; published only with `resolve` on.",
+        """
+        source_system  VARCHAR    the other system, e.g. `pins`
+        source_id      VARCHAR    the person's id there
+        nominal_id     VARCHAR    the person record (must exist in `nominals`)
+        source_line    BIGINT     see above
+        """,
+        restricted=True, extras=True,
+    ),
+    _table(
+        "review_decisions",
+        "ingest",
+        "Optional input, read with `resolve` on: what a person decided about pairs of `review_pairs` (fed back into "
+        "the next run); published only with `resolve` on.",
+        """
+        nominal_id_a  VARCHAR    one person record (must exist in `nominals`)
+        nominal_id_b  VARCHAR    the other (not the same record: `self_link`)
+        decision      VARCHAR    `merge` (one person) or `separate` (two people, whatever else links them)
+        decided_date  DATE
+        decided_by    VARCHAR
+        source_line   BIGINT     see above
+        """,
+        restricted=True, extras=True,
+    ),
+    _table(
+        "nominal_map",
+        "ingest",
+        "Entity resolution (`resolve` on; docs/resolve.md): every source id -> the canonical id every table after "
+        "ingest uses; published only with `resolve` on.",
+        """
+        source_system      VARCHAR    the record's system (`source_system`, else `resolve_source_system`)
+        source_id          VARCHAR    the record's id there (a `nominals` id, or a `nominal_crosswalk` id)
+        canonical_id       VARCHAR    the person's id in every table after ingest
+        match_probability  DOUBLE     of the link that joined this record to its person; NULL for `single`
+        rule               VARCHAR    `single` (no other record), `review_decision`, `pnc`, `crosswalk` or `model`
+        linked_to          VARCHAR    the record it was linked with (NULL for `single`)
+        """,
+        restricted=True,
+    ),
+    _table(
+        "review_pairs",
+        "ingest",
+        "Pairs of person records held for a person to decide (`resolve` on): decide them in the `review_decisions` "
+        "input of the next run.",
+        """
+        pair_id            VARCHAR    `nominal_id_a|nominal_id_b`
+        nominal_id_a       VARCHAR    the smaller record id
+        nominal_id_b       VARCHAR    the other
+        canonical_id_a     VARCHAR    the person record a is part of now
+        canonical_id_b     VARCHAR    the person record b is part of now
+        match_probability  DOUBLE     the model's, or 1 for a rule
+        rule               VARCHAR    `model`, `pnc` or `crosswalk`
+        reason             VARCHAR    `uncertain`: between `resolve_review_probability` and `resolve_match_probability`;
+                                        `child_and_adult`: would join a child's record with an adult's (never automatic)
+        """,
+        restricted=True,
+    ),
+    _table(
+        "match_explanations",
+        "ingest",
+        "Why the model linked two records (`resolve` on): Splink's match weight per comparison, for the pairs merged "
+        "or held for review.",
+        """
+        nominal_id_a       VARCHAR    one record
+        nominal_id_b       VARCHAR    the other
+        comparison         VARCHAR    `forename_std`, `surname`, `dob`, `sex` or `ethnicity`
+        level              INTEGER    Splink's comparison level (-1: a value missing)
+        label              VARCHAR    the level in words, e.g. `Exact match on surname`
+        match_weight       DOUBLE     log2 of the level's Bayes factor: above 0 for, below 0 against
+        match_probability  DOUBLE     of the pair
+        """,
+        restricted=True,
+    ),
+    _table(
         "full_table",
         "select",
         "One row per selected crime x offender x victim.",

@@ -85,8 +85,9 @@ def _input_extras(input_dir: Path) -> dict[str, set[str]]:
 def published(tmp_path_factory):
     base = tmp_path_factory.mktemp("docs_tables")
     generate_force(base / "input", scale=0.02, seed=7, dirty=True)
-    # Stability reruns add rows, not columns: skipped to keep the run short.
-    run_pipeline(base / "input", base / "out", Settings(stability_checks=False))
+    # Stability reruns add rows, not columns: skipped to keep the run short. Entity resolution on, so that its
+    # tables are published too (off, they are not: tests/test_resolve.py).
+    run_pipeline(base / "input", base / "out", Settings(stability_checks=False, resolve=True))
     schemas = {p.stem: pq.read_schema(p) for p in sorted((base / "out" / "tables").glob("*.parquet"))}
     return schemas, _input_extras(base / "input")
 

@@ -72,6 +72,7 @@ pytestmark = [
 # this fixture has not (two runs would double its cost): their SQL and the group naming are compared on
 # both engines by tests/test_continuity.py::test_changes_alerts_and_naming_agree_on_spark.
 SCALE, SEED, DIRTY = 0.005, 2, True
+DUPLICATES = 0.3  # share of people given duplicate records (entity resolution's tables must have rows)
 FLOAT_TOL = 1e-9
 
 
@@ -88,8 +89,9 @@ def runs(tmp_path_factory, spark_engine, spark_conf):
 
     root = tmp_path_factory.mktemp("parity")
     force = root / "force"
-    generate_force(force, scale=SCALE, seed=SEED, dirty=DIRTY)
+    generate_force(force, scale=SCALE, seed=SEED, dirty=DIRTY, duplicates=DUPLICATES)
     _add_safeguarding_inputs(force)
+    _add_review_decisions(force)
     out = {}
     for engine in ("duckdb", "spark"):
         out[engine] = root / engine
@@ -97,8 +99,10 @@ def runs(tmp_path_factory, spark_engine, spark_conf):
         # machinery they use is covered by tests/test_spark_engine.py.
         # Identifiers on, so that the restricted tables of a hub's pack and of the dashboard's identity
         # search are compared too.
+        # Entity resolution on (planted duplicates, a crosswalk, decisions), so nominal_map and the tables on
+        # canonical ids are compared too.
         run_pipeline(force, out[engine], Settings(engine=engine, stability_checks=False, referral_identifiers=True,
-                                                  dashboard_identity_search=True, spark=spark_conf))
+                                                  dashboard_identity_search=True, spark=spark_conf, resolve=True))
     _check_coverage(out["duckdb"])
     return out
 
@@ -122,6 +126,21 @@ def _add_safeguarding_inputs(force: Path) -> None:
         w.writerow(("nominal_id", "outcome", "outcome_date", "area", "recorded_by"))
         for i, n in enumerate(ids):
             w.writerow((n, outcomes[i % 5], "2020-09-01", "Solihull", "MASH"))
+
+
+def _add_review_decisions(force: Path) -> None:
+    """Decisions on a few planted duplicate pairs (one kept apart, the others merged), as a person would
+    write them after a first run, so both engines apply the review loop."""
+    import csv
+
+    with (force / "planted_truth" / "duplicates.csv").open(encoding="utf-8", newline="") as f:
+        pairs = [(r["cluster_id"], r["nominal_id"]) for r in csv.DictReader(f)
+                 if r["how"] not in ("original", "crosswalk_only")][:4]
+    with (force / "review_decisions.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(("nominal_id_a", "nominal_id_b", "decision"))
+        for i, (a, b) in enumerate(pairs):
+            w.writerow((a, b, "separate" if i == 0 else "merge"))
 
 
 def _check_coverage(folder: Path) -> None:

@@ -24,6 +24,7 @@ the same seed and scale give byte-identical files):
     custody     custody_cells.csv
     truth       planted_truth/
     dirty       dirty mode: a few rows of every bad-input class, file-level quirks
+    duplicates  opt-in (`duplicates` > 0): duplicate person records across systems, with their truth
     calibrate   the figures the pipeline's selection gives on a generated force
 """
 
@@ -137,8 +138,14 @@ __all__ = [
 ]
 
 
-def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = False, fmt: str = "csv") -> dict:
-    """Write a synthetic force extract into `directory`; return facts (rows per table, seconds, planted counts)."""
+def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = False, fmt: str = "csv",
+                   duplicates: float = 0.0) -> dict:
+    """Write a synthetic force extract into `directory`; return facts (rows per table, seconds, planted counts).
+
+    `duplicates`: the share of people named in crimes given one or two more person records (duplicates.py);
+    0 (the default) writes exactly the extract of a generator without that module."""
+    if not 0 <= duplicates <= 1:
+        raise ValueError("duplicates must be between 0 and 1")
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be csv or parquet, not {fmt!r}")
     if not scale > 0:
@@ -170,6 +177,7 @@ def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = F
     rows["custody_cells"], custody_facts = _write_custody(writer, rng_custody, scale, people, world)
     rows["soc_nominals"], rows["soc_edges"] = _write_soc(writer, world["soc"], world, dirty)
 
+    dup_facts = _duplicates(out, fmt, truth_dir, seed, scale, duplicates, rows) if duplicates else {}
     dirty_facts = _make_dirty(out, fmt, rng_dirty, world, rows) if dirty else {}
     truth = _write_truth(truth_dir, world, people, crimes, conflicts, intel_facts, custody_facts, scale, seed)
     if dirty:
@@ -177,7 +185,21 @@ def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = F
     seconds = round(time.perf_counter() - t0, 2)
     return {"rows": rows, "seconds": seconds, "scale": scale, "seed": seed, "format": fmt, "dirty": dirty,
             "planted": truth["counts"], "dirty_rows": dirty_facts.get("planted", {}),
-            "truth_dir": str(truth_dir)}
+            "truth_dir": str(truth_dir), **({"duplicates": dup_facts} if duplicates else {})}
+
+
+def _duplicates(out: Path, fmt: str, truth_dir: Path, seed: int, scale: float, rate: float, rows: dict) -> dict:
+    """Plant duplicate person records (duplicates.py) with their own random stream; write their truth."""
+    from hiddennet.generate.duplicates import plant_duplicates
+
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(round(scale * 1_000_000)), 17]))
+    facts = plant_duplicates(out, fmt, rng, rate)
+    truth = facts.pop("truth")
+    lines = ["cluster_id,nominal_id,source_system,how"] + [",".join(t) for t in truth]
+    (truth_dir / "duplicates.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows["nominals"] += facts["records_added"]
+    rows["nominal_crosswalk"] = facts["crosswalk_rows"]
+    return facts
 
 
 def _prepare_folder(out: Path, fmt: str) -> Path:
@@ -189,6 +211,10 @@ def _prepare_folder(out: Path, fmt: str) -> Path:
         for name in TABLES:
             (out / f"{name}.{other}").unlink(missing_ok=True)
         (truth_dir / "dirty.json").unlink(missing_ok=True)
+        # A crosswalk and duplicate truth from an earlier `--duplicates` run would not match the new extract.
+        (truth_dir / "duplicates.csv").unlink(missing_ok=True)
+        for suffix in ("csv", "parquet"):
+            (out / f"nominal_crosswalk.{suffix}").unlink(missing_ok=True)
     truth_dir.mkdir(exist_ok=True)
     return truth_dir
 

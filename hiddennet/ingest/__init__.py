@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 # Every input table ingest reads: the extract's tables and the safeguarding inputs the force maintains.
+from hiddennet import resolve
 from hiddennet.contract import FILE_SUFFIXES, INPUT_TABLES as TABLES, TableContract
 from hiddennet.engine.base import Engine
 from hiddennet.errors import InputContractError
@@ -56,7 +58,7 @@ __all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
 _ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals",
-          "soc_edges", "sharing_basis", "referral_outcomes")
+          "soc_edges", "sharing_basis", "referral_outcomes", "nominal_crosswalk", "review_decisions")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
@@ -64,6 +66,9 @@ _PARENTS = {
     ("intel_nominals", "log_id"): ("intel_logs", "log_id", "orphan_log"),
     ("sharing_basis", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
     ("referral_outcomes", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("nominal_crosswalk", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("review_decisions", "nominal_id_a"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("review_decisions", "nominal_id_b"): ("nominals", "nominal_id", "orphan_nominal"),
 }
 # Event dates that may set as_of (never dates of birth).
 _EVENT_DATES = (
@@ -112,7 +117,9 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
 
     sources: dict[str, _Source] = {}
     for name in _ORDER:
-        src = sources[name] = _read(engine, TABLES[name], files.get(name), settings.input_encoding)
+        # Resolve's inputs are read only when it is on (docs/resolve.md); otherwise they are ignored.
+        path = files.get(name) if settings.resolve or name not in resolve.INPUTS else None
+        src = sources[name] = _read(engine, TABLES[name], path, settings.input_encoding)
         _check_values(engine, src)
         for scratch in (src.raw, src.lines):
             if scratch:
@@ -140,7 +147,14 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
                                             for r, n in a.items() if r == "future_date")
     for leftover in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
         engine.drop(leftover)
-    return StageOutput(tables=OUTPUT_TABLES, facts=facts)
+    if not settings.resolve:
+        # Resolve off: its inputs are not read (ignored, never published) and its tables are empty.
+        resolve.write_empty(engine)
+        return StageOutput(tables=tuple(t for t in OUTPUT_TABLES if t not in resolve.INPUTS), facts=facts)
+    t0 = time.perf_counter()
+    facts["resolve"] = resolve.run(engine, settings, as_of)
+    facts["resolve"]["seconds"] = round(time.perf_counter() - t0, 3)
+    return StageOutput(tables=(*OUTPUT_TABLES, *resolve.OUTPUTS), facts=facts)
 
 
 # -- finding and reading files -------------------------------------------------------------------------
@@ -499,8 +513,9 @@ def _row_rules(c: TableContract, t: str, errs: dict) -> tuple[str, str]:
             rules.append((f"{q(col.name + '__err')} IS NOT NULL", q(col.name + "__err"), col.name))
     if t == "custody_cells":
         rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
-    if t == "soc_edges":
+    if t in ("soc_edges", "review_decisions"):
         rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
+    if t == "soc_edges":
         # method.md: non-positive weights are quarantined (row); one that is not a number is cleared
         # like any bad optional value (the link then has the default weight 1).
         rules.append(("weight <= 0", lit("bad_weight"), "weight"))
@@ -761,6 +776,8 @@ def _facts(
         counts.setdefault(t, {}).setdefault(action, {})[reason] = int(n)
     tables = {}
     for name in TABLES:
+        if name in resolve.INPUTS and not settings.resolve:
+            continue  # not read: the manifest stays as it was before entity resolution existed
         src = sources[name]
         read = src.raw_rows + src.parse_rejects
         rejected = sum(counts.get(name, {}).get("row_rejected", {}).values())
@@ -802,6 +819,7 @@ STAGE = Stage(
     "ingest",
     lambda engine, settings, ctx: run(engine, settings, ctx.input_dir),
     writes=("crimes", "input_nominals", "crime_nominals", "intel_logs", "intel_nominals", "custody_cells",
-            "soc_nominals", "soc_edges", "sharing_basis", "referral_outcomes", "quarantine", "demographic_conflicts"),
+            "soc_nominals", "soc_edges", "sharing_basis", "referral_outcomes", "quarantine", "demographic_conflicts",
+            *resolve.INPUTS, *resolve.OUTPUTS),
     resolves=("as_of",),
 )

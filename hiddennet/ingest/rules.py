@@ -15,6 +15,7 @@ from hiddennet.contract import (
     HANDLING_CODES,
     INFORMATION_GRADES,
     REFERRAL_OUTCOMES,
+    REVIEW_DECISIONS,
     ROLES,
     SHARING_BASES,
     SOURCE_GRADES,
@@ -51,6 +52,7 @@ REASONS = (
     "bad_quote",
     "value_too_long",
     "invalid_encoding",
+    "bad_decision",
 )
 
 # Trimmed from both ends of every value (and collapsed inside coded values): Unicode white space
@@ -88,6 +90,7 @@ REASON_OF_KIND = {
     "handling_code": "bad_handling_code",
     "sharing_basis": "bad_sharing_basis",
     "referral_outcome": "bad_outcome",
+    "review_decision": "bad_decision",
 }
 # Spellings a force's records use for an outcome code.
 OUTCOME_SYNONYMS = {"nfa": "no_further_action", "nrm": "nrm_referral", "strategy_meeting": "strategy_discussion"}
@@ -163,6 +166,8 @@ def typed(kind: str, v: str, system: str | None = None) -> str:
             return f"CASE WHEN {norm} IN {in_list(SHARING_BASES)} THEN {norm} END"
         syn = " ".join(f"WHEN {norm} = {lit(a)} THEN {lit(b)}" for a, b in OUTCOME_SYNONYMS.items())
         return f"CASE WHEN {norm} IN {in_list(REFERRAL_OUTCOMES)} THEN {norm} {syn} END"
+    if kind == "review_decision":
+        return f"CASE WHEN lower({v}) IN {in_list(REVIEW_DECISIONS)} THEN lower({v}) END"
     return v  # id, text: any value
 
 

@@ -784,6 +784,33 @@ class RunData:
         out["links"] = self.person_links(actor, nominal_id)
         return out
 
+    def person_records(self, nominal_id: str) -> dict | None:
+        """Entity resolution (docs/resolve.md): the source records that are this person (`nominal_map`) and
+        the model's match weight per comparison for each pair of them (`match_explanations`); None when
+        the run did not resolve. For roles that may see identities only (the caller checks)."""
+        try:
+            m = self.run.table("nominal_map", ["source_system", "source_id", "canonical_id", "rule"],
+                               optional=["match_probability", "linked_to"])
+        except Unavailable:
+            return None
+        mine = m[m["canonical_id"] == nominal_id]
+        ids = set(mine["source_id"])
+        rows = sorted(records(mine.drop(columns=["canonical_id"])), key=lambda r: (r["source_system"], r["source_id"]))
+        try:
+            e = self.run.table("match_explanations", ["nominal_id_a", "nominal_id_b", "comparison", "match_weight"],
+                               optional=["label", "match_probability"])
+            e = e[e["nominal_id_a"].isin(ids) & e["nominal_id_b"].isin(ids)]
+            pairs: dict[tuple[str, str], dict] = {}
+            for r in records(e):
+                pair = pairs.setdefault((r["nominal_id_a"], r["nominal_id_b"]), {
+                    "a": r["nominal_id_a"], "b": r["nominal_id_b"], "probability": r.get("match_probability"),
+                    "weights": []})
+                pair["weights"].append({k: r.get(k) for k in ("comparison", "label", "match_weight")})
+            explained = [pairs[k] for k in sorted(pairs)]
+        except Unavailable:
+            explained = []
+        return {"records": rows, "explained": explained}
+
 
 def _export_layer(e: Mapping[str, Any]) -> dict:
     """One layer of a link as export columns; the evidence as one readable cell."""

@@ -133,4 +133,6 @@ async def safeguarding_page(request: Request, area: str | None = None, limit: in
 async def person_page(request: Request, nominal_id: str) -> Response:
     d = dash(request)
     actor = d.check(request, sec.VIEW_PERSON, f"person:{nominal_id}")
-    return d.page(request, "person.html.j2", p=d.data.person(actor, nominal_id))
+    # The records merged into this person and why: only for the roles that may search by identity.
+    resolved = d.data.person_records(nominal_id) if d.may(actor, sec.SEARCH_IDENTITY, "search") else None
+    return d.page(request, "person.html.j2", p=d.data.person(actor, nominal_id), resolved=resolved)

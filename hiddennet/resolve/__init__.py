@@ -1,0 +1,183 @@
+"""Entity resolution (docs/resolve.md): one person, one node, before selection.
+
+The last step of ingest when `resolve` is on. Ingest has written its typed tables on the ids of the
+systems the records came from; this step decides which records are one person (merge.py: a person's
+decisions, same PNC id, the force's crosswalk, then the Splink model of model.py, never a child's
+record with an adult's automatically), writes `nominal_map` (every source id -> canonical id),
+`review_pairs` and `match_explanations`, and rewrites ingest's person-keyed tables on canonical ids,
+so every stage after ingest works on people, not records. Run inside ingest because those tables are
+ingest's: no other stage writes them (hiddennet/engine/checking.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+
+from hiddennet import tables
+from hiddennet.engine.base import Engine
+from hiddennet.resolve.merge import Pair, Record, Resolution, resolve_people
+from hiddennet.resolve.model import ModelPair, score_pairs
+from hiddennet.settings import Settings
+from hiddennet.sql import lit, q
+
+INPUTS = ("nominal_crosswalk", "review_decisions")
+OUTPUTS = ("nominal_map", "review_pairs", "match_explanations")
+# Ingest's tables keyed by a person, the person columns of each, and the key rows collapse on once
+# two records are one person (None: every row is kept).
+PERSON_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
+    "crime_nominals": (("nominal_id",), ("crime_ref", "nominal_id", "role")),
+    "intel_nominals": (("nominal_id",), ("log_id", "nominal_id")),
+    "custody_cells": (("nominal_id",), None),
+    "soc_nominals": (("nominal_id",), ("nominal_id", "group_id")),
+    "soc_edges": (("nominal_id_a", "nominal_id_b"), None),
+    "sharing_basis": (("nominal_id",), None),
+    "referral_outcomes": (("nominal_id",), None),
+    "demographic_conflicts": (("nominal_id",), ("nominal_id", "column", "kind")),
+}
+
+
+def write_empty(engine: Engine) -> None:
+    """Resolve off: its tables exist, empty (never published)."""
+    for name in OUTPUTS:
+        engine.empty(name)
+
+
+def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
+    records = engine.fetch_arrow(
+        f"SELECT nominal_id, coalesce(source_system, {lit(settings.resolve_source_system)}) AS source_system, "
+        "forename, surname, date_of_birth, sex, ethnicity, pnc_id FROM nominals ORDER BY nominal_id"
+    )
+    crosswalk = engine.fetch_rows("SELECT source_system, source_id, nominal_id FROM nominal_crosswalk "
+                                  "ORDER BY source_system, source_id")
+    decisions = {(min(a, b), max(a, b)): d for a, b, d in engine.fetch_rows(
+        "SELECT nominal_id_a, nominal_id_b, decision FROM review_decisions ORDER BY nominal_id_a, nominal_id_b")}
+    people = _people(records, as_of, settings.child_age)
+    ids = {r.nominal_id for r in people}
+    model_pairs, model_facts = score_pairs(records, settings.resolve_review_probability, settings.resolve_seed)
+    pairs = _pnc_pairs(records) + [Pair(s, n, 1.0, "crosswalk") for _, s, n in crosswalk if s in ids]
+    pairs += [Pair(p.a, p.b, p.probability, "model") for p in model_pairs]
+    res = resolve_people(people, pairs, decisions, settings.resolve_match_probability,
+                         settings.resolve_review_probability, settings.resolve_source_system)
+    outside = [(sys, s, n) for sys, s, n in crosswalk if s not in ids and n in res.canonical]
+    _write_map(engine, people, res, outside)
+    _write_review(engine, res)
+    _write_explanations(engine, res, model_pairs)
+    _rewrite(engine)
+    merged = sum(1 for r, c in res.canonical.items() if r != c)
+    return {**model_facts, "records_merged": merged, "people": len(set(res.canonical.values())),
+            "review_pairs": len(res.review), "held_child_and_adult": res.held_child_adult,
+            "kept_apart_by_decision": res.kept_apart, "decisions": len(decisions),
+            "crosswalk_ids": len(crosswalk)}
+
+
+def _people(records: pa.Table, as_of: dt.date, child_age: int) -> list[Record]:
+    out = []
+    for nid, system, dob in zip(records.column("nominal_id").to_pylist(), records.column("source_system").to_pylist(),
+                                records.column("date_of_birth").to_pylist(), strict=True):
+        out.append(Record(nid, system, None if dob is None else _age(dob, as_of) < child_age))
+    return out
+
+
+def _age(dob: dt.date, as_of: dt.date) -> int:
+    return as_of.year - dob.year - ((as_of.month, as_of.day) < (dob.month, dob.day))
+
+
+def _pnc_pairs(records: pa.Table) -> list[Pair]:
+    """Records with the same PNC id (ignoring case and spaces): a chain through each id's records."""
+    by_pnc: dict[str, list[str]] = {}
+    for nid, pnc in zip(records.column("nominal_id").to_pylist(), records.column("pnc_id").to_pylist(), strict=True):
+        if pnc and pnc.strip():
+            by_pnc.setdefault("".join(pnc.upper().split()), []).append(nid)
+    pairs = []
+    for same in by_pnc.values():
+        first, *others = sorted(same)
+        pairs += [Pair(first, other, 1.0, "pnc") for other in others]
+    return pairs
+
+
+def _write_map(engine: Engine, people: list[Record], res: Resolution, outside: list[tuple[str, str, str]]) -> None:
+    rows: dict[str, list] = {c: [] for c in tables.table("nominal_map").column_names}
+
+    def add(system, source, canonical, prob, rule, linked):
+        for c, v in zip(rows, (system, source, canonical, prob, rule, linked), strict=True):
+            rows[c].append(v)
+
+    for r in people:
+        e = res.joined_by.get(r.nominal_id)
+        if e is None:
+            add(r.source_system, r.nominal_id, res.canonical[r.nominal_id], None, "single", None)
+        else:
+            add(r.source_system, r.nominal_id, res.canonical[r.nominal_id], e.probability, e.rule,
+                e.b if e.a == r.nominal_id else e.a)
+    for system, source, nominal in outside:
+        add(system, source, res.canonical[nominal], 1.0, "crosswalk", nominal)
+    engine.register_arrow("nominal_map", pa.table(rows, schema=tables.arrow_schema("nominal_map")))
+
+
+def _write_review(engine: Engine, res: Resolution) -> None:
+    cols = tables.table("review_pairs").column_names
+    data = [(f"{a}|{b}", a, b, res.canonical[a], res.canonical[b], p.probability, p.rule, why)
+            for p, why in res.review for a, b in [p.key()]]
+    engine.register_arrow("review_pairs", pa.table(
+        {c: [d[i] for d in data] for i, c in enumerate(cols)}, schema=tables.arrow_schema("review_pairs")))
+
+
+def _write_explanations(engine: Engine, res: Resolution, model_pairs: list[ModelPair]) -> None:
+    """Per-comparison match weights of the model pairs that were merged or held for review."""
+    shown = {p.key() for p, _ in res.review} | {e.key() for e in res.joined_by.values()}
+    data = [(p.a, p.b, c, level, label, weight, p.probability)
+            for p in model_pairs if (min(p.a, p.b), max(p.a, p.b)) in shown for c, level, label, weight in p.weights]
+    cols = tables.table("match_explanations").column_names
+    engine.register_arrow("match_explanations", pa.table(
+        {c: [d[i] for d in data] for i, c in enumerate(cols)}, schema=tables.arrow_schema("match_explanations")))
+
+
+def _rewrite(engine: Engine) -> None:
+    """Ingest's person-keyed tables on canonical ids (column order and types kept)."""
+    engine.create_table("__res_canon",
+                        "SELECT source_id, canonical_id FROM nominal_map WHERE source_id <> canonical_id")
+    _rewrite_nominals(engine)
+    for t, (person_cols, key) in PERSON_TABLES.items():
+        cols = engine.columns(t)
+        joins = " ".join(f"LEFT JOIN __res_canon m{i} ON m{i}.source_id = t.{q(c)}" for i, c in enumerate(person_cols))
+        mapped = {c: f"coalesce(m{i}.canonical_id, t.{q(c)})" for i, c in enumerate(person_cols)}
+        select = ", ".join(f"{mapped[c]} AS {q(c)}" if c in mapped else f"t.{q(c)}" for c in cols)
+        body = f"SELECT {select} FROM {t} t {joins}"
+        if t == "soc_edges":  # two records of one person are no longer a link
+            body = f"SELECT * FROM ({body}) x WHERE nominal_id_a <> nominal_id_b"
+        if key:
+            order = "source_line" if "source_line" in cols else ", ".join(q(c) for c in cols)
+            body = (f"SELECT {', '.join(q(c) for c in cols)} FROM (SELECT *, row_number() OVER (PARTITION BY "
+                    f"{', '.join(q(k) for k in key)} ORDER BY {order}) AS __n FROM ({body}) y) z WHERE __n = 1")
+        engine.create_table(f"__res_{t}", body)
+        engine.create_table(t, f"SELECT * FROM __res_{t}")
+        engine.drop(f"__res_{t}")
+    engine.drop("__res_canon")
+
+
+def _rewrite_nominals(engine: Engine) -> None:
+    """One row per person: the canonical record's values, a blank filled from the person's other records,
+    and the youngest date of birth among them (a child's record keeps the person a child)."""
+    cols = engine.columns("nominals")
+    filled = [c for c in cols if c not in ("nominal_id", "date_of_birth", "source_line", "source_system")]
+    agg = ", ".join(["max(n.date_of_birth) AS date_of_birth"] + [f"min(n.{q(c)}) AS {q(c)}" for c in filled])
+    engine.create_table(
+        "__res_people",
+        f"SELECT coalesce(m.canonical_id, n.nominal_id) AS canonical_id, {agg} FROM nominals n "
+        f"LEFT JOIN __res_canon m ON m.source_id = n.nominal_id GROUP BY coalesce(m.canonical_id, n.nominal_id)",
+    )
+    select = []
+    for c in cols:
+        if c == "date_of_birth":
+            select.append("p.date_of_birth")
+        elif c in filled:
+            select.append(f"coalesce(n.{q(c)}, p.{q(c)}) AS {q(c)}")
+        else:
+            select.append(f"n.{q(c)}")
+    engine.create_table("__res_nominals", f"SELECT {', '.join(select)} FROM nominals n "
+                        "JOIN __res_people p ON p.canonical_id = n.nominal_id")
+    engine.create_table("nominals", "SELECT * FROM __res_nominals")
+    for scratch in ("__res_nominals", "__res_people"):
+        engine.drop(scratch)
