@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import random
 
-import networkx as nx
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from hiddennet import dismantle
