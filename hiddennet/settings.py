@@ -131,7 +131,7 @@ class Settings(BaseModel):
         description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
     )
     dismantle_proof_seconds: float = Field(
-        5.0, ge=0, le=3600,
+        30.0, ge=0, le=3600,
         description="Wall-time safety budget per group for the integer program that raises the cheap lower bound "
         "(column `lower_bound` of `dismantling`) of the groups given to it (`dismantle_proof_groups`) and, when it "
         "finishes, gives the optimum with most harm; its work is bounded by node and round limits that do not depend "

@@ -96,16 +96,18 @@ def _holds_top_harm(p: Problem, chosen: list[int]) -> bool:
 
 
 def with_proof(p: Problem, res: Result, seconds: float) -> Result:
-    """`res` with its lower bound: the cheap bounds always; then, when they leave a gap and seconds > 0,
-    the integer program, whose optimum replaces `res` when it is better."""
+    """`res` with its lower bound: the cheap bounds always; then, when seconds > 0 and they leave a gap
+    (or prove the count but not the most harm), the integer program, whose optimum replaces `res`
+    when it is better. The stage's second pass gives it only groups with a gap (_prove_pass)."""
     level = max(res.target, flagged_floor(p))  # every method's order reaches it (graph.flagged_floor)
     cheap, how = cheap_bound(p, level)
     res.lower_bound, res.bound_method = cheap, how
     if cheap >= len(res.order):
         res.exact = _holds_top_harm(p, res.order)
+    if seconds <= 0 or res.exact:
         return res
-    if seconds <= 0:
-        return res
+    # A gap, or the count proven but not the harm: the integer program (its second phase, most harm
+    # among the fewest, starts at once when the count is already proven).
     proof = prove(p, level, seconds, incumbent=sorted(res.order), known_bound=cheap)
     if proof.lower_bound > cheap:
         res.lower_bound, res.bound_method = proof.lower_bound, "ilp"
