@@ -220,7 +220,7 @@ def _prove_batch(batch: pa.Table, *, fraction: float, proof_seconds: float, dead
     return pa.table(out, schema=SCHEMA)
 
 
-def _summary(engine) -> tuple[list[int], tuple]:
+def _summary(engine, rows: str) -> tuple[list[int], tuple]:
     """Per-group counts from the summary rows (step 0), and step counts of the published table."""
     summary = engine.fetch_rows(
         f"""SELECT count(*), coalesce(sum(CASE WHEN exact THEN 1 ELSE 0 END), 0),
@@ -229,7 +229,7 @@ def _summary(engine) -> tuple[list[int], tuple]:
                    coalesce(sum(CASE WHEN gap > 0 THEN 1 ELSE 0 END), 0),
                    coalesce(sum(gap), 0), coalesce(max(gap), 0),
                    coalesce(sum(CASE WHEN method = 'ilp' THEN 1 ELSE 0 END), 0)
-            FROM _dismantle_all WHERE step = {_SUMMARY_STEP}"""
+            FROM {rows} WHERE step = {_SUMMARY_STEP}"""
     )[0]
     stats = engine.fetch_rows(f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}")[0]
     return [int(x) for x in summary], stats
@@ -264,29 +264,31 @@ def run(engine, settings) -> StageOutput:
         JOIN _dismantle_nodes y ON y.nominal_id = e.nominal_b AND y.group_id = x.group_id
     """
     engine.map_groups("_dismantle_all", select_sql, "group_id", _group_fn(settings), SCHEMA)
-    given = _prove_pass(engine, settings, select_sql)
+    given, rows = _prove_pass(engine, settings, select_sql)
     engine.create_table(
         OUTPUT,
-        f"SELECT * FROM _dismantle_all WHERE step > {_SUMMARY_STEP} ORDER BY group_id, step",
+        f"SELECT * FROM {rows} WHERE step > {_SUMMARY_STEP} ORDER BY group_id, step",
     )
-    summary, stats = _summary(engine)
+    summary, stats = _summary(engine, rows)
     no_steps = engine.scalar(
-        f"""SELECT count(*) FROM _dismantle_all s WHERE s.step = {_SUMMARY_STEP}
-            AND NOT EXISTS (SELECT 1 FROM _dismantle_all d WHERE d.group_id = s.group_id AND d.step > 0)"""
+        f"""SELECT count(*) FROM {rows} s WHERE s.step = {_SUMMARY_STEP}
+            AND NOT EXISTS (SELECT 1 FROM {rows} d WHERE d.group_id = s.group_id AND d.step > 0)"""
     )
     engine.drop("_dismantle_nodes")
     engine.drop("_dismantle_all")
+    if rows != "_dismantle_all":
+        engine.drop(rows)
     facts = _facts(settings, summary, stats, no_steps)
     facts["groups_given_to_ilp"] = given
     return StageOutput(tables=(OUTPUT,), facts=facts)
 
 
-def _prove_pass(engine, settings, select_sql: str) -> int:
+def _prove_pass(engine, settings, select_sql: str) -> tuple[int, str]:
     """The integer program on the `dismantle_proof_groups` most harmful groups (harm of the nominals
     that may be removed, then group id) whose cheap bound leaves a gap; their rows in `_dismantle_all`
-    are replaced by the proof's. Returns how many groups it was given."""
+    are replaced by the proof's. Returns how many groups it was given and the table of all rows."""
     if settings.dismantle_proof_seconds <= 0 or settings.dismantle_proof_groups <= 0:
-        return 0
+        return 0, "_dismantle_all"
     engine.create_table("_dismantle_rank", f"""
         SELECT group_id, CAST(row_number() OVER (ORDER BY harm DESC, group_id) AS INT) AS proof_rank FROM (
             SELECT s.group_id, coalesce(sum(CASE WHEN n.flagged THEN 0 ELSE n.harm END), 0) AS harm
@@ -294,6 +296,7 @@ def _prove_pass(engine, settings, select_sql: str) -> int:
             WHERE s.step = {_SUMMARY_STEP} AND s.gap > 0 GROUP BY s.group_id) t
         ORDER BY proof_rank LIMIT {int(settings.dismantle_proof_groups)}""")
     given = int(engine.scalar("SELECT count(*) FROM _dismantle_rank") or 0)
+    rows = "_dismantle_all"
     if given:
         # The group key is the rank, so the engine hands the most harmful groups over first: under the
         # stage's wall-time safety net they are the ones that get the solver.
@@ -309,12 +312,10 @@ def _prove_pass(engine, settings, select_sql: str) -> int:
         engine.create_table("_dismantle_kept", """
             SELECT * FROM _dismantle_all WHERE group_id NOT IN (SELECT group_id FROM _dismantle_rank)
             UNION ALL SELECT * FROM _dismantle_proved""")
-        engine.drop("_dismantle_all")
-        engine.create_table("_dismantle_all", "SELECT * FROM _dismantle_kept")
-        engine.drop("_dismantle_kept")
         engine.drop("_dismantle_proved")
+        rows = "_dismantle_kept"
     engine.drop("_dismantle_rank")
-    return given
+    return given, rows
 
 
 def _facts(settings, summary, stats, no_steps) -> dict:
