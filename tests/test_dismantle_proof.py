@@ -167,11 +167,15 @@ def test_shared_networks_proven(name, optimum):
 @needs_shared
 def test_montagna_meetings_bound():
     """Montagna meetings (level floor(0.1 x 92) = 9): the stage's GND gets 14 removals; the bound the
-    solver proves in 20 s is at most that (the optimum, 14, takes longer: benchmarks/RESULTS.md)."""
+    solver proves in 20 s is at least the cheap bound and at most 14, the proven optimum (the optimum
+    takes longer to prove: benchmarks/RESULTS.md; how far 20 s of wall time gets depends on the load:
+    10 on a lightly loaded machine, 9 at load 20)."""
+    from hiddennet.dismantle.bounds import cheap_bound
+
     p = _montagna("Montagna_meetings_edgelist.csv")
     g = gnd_dismantle(p, 9, search_rounds=10)
     res = with_proof(p, g, 20)
-    assert len(res.order) == 14 and 10 <= res.lower_bound <= 14 and res.order == g.order
+    assert len(res.order) == 14 and cheap_bound(p, 9)[0] <= res.lower_bound <= 14 and res.order == g.order
 
 
 def test_connected_sets_listed_once_each():
