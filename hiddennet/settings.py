@@ -149,7 +149,7 @@ class Settings(BaseModel):
         "be removed); a limit that does not depend on the machine (0: cheap bounds only).",
     )
     dismantle_proof_stage_seconds: float = Field(
-        60.0, ge=0, le=86_400,
+        120.0, ge=0, le=86_400,
         description="Wall-time safety net of the whole proof pass (all groups given to the integer program); a "
         "group reached after it keeps its cheap bound (then rows can differ between an idle and a loaded machine).",
     )
