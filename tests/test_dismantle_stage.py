@@ -204,3 +204,18 @@ def test_worker_processes_give_the_same_orders(one_process_and_workers):
     assert pooled == 2  # both passes: the heuristic and cheap bounds, then the integer program
     assert results[0] == results[1] and "exact" in {r[6] for r in results[0]}
     assert {r[6] for r in results[0]} & {"gnd+reinsertion+search", "ilp"}
+
+
+def test_both_passes_on_every_engine(engine):
+    """The two passes (cheap bounds, then the integer program on the groups with a gap) through the
+    engine given (DuckDB; Spark with -m spark): the path of 20 with p08 flagged of
+    test_heuristic_above_exact_limit (cheap bound 6, proven 7 by the program) and a path of 18
+    without flags (cheap bound 6 = GND's 6: optimal without the program, bound `packing`)."""
+    members = {f"p{i:02d}": "g1" for i in range(20)} | {f"q{i:02d}": "g2" for i in range(18)}
+    edges = [(f"p{i:02d}", f"p{i + 1:02d}") for i in range(19)] + [(f"q{i:02d}", f"q{i + 1:02d}") for i in range(17)]
+    load(engine, members, edges, {}, {"p08"})
+    out = dismantle.run(engine, Settings(as_of=AS_OF))
+    rows = engine.fetch_rows("SELECT DISTINCT group_id, lower_bound, optimal, gap, bound_method, exact "
+                             "FROM dismantling ORDER BY group_id")
+    assert rows == [("g1", 7, True, 0, "ilp", True), ("g2", 6, True, 0, "packing", True)]
+    assert out.facts["groups_given_to_ilp"] == 1 and out.facts["groups_optimal"] == 2
