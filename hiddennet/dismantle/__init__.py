@@ -8,6 +8,10 @@ Per group of 3 or more nominals, with target T = max(2, ceil(dismantle_fraction 
   piece above T, most harm among those, ordered step by step;
 - above: `dismantle_method` (GND with reinsertion by default, gnd.py; the baselines of
   baselines.py on request), ordered the same way.
+Every group gets a proven lower bound on the fewest removals and the order's gap to it: the exact
+search's own optimum, else the cheap bounds of bounds.py (first pass, always); then a second pass
+gives the integer program of proof.py (`dismantle_proof_seconds` > 0) the `dismantle_proof_groups`
+most harmful groups the cheap bounds leave with a gap (docs/harm-and-dismantling.md).
 Safeguarding-flagged nominals are never chosen; they stay in the graph as connectors. When they
 alone keep a piece above T, the group is dismantled as far as it can be and its steps say
 target_reached = false (a group with no possible step has no rows and is counted in the facts).
