@@ -131,16 +131,27 @@ class Settings(BaseModel):
         description="Rounds of the seeded local search that tries to shorten each GND dismantling order (0: none).",
     )
     dismantle_proof_seconds: float = Field(
-        0.0, ge=0, le=3600,
-        description="Wall-time safety budget per group above `exact_dismantle_max` for the integer program that "
-        "proves a lower bound on the fewest removals (column `lower_bound` of `dismantling`) and, when it finishes, "
-        "gives the optimum with most harm; its work is bounded by node and round limits that do not depend on the "
-        "machine (0, the default: no proof, `lower_bound` NULL above `exact_dismantle_max`; e.g. 30).",
+        30.0, ge=0, le=3600,
+        description="Wall-time safety budget per group for the integer program that raises the cheap lower bound "
+        "(column `lower_bound` of `dismantling`) of the groups given to it (`dismantle_proof_groups`) and, when it "
+        "finishes, gives the optimum with most harm; its work is bounded by node and round limits that do not depend "
+        "on the machine (0: no integer program, cheap bounds only).",
     )
     dismantle_search_seconds: float = Field(
         10.0, ge=0, le=3600,
         description="Wall-time budget of the local search on groups above 300 nominals, where a fixed number of "
         "rounds would be too slow (0: no search there).",
+    )
+    dismantle_proof_groups: int = Field(
+        20, ge=0, le=1_000_000,
+        description="The integer program of the proof runs on at most this many groups whose cheap lower bound "
+        "(packing / counting, always computed) leaves a gap, the most harmful first (harm of the nominals that may "
+        "be removed); a limit that does not depend on the machine (0: cheap bounds only).",
+    )
+    dismantle_proof_stage_seconds: float = Field(
+        120.0, ge=0, le=86_400,
+        description="Wall-time safety net of the whole proof pass (all groups given to the integer program); a "
+        "group reached after it keeps its cheap bound (then rows can differ between an idle and a loaded machine).",
     )
 
     # -- 7. safeguarding and fairness ---------------------------------------------------------------

@@ -662,11 +662,16 @@ _REGISTRY: tuple[Table, ...] = (
                                                  `adaptive_degree`, `adaptive_betweenness`, `corehd`, `ilp` (the
                                                  proof's integer program found a better set)
         target_reached              BOOLEAN    no piece above the target at the end
-        lower_bound                 INTEGER    proven fewest removals leaving no piece above max(target, largest
-                                                 piece of flagged people alone); NULL when `dismantle_proof_seconds`
-                                                 is 0 and the group is above `exact_dismantle_max`
-        optimal                     BOOLEAN    the order's length equals `lower_bound`
-        gap                         INTEGER    order length - `lower_bound` (0 when optimal; NULL with `lower_bound`)
+        lower_bound                 INTEGER    proven lower bound on the fewest removals leaving no piece above
+                                                 max(target, largest piece of flagged people alone), for every group:
+                                                 the exact search's optimum, a cheap combinatorial bound, or the
+                                                 integer program's (`bound_method`)
+        optimal                     BOOLEAN    the order's length equals `lower_bound` (proven fewest removals)
+        gap                         INTEGER    order length - `lower_bound` (0 when optimal)
+        bound_method                VARCHAR    which bound `lower_bound` is: `exact` (branch and bound), `packing`
+                                                 (disjoint too-large connected sets), `counting` (degrees),
+                                                 `packing+counting` (the better per piece), `ilp` (raised or proven
+                                                 by the integer program)
         """,
     ),
     _table(

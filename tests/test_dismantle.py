@@ -221,3 +221,20 @@ def test_gnd_on_a_large_piece_uses_the_sparse_solver():
     r = gnd_dismantle(p, 40, search_rounds=10)
     assert r.target_reached and not any(flagged[v] for v in r.order)
     assert r.largest_after[-1] == max(len(c) for c in components(p, set(r.order))) <= 40
+
+
+def test_local_search_runs_above_300_nodes_within_its_time():
+    """A group of 320 nominals (a ring of 320 with chords every 7): above gnd.SEARCH_MAX_NODES the
+    local search runs for `search_seconds` (label `...+search`) and its set is never longer than
+    reinsertion's and still meets the target; with search_seconds = 0 it does not run there."""
+    from hiddennet.dismantle.gnd import SEARCH_MAX_NODES, gnd_dismantle
+    from hiddennet.dismantle.graph import Problem, largest_piece
+
+    n = 320
+    assert n > SEARCH_MAX_NODES
+    edges = [(i, (i + 1) % n, 1.0) for i in range(n)] + [(i, (i + 7) % n, 1.0) for i in range(0, n, 7)]
+    p = Problem(n, edges)
+    off = gnd_dismantle(p, 20, search_rounds=10, search_seconds=0.0)
+    on = gnd_dismantle(p, 20, search_rounds=10, search_seconds=1.0)
+    assert off.method == "gnd+reinsertion" and on.method == "gnd+reinsertion+search"
+    assert len(on.order) <= len(off.order) and largest_piece(p, set(on.order)) <= 20

@@ -91,7 +91,8 @@ def test_stage_gap_is_correct_against_exact_search():
     so that GND (with and without the search) answers and the proof checks it: the reported lower
     bound never exceeds the exact optimum, gap = order length - bound, optimal iff the order is as short
     as the optimum; with a generous budget every bound is the optimum, so every reported gap is the true
-    distance to it, and a proven group removes the most harm among the optimal."""
+    distance to it, and a proven group removes the most harm among the optimal. (dismantle_problem runs
+    the integer program only when the cheap bound leaves a gap: both paths are met here.)"""
     rng = random.Random(21)
     for i in range(80):
         p = _problem(rng, rng.randint(8, 16), rng.choice(["gnm", "tree", "ba", "ws"]))
@@ -103,10 +104,10 @@ def test_stage_gap_is_correct_against_exact_search():
         assert len(res.order) - res.lower_bound == 0  # proven in time: the solver's optimum replaces GND's
         assert res.exact and math.isclose(math.fsum(p.harm[v] for v in res.order), math.fsum(p.harm[v] for v in best))
         assert res.target_reached == (reach == target)
-        # Without a proof budget: only the packing bound, still at most the optimum.
+        # Without a proof budget: only the cheap bounds (bounds.py), still at most the optimum.
         g = gnd_dismantle(p, target, reinsertion=False)
         r0 = with_proof(p, g, 0.0)
-        assert r0.lower_bound is None
+        assert r0.lower_bound is not None and r0.lower_bound <= len(best) and r0.bound_method != "ilp"
 
 
 def test_bound_below_the_order_when_time_runs_out():
@@ -166,11 +167,15 @@ def test_shared_networks_proven(name, optimum):
 @needs_shared
 def test_montagna_meetings_bound():
     """Montagna meetings (level floor(0.1 x 92) = 9): the stage's GND gets 14 removals; the bound the
-    solver proves in 20 s is at most that (the optimum, 14, takes longer: benchmarks/RESULTS.md)."""
+    solver proves in 20 s is at least the cheap bound and at most 14, the proven optimum (the optimum
+    takes longer to prove: benchmarks/RESULTS.md; how far 20 s of wall time gets depends on the load:
+    10 on a lightly loaded machine, 9 at load 20)."""
+    from hiddennet.dismantle.bounds import cheap_bound
+
     p = _montagna("Montagna_meetings_edgelist.csv")
     g = gnd_dismantle(p, 9, search_rounds=10)
     res = with_proof(p, g, 20)
-    assert len(res.order) == 14 and 10 <= res.lower_bound <= 14 and res.order == g.order
+    assert len(res.order) == 14 and cheap_bound(p, 9)[0] <= res.lower_bound <= 14 and res.order == g.order
 
 
 def test_connected_sets_listed_once_each():

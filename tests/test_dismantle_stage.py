@@ -78,29 +78,33 @@ def test_hand_worked_groups(engine, settings):
 def test_heuristic_above_exact_limit(duck):
     """A path of 20 with exact_dismantle_max = 16 goes to GND + reinsertion + search. Target 2: without
     flags every third node (6 removals); with p08 a flagged child, 7 are needed (the exact solver, run
-    here with no size limit, agrees). GND must reach the target with 7 and never pick p08."""
+    here with no size limit, agrees). GND must reach the target with 7 and never pick p08.
+    Bounds: the cheap ones give 6 (counting: 20 - k <= 2 (1 + k) needs k >= 6; at most 6 disjoint
+    3-node pieces fit in 20 nodes), so with the integer program off the gap is 1; by default the
+    integer program gets the group (it has a gap) and proves 7: optimal, and exact (no harm anywhere,
+    so any optimal set removes the most harm: GND's is kept)."""
     from hiddennet.dismantle.exact import exact_dismantle
     from hiddennet.dismantle.graph import Problem
 
     members = {f"p{i:02d}": "g" for i in range(20)}
     edges = [(f"p{i:02d}", f"p{i + 1:02d}") for i in range(19)]
     load(duck, members, edges, {}, {"p08"})
-    out = dismantle.run(duck, Settings(as_of=AS_OF))  # default: no proof
-    rows = duck.fetch_rows("SELECT nominal_id, exact, method, target_reached, remaining_largest_fraction, "
-                           "lower_bound, optimal, gap FROM dismantling ORDER BY step")
-    assert out.facts["groups_heuristic"] == 1
+    query = ("SELECT nominal_id, exact, method, target_reached, remaining_largest_fraction, "
+             "lower_bound, optimal, gap, bound_method FROM dismantling ORDER BY step")
+    out = dismantle.run(duck, Settings(as_of=AS_OF, dismantle_proof_seconds=0))  # cheap bounds only
+    rows = duck.fetch_rows(query)
+    assert out.facts["groups_heuristic"] == 1 and out.facts["groups_given_to_ilp"] == 0
     assert all(r[1] is False and r[2] == "gnd+reinsertion+search" and r[3] for r in rows)
-    assert all(r[5:] == (None, False, None) for r in rows)  # no proof asked for
+    assert all(r[5:] == (6, False, 1, "packing") for r in rows)
     assert "p08" not in {r[0] for r in rows} and rows[-1][4] <= 2 / 20
     exact = exact_dismantle(Problem(20, [(i, i + 1, 1.0) for i in range(19)], flagged=[i == 8 for i in range(20)]), 2)
     assert len(exact.order) == 7 == len(rows)
-    # With the proof: the integer program proves 7, so the same order is exact and optimal
-    # (no harm anywhere, so most harm among the optimal is any optimal set: GND's is kept).
-    out = dismantle.run(duck, Settings(as_of=AS_OF, dismantle_proof_seconds=60))
-    proven = duck.fetch_rows("SELECT nominal_id, exact, method, lower_bound, optimal, gap FROM dismantling ORDER BY step")
+    out = dismantle.run(duck, Settings(as_of=AS_OF))  # default: the integer program on groups with a gap
+    proven = duck.fetch_rows(query)
     assert [r[0] for r in proven] == [r[0] for r in rows]
-    assert all(r[1:] == (True, "gnd+reinsertion+search", 7, True, 0) for r in proven)
+    assert all(r[1:3] == (True, "gnd+reinsertion+search") and r[5:] == (7, True, 0, "ilp") for r in proven)
     assert out.facts["groups_optimal"] == 1 and out.facts["groups_exact"] == 1 and out.facts["largest_gap"] == 0
+    assert out.facts["groups_given_to_ilp"] == 1
 
 
 @st.composite
@@ -192,10 +196,26 @@ def test_worker_processes_give_the_same_orders(one_process_and_workers):
         load(e, members, edges, harm_cchi, flagged)
         # A budget no group of 30 comes near even on a loaded machine: the proof's wall-clock budget is
         # the one thing that could make two runs differ (docs/harm-and-dismantling.md).
-        dismantle.run(e, Settings(as_of=AS_OF, dismantle_proof_seconds=120))
+        dismantle.run(e, Settings(as_of=AS_OF, dismantle_proof_seconds=120, dismantle_proof_groups=1000,
+                                  dismantle_proof_stage_seconds=3600))
         return e.fetch_rows("SELECT * FROM dismantling ORDER BY group_id, step")
 
     results, pooled = one_process_and_workers(work)
-    assert pooled == 1
+    assert pooled == 2  # both passes: the heuristic and cheap bounds, then the integer program
     assert results[0] == results[1] and "exact" in {r[6] for r in results[0]}
     assert {r[6] for r in results[0]} & {"gnd+reinsertion+search", "ilp"}
+
+
+def test_both_passes_on_every_engine(engine):
+    """The two passes (cheap bounds, then the integer program on the groups with a gap) through the
+    engine given (DuckDB; Spark with -m spark): the path of 20 with p08 flagged of
+    test_heuristic_above_exact_limit (cheap bound 6, proven 7 by the program) and a path of 18
+    without flags (cheap bound 6 = GND's 6: optimal without the program, bound `packing`)."""
+    members = {f"p{i:02d}": "g1" for i in range(20)} | {f"q{i:02d}": "g2" for i in range(18)}
+    edges = [(f"p{i:02d}", f"p{i + 1:02d}") for i in range(19)] + [(f"q{i:02d}", f"q{i + 1:02d}") for i in range(17)]
+    load(engine, members, edges, {}, {"p08"})
+    out = dismantle.run(engine, Settings(as_of=AS_OF))
+    rows = engine.fetch_rows("SELECT DISTINCT group_id, lower_bound, optimal, gap, bound_method, exact "
+                             "FROM dismantling ORDER BY group_id")
+    assert rows == [("g1", 7, True, 0, "ilp", True), ("g2", 6, True, 0, "packing", True)]
+    assert out.facts["groups_given_to_ilp"] == 1 and out.facts["groups_optimal"] == 2

@@ -65,6 +65,8 @@ class Result:
     achievable_target: int = 0  # smallest reachable largest piece when flagged nodes block the target
     # Proven fewest removals that leave no piece above max(target, flagged_floor); None: not computed.
     lower_bound: int | None = None
+    # Which bound `lower_bound` is: `exact`, `packing`, `counting`, `packing+counting` (bounds.py), `ilp`.
+    bound_method: str | None = None
 
 
 def components(p: Problem, removed: set[int] | list[bool]) -> list[list[int]]:

@@ -191,11 +191,14 @@ def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bou
     return None
 
 
-def prove(p: Problem, level: int, seconds: float, incumbent: list[int] | None = None) -> Proof:
+def prove(
+    p: Problem, level: int, seconds: float, incumbent: list[int] | None = None, known_bound: int = 0
+) -> Proof:
     """Lower bound (and, in time, the optimum with most harm) for leaving no piece above `level`.
 
     `level` must be reachable (at least the largest piece of flagged nominals alone); `incumbent`
-    is a known set meeting it: when the bounds reach its size the count is proven without solving.
+    is a known set meeting it: when the bounds reach its size the count is proven without solving;
+    `known_bound` a lower bound proven elsewhere (bounds.cheap_bound), the start of the proof's own.
     """
     t0 = time.perf_counter()
     deadline = t0 + seconds
@@ -204,6 +207,7 @@ def prove(p: Problem, level: int, seconds: float, incumbent: list[int] | None = 
     lb = _lower_bound(p, [False] * p.n, list(p.flagged), level)
     if lb >= 10**9:
         raise ValueError("level below what flagged nominals allow")
+    lb = max(lb, known_bound)
     state: dict[str, int] = {"lb": lb}
 
     if incumbent is not None and any(len(c) > level for c in components(p, set(incumbent))):
