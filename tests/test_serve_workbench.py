@@ -314,3 +314,24 @@ def test_new_views_are_audited(wb, tmp_path):
         ("export_network", f"network:{f['person']}", "denied", "safeguarding_lead"),
         ("search", "search", "denied", "safeguarding_lead"),
     ]
+
+
+def test_dismantling_page_shows_the_proof_and_the_gap(client, wb):
+    """Each group's page says the lower bound on the fewest removals and the gap of its order to it, read
+    from the `dismantling` table: "Proven fewest removals" exactly when the table says optimal, else
+    "a gap of <gap>" with the bound's method in words."""
+    import pyarrow.parquet as pq
+
+    d = pq.read_table(wb[0] / "tables" / "dismantling.parquet").to_pandas()
+    seen = set()
+    for gid, rows in d.groupby("group_id"):
+        r = rows.iloc[0]
+        html = client.get(f"/groups/{id_path(gid)}/dismantling", headers=bearer("analyst")).text
+        proof = html[html.index('id="proof"') : html.index('id="steps"')]
+        if r["optimal"]:
+            assert f"no order shorter than these {r['lower_bound']} steps" in proof
+        else:
+            assert f"At least {r['lower_bound']} removals" in proof and f"a gap of {r['gap']}" in proof
+        assert ("exact search" if r["bound_method"] == "exact" else "disjoint pieces") in proof
+        seen.add(bool(r["optimal"]))
+    assert seen == {True, False}, "the sample has both optimal groups and groups with a gap"

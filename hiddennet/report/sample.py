@@ -164,9 +164,13 @@ def _add_group(net: _Network, rng: np.random.Generator, g: int, last: bool, nid:
         pickable = sorted((m for m in members if m not in flagged), key=lambda m: -harm[m])
         steps = pickable[: max(1, size // 4)]
         cum = 0.0
+        # A proof like the stage's: groups solved exactly are optimal; every third other group keeps a gap of 1.
+        bound = len(steps) - (1 if g % 3 == 1 and len(steps) > 1 else 0)
         for s, m in enumerate(steps, 1):
             cum += harm[m]
-            net.dismantling.append({"group_id": gid, "step": s, "nominal_id": m,
+            net.dismantling.append({"group_id": gid, "step": s, "nominal_id": m, "lower_bound": bound,
+                                    "optimal": bound == len(steps), "gap": len(steps) - bound,
+                                    "bound_method": "exact" if bound == len(steps) and size <= 16 else "packing",
                                     "remaining_largest_fraction": round(1 - s / (len(steps) + 1), 3),
                                     "harm_removed_cchi": cum, "exact": size <= 16,
                                     "method": "exact" if size <= 16 else "gnd", "target_reached": s == len(steps)})

@@ -699,6 +699,20 @@ class RunData:
             rows.append(r)
         return rows
 
+    def dismantling_proof(self, group_id: str) -> dict | None:
+        """The group's lower bound on the fewest removals, the order's gap to it and how the bound was
+        found (the same on every row of the group), or None when the run has no proof columns."""
+        try:
+            d = self.run.table("dismantling", ["group_id", "lower_bound", "gap"], optional=["optimal", "bound_method"])
+        except Unavailable:
+            return None
+        d = d[d["group_id"] == group_id]
+        if d.empty or d["lower_bound"].isna().all():
+            return None
+        r = records(d.head(1))[0]
+        return {"lower_bound": int(r["lower_bound"]), "gap": int(r["gap"]), "optimal": bool(r.get("optimal")),
+                "bound_method": r.get("bound_method") or ""}
+
     def dismantle_fraction(self) -> tuple[float, bool]:
         """(fraction, recorded): the run's dismantle_fraction from its manifest, else the default."""
         from hiddennet.settings import Settings

@@ -52,6 +52,7 @@ async def dismantling_page(request: Request, group_id: str) -> Response:
         "dismantling.html.j2",
         group=row,
         rows=d.data.dismantling_rows(officer, group_id),
+        proof=d.data.dismantling_proof(group_id),
         officer=officer,
         fraction=fraction,
         fraction_recorded=recorded,
