@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from hiddennet import dismantle, harm, ingest, layers, network, publish, safeguard, select
+from hiddennet import allage, dismantle, harm, ingest, layers, network, publish, safeguard, select
 from hiddennet.engine import Engine, make_engine
 from hiddennet.safeguard import fairness
 from hiddennet.settings import Settings
@@ -32,6 +32,7 @@ STAGES: tuple[Stage, ...] = (
     network.STAGE,
     safeguard.STAGE,
     harm.STAGE,
+    allage.STAGE,
     dismantle.STAGE,
     safeguard.TRIAGE_STAGE,
     fairness.STAGE,

@@ -56,7 +56,7 @@ __all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
 _ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals",
-          "soc_edges", "sharing_basis", "referral_outcomes")
+          "soc_edges", "sharing_basis", "referral_outcomes", "missing_episodes")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
@@ -64,7 +64,10 @@ _PARENTS = {
     ("intel_nominals", "log_id"): ("intel_logs", "log_id", "orphan_log"),
     ("sharing_basis", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
     ("referral_outcomes", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("missing_episodes", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
 }
+# Written on every run, published only when the extract has the file (docs/all-age.md).
+_PUBLISHED_WHEN_SUPPLIED = ("missing_episodes",)
 # Event dates that may set as_of (never dates of birth).
 _EVENT_DATES = (
     ("crimes", "offence_date"),
@@ -140,7 +143,8 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
                                             for r, n in a.items() if r == "future_date")
     for leftover in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
         engine.drop(leftover)
-    return StageOutput(tables=OUTPUT_TABLES, facts=facts)
+    tables = tuple(t for t in OUTPUT_TABLES if t not in _PUBLISHED_WHEN_SUPPLIED or t in files)
+    return StageOutput(tables=tables, facts=facts)
 
 
 # -- finding and reading files -------------------------------------------------------------------------
@@ -499,6 +503,8 @@ def _row_rules(c: TableContract, t: str, errs: dict) -> tuple[str, str]:
             rules.append((f"{q(col.name + '__err')} IS NOT NULL", q(col.name + "__err"), col.name))
     if t == "custody_cells":
         rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
+    if t == "missing_episodes":
+        rules.append(("end_date < start_date", lit("bad_interval"), "end_date"))
     if t == "soc_edges":
         rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
         # method.md: non-positive weights are quarantined (row); one that is not a number is cleared
@@ -802,6 +808,7 @@ STAGE = Stage(
     "ingest",
     lambda engine, settings, ctx: run(engine, settings, ctx.input_dir),
     writes=("crimes", "input_nominals", "crime_nominals", "intel_logs", "intel_nominals", "custody_cells",
-            "soc_nominals", "soc_edges", "sharing_basis", "referral_outcomes", "quarantine", "demographic_conflicts"),
+            "soc_nominals", "soc_edges", "sharing_basis", "referral_outcomes", "quarantine", "demographic_conflicts",
+            "missing_episodes"),
     resolves=("as_of",),
 )
