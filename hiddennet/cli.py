@@ -80,11 +80,14 @@ def generate(
     dirty: Annotated[bool, typer.Option("--dirty", help="Add rows of every bad-input class.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     as_json: JsonOpt = False,
+    all_age: Annotated[bool, typer.Option(
+        "--all-age", help="Also plant cross-profile perpetrators, county lines rings and hotspots (docs/all-age.md)."
+    )] = False,
 ) -> None:
     """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
     from hiddennet.generate import generate_force
 
-    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt)
+    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt, all_age=all_age)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:
