@@ -47,6 +47,7 @@ REASONS = (
     "child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap",
     "adult_at_risk", "nrm_consider", "possible_cce_victim",
 )
+_ALLAGE_REASONS = ("possible_cce_victim",)
 OUTPUT_TABLES = ("safeguarding", "safeguarding_review", "safeguarding_crimes", "safeguarding_identifiers")
 # The basis on which a child is shared with the hub of their area.
 CHILD_BASIS = "working_together_2018"
@@ -371,7 +372,9 @@ def _facts(engine: Engine, child: int) -> dict:
     )
     return {
         "flagged_people": int(row[0]),
-        "people_per_reason": {r: int(per_reason.get(r, 0)) for r in REASONS},
+        # The all-age reason is counted only when it can apply (docs/all-age.md), so the facts are as before.
+        "people_per_reason": {r: int(per_reason.get(r, 0)) for r in REASONS
+                              if r not in _ALLAGE_REASONS or r in per_reason},
         "full_table_child_victims": int(child_victims),
         "age_estimated_from_offence": int(row[1]),
         "flagged_without_local_area": int(row[2]),
