@@ -410,7 +410,8 @@ _REGISTRY: tuple[Table, ...] = (
         """
         nominal_id       VARCHAR
         reasons          VARCHAR[]  sorted subset of `child_victim`, `transitional_victim`, `child_offender`,
-                                      `child_in_network`, `victim_offender_overlap`, `adult_at_risk`, `nrm_consider`
+                                      `child_in_network`, `victim_offender_overlap`, `adult_at_risk`, `nrm_consider`,
+                                      `possible_cce_victim` (all-age, docs/all-age.md)
         age_on_as_of     BIGINT     whole years on `as_of`; NULL when unknown
         age_estimated    BOOLEAN    no date of birth: the lowest age the victim records allow
         group_ids        VARCHAR[]  their network groups; empty outside the network
