@@ -33,6 +33,7 @@ _WS = re.compile(r"\s+")
 _CRIMES = "_select_crimes"
 _VICTIMS = "_select_victims"
 _CANDIDATES = "_select_candidates"
+_ALL_FULL = "_select_full_all"  # several profiles: every profile's full-table rows, before the union is grouped
 
 
 @dataclass(frozen=True)
@@ -265,12 +266,17 @@ def _run_profiles(engine, settings) -> StageOutput:
     _profile_tables(engine, chosen)
     matched = ("matched_title", "matched_flag", "matched_mo", "matched_code")
     cols = [c for c in tables_registry.table("full_table").column_names if c not in matched]
-    union = " UNION ALL ".join(f"SELECT * FROM {n.full}" for _, n in chosen)
+    # The union is made a table of its own (with the profile) before it is grouped: Spark's constraint
+    # propagation fails on an aggregate directly over a UNION of these tables.
+    every = ", ".join(tables_registry.table("full_table").column_names)
+    engine.create_table(_ALL_FULL, " UNION ALL ".join(
+        f"SELECT {lit(p.name)} AS profile, {every} FROM {n.full}" for p, n in chosen))
     engine.create_table(
         "full_table",
         f"SELECT {', '.join(cols)}, {', '.join(f'bool_or({m}) AS {m}' for m in matched)} "
-        f"FROM ({union}) AS u GROUP BY {', '.join(cols)}",
+        f"FROM {_ALL_FULL} GROUP BY {', '.join(cols)}",
     )
+    engine.drop(_ALL_FULL)
     _final_table(engine, settings.as_of, float(settings.gap_half_life), float(settings.recency_half_life))
     facts = _summarise_tables(engine, settings.as_of)
     summary = dict(facts)
