@@ -89,6 +89,9 @@ def generate(
     duplicates: Annotated[float, typer.Option(
         help="Share of people named in crimes given 1-2 more person records (0 to 1; truth in "
         "planted_truth/duplicates.csv). 0: none.")] = 0.0,
+    all_age: Annotated[bool, typer.Option(
+        "--all-age", help="Also plant cross-profile perpetrators, county lines rings and hotspots (docs/all-age.md)."
+    )] = False,
 ) -> None:
     """Write a synthetic force extract that follows the input contract; planted truth goes to a separate file."""
     from hiddennet.generate import generate_force
@@ -105,7 +108,8 @@ def generate(
         else:
             out.print(f"later extract (as of {truth['as_of']}) written to {directory}")
         return
-    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt, duplicates=duplicates)
+    facts = generate_force(directory, scale=scale, seed=seed, dirty=dirty, fmt=fmt, duplicates=duplicates,
+                           all_age=all_age)
     if as_json:
         out.print_json(json.dumps(facts, default=str))
     else:

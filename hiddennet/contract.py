@@ -189,8 +189,23 @@ FORCE_INPUTS: dict[str, TableContract] = {
             ),
             key=("nominal_id_a", "nominal_id_b"),
         ),
+        # All-age (docs/all-age.md): missing-person episodes; published only when supplied.
+        TableContract(
+            "missing_episodes",
+            (
+                C("nominal_id", "id", True),
+                C("start_date", "date", True),
+                C("end_date", "date"),
+                C("found_location_key", "text"),
+                C("found_location_area", "text"),
+            ),
+            key=("nominal_id", "start_date"),
+        ),
     )
 }
+# Optional columns a force may add to a contract table, carried as extra columns (VARCHAR, after the table's
+# own) so that a file without them is read exactly as before (docs/input-contract.md, docs/all-age.md).
+OPTIONAL_EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"crimes": ("location_key",)}
 
 
 class _InputTables(Mapping[str, TableContract]):

@@ -4,6 +4,8 @@
     intel    seed nominals named on the same actionable intelligence log
     custody  nominals (at least one a seed) who shared a prison cell for long enough
     soc      the existing Serious Organised Crime network, as given
+    cooffend offenders on the same selected crime (setting `cooffending_layer`; docs/all-age.md)
+    place    people on selected crimes at the same place, and children found there (setting `place_layer`)
 
 Seed nominals are the offenders in `full_table`. Everything is SQL run through the engine, so the
 intelligence layer of a whole force (millions of log mentions) never becomes Python objects, and
@@ -13,7 +15,8 @@ docs/network.md.
 
 from __future__ import annotations
 
-from hiddennet.settings import Settings
+from hiddennet.contract import OFFENDER_ROLES
+from hiddennet.settings import ALLAGE_LAYERS, Settings
 from hiddennet.sql import date_lit
 from hiddennet.stage import Stage, StageOutput
 from hiddennet.tables import empty_sql
@@ -35,6 +38,9 @@ _SCRATCH = (
     "_layers_intel_pairs",
     "_layers_stays",
     "_layers_custody_pairs",
+    "_layers_cooffend_pairs",
+    "_layers_place_people",
+    "_layers_place_pairs",
 )
 
 EDGE_COLUMNS = (
@@ -302,6 +308,139 @@ def soc_sql() -> str:
     """
 
 
+# -- co-offending (docs/all-age.md) -----------------------------------------------------------------
+def _offender_roles() -> str:
+    return "(" + ", ".join(f"'{r}'" for r in OFFENDER_ROLES) + ")"
+
+
+def build_cooffend(engine, settings: Settings) -> dict:
+    """`_layers_cooffend_pairs` (one row per pair and crime): offenders on the same selected crime; with
+    `cooffending_window_days` also a selected crime's offender and anyone who co-offended with them on any
+    crime dated in the window. Crimes after as_of make no link. Each crime weighs 2^(-age / recency_half_life)."""
+    as_of = date_lit(settings.as_of)
+    window = settings.cooffending_window_days
+    offenders = f"SELECT DISTINCT crime_ref, nominal_id FROM crime_nominals WHERE role IN {_offender_roles()}"
+    selected = "SELECT DISTINCT crime_ref FROM profile_crimes"
+    windowed = (
+        f"""UNION
+            SELECT p.crime_ref, p.a, p.b FROM all_pairs p JOIN dated d ON d.crime_ref = p.crime_ref
+            WHERE date_diff('day', d.offence_date, {as_of}) BETWEEN 0 AND {int(window) - 1}
+              AND (p.a IN (SELECT nominal_id FROM selected_offenders)
+                   OR p.b IN (SELECT nominal_id FROM selected_offenders))"""
+        if window else ""
+    )
+    engine.create_table(
+        "_layers_cooffend_pairs",
+        f"""
+        WITH offenders AS ({offenders}),
+        dated AS (SELECT crime_ref, offence_date FROM crimes WHERE offence_date <= {as_of}),
+        all_pairs AS (
+            SELECT x.crime_ref, x.nominal_id AS a, y.nominal_id AS b
+            FROM offenders x JOIN offenders y ON y.crime_ref = x.crime_ref AND x.nominal_id < y.nominal_id
+        ),
+        selected_offenders AS (
+            SELECT DISTINCT o.nominal_id FROM offenders o JOIN ({selected}) s ON s.crime_ref = o.crime_ref
+        ),
+        chosen AS (
+            SELECT p.crime_ref, p.a, p.b FROM all_pairs p JOIN ({selected}) s ON s.crime_ref = p.crime_ref
+            {windowed}
+        )
+        SELECT c.crime_ref, c.a AS nominal_a, c.b AS nominal_b, d.offence_date,
+               {_decay(f"date_diff('day', d.offence_date, {as_of})", settings.recency_half_life)} AS weight
+        FROM chosen c JOIN dated d ON d.crime_ref = c.crime_ref
+        """,
+    )
+    return {"cooffend_crime_pairs": engine.count("_layers_cooffend_pairs")}
+
+
+def cooffend_sql() -> str:
+    return """
+        SELECT nominal_a, nominal_b, 'cooffend' AS layer, sum(weight ORDER BY weight) AS weight,
+               min(offence_date) AS first_date, max(offence_date) AS last_date, count(*) AS evidence_count,
+               CAST(NULL AS VARCHAR) AS handling_code, list_sort(list(crime_ref)) AS crime_refs,
+               CAST(NULL AS VARCHAR[]) AS log_ids, CAST(NULL AS VARCHAR) AS soc_layer
+        FROM _layers_cooffend_pairs
+        GROUP BY nominal_a, nominal_b
+    """
+
+
+# -- place (docs/all-age.md) -----------------------------------------------------------------------
+def place_key_sql(col: str) -> str:
+    """A place key as compared: trimmed and lower-cased; empty is none."""
+    return f"nullif(lower(trim({col})), '')"
+
+
+def build_place(engine, settings: Settings) -> dict:
+    """`_layers_place_pairs`: two people at one place on different selected crimes (or one of them found there
+    after a missing episode), weighted as the final table is (gap and recency halving). Places with more
+    than `place_max_people` people make no links."""
+    as_of = date_lit(settings.as_of)
+    parts = []
+    if "location_key" in engine.columns("crimes"):
+        parts.append(f"""
+            SELECT {place_key_sql("c.location_key")} AS place, c.crime_ref AS event, c.crime_ref, cn.nominal_id,
+                   c.offence_date AS event_date
+            FROM crimes c JOIN (SELECT DISTINCT crime_ref FROM profile_crimes) s ON s.crime_ref = c.crime_ref
+            JOIN crime_nominals cn ON cn.crime_ref = c.crime_ref
+                 AND (cn.role = 'victim' OR cn.role IN {_offender_roles()})
+            WHERE c.offence_date <= {as_of}""")
+    if engine.has_table("missing_episodes"):
+        parts.append(f"""
+            SELECT {place_key_sql("found_location_key")} AS place,
+                   concat('missing:', nominal_id, ':', CAST(start_date AS VARCHAR)) AS event,
+                   CAST(NULL AS VARCHAR) AS crime_ref, nominal_id, start_date AS event_date
+            FROM missing_episodes WHERE start_date <= {as_of}""")
+    body = " UNION ".join(parts) if parts else (
+        "SELECT CAST(NULL AS VARCHAR) AS place, CAST(NULL AS VARCHAR) AS event, CAST(NULL AS VARCHAR) AS crime_ref, "
+        "CAST(NULL AS VARCHAR) AS nominal_id, CAST(NULL AS DATE) AS event_date WHERE false")
+    engine.create_table(
+        "_layers_place_people",
+        f"""
+        SELECT p.*, k.people FROM (SELECT * FROM ({body}) AS u WHERE place IS NOT NULL) p
+        JOIN (SELECT place, count(DISTINCT nominal_id) AS people FROM ({body}) AS u2 WHERE place IS NOT NULL
+              GROUP BY place) k ON k.place = p.place
+        """,
+    )
+    max_people = int(settings.place_max_people)
+    gap = "abs(date_diff('day', x.event_date, y.event_date))"
+    recency = f"greatest(date_diff('day', greatest(x.event_date, y.event_date), {as_of}), 0)"
+    engine.create_table(
+        "_layers_place_pairs",
+        f"""
+        SELECT DISTINCT x.place, x.nominal_id AS nominal_a, y.nominal_id AS nominal_b, x.event AS event_a,
+               y.event AS event_b, x.crime_ref AS crime_a, y.crime_ref AS crime_b,
+               least(x.event_date, y.event_date) AS first_date,
+               greatest(x.event_date, y.event_date) AS last_date,
+               {_decay(gap, settings.gap_half_life)} * {_decay(recency, settings.recency_half_life)} AS weight
+        FROM _layers_place_people x
+        JOIN _layers_place_people y ON y.place = x.place AND x.nominal_id < y.nominal_id AND x.event <> y.event
+        WHERE x.people <= {max_people}
+        """,
+    )
+    crowded = engine.fetch_rows(
+        f"SELECT count(DISTINCT place) FROM _layers_place_people WHERE people > {max_people}")[0][0]
+    return {"place_locations_too_crowded": int(crowded or 0),
+            "place_location_key_supplied": "location_key" in engine.columns("crimes")}
+
+
+def place_sql() -> str:
+    # crime_refs: the crimes behind the link (a missing episode is evidence but not a crime).
+    return """
+        SELECT p.nominal_a, p.nominal_b, 'place' AS layer, sum(p.weight ORDER BY p.weight) AS weight,
+               min(p.first_date) AS first_date, max(p.last_date) AS last_date, count(*) AS evidence_count,
+               CAST(NULL AS VARCHAR) AS handling_code, max(r.crime_refs) AS crime_refs,
+               CAST(NULL AS VARCHAR[]) AS log_ids, CAST(NULL AS VARCHAR) AS soc_layer
+        FROM _layers_place_pairs p
+        LEFT JOIN (
+            SELECT nominal_a, nominal_b, list_sort(list(DISTINCT c)) AS crime_refs FROM (
+                SELECT nominal_a, nominal_b, crime_a AS c FROM _layers_place_pairs
+                UNION SELECT nominal_a, nominal_b, crime_b AS c FROM _layers_place_pairs
+            ) AS u WHERE c IS NOT NULL GROUP BY nominal_a, nominal_b
+        ) r ON r.nominal_a = p.nominal_a AND r.nominal_b = p.nominal_b
+        GROUP BY p.nominal_a, p.nominal_b
+    """
+
+
 def run(engine, settings: Settings) -> StageOutput:
     """Build `edges` from the four layers."""
     if settings.as_of is None:  # the pipeline always sets it; a direct caller may not
@@ -309,7 +448,17 @@ def run(engine, settings: Settings) -> StageOutput:
     facts: dict = {}
     parts: list[str] = []
 
-    if engine.has_table("full_table"):
+    cooffend = settings.cooffending_layer and engine.has_table("profile_crimes")
+    place = settings.place_layer and engine.has_table("profile_crimes")
+    if engine.has_table("full_table") and cooffend:
+        # Offenders of selected crimes without a victim (drug supply) are seeds too.
+        engine.create_table(
+            "_layers_seeds",
+            "SELECT offender_id AS nominal_id FROM full_table UNION SELECT cn.nominal_id FROM crime_nominals cn "
+            "JOIN (SELECT DISTINCT crime_ref FROM profile_crimes) s ON s.crime_ref = cn.crime_ref "
+            f"WHERE cn.role IN {_offender_roles()}",
+        )
+    elif engine.has_table("full_table"):
         engine.create_table("_layers_seeds", "SELECT DISTINCT offender_id AS nominal_id FROM full_table")
     else:
         engine.create_table("_layers_seeds", empty_sql("full_table", "offender_id AS nominal_id"))
@@ -325,12 +474,19 @@ def run(engine, settings: Settings) -> StageOutput:
         parts.append(custody_sql(settings))
     if engine.has_table("soc_edges"):
         parts.append(soc_sql())
+    if cooffend:
+        facts.update(build_cooffend(engine, settings))
+        parts.append(cooffend_sql())
+    if place:
+        facts.update(build_place(engine, settings))
+        parts.append(place_sql())
 
     body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts) if parts else empty_sql("edges")
     engine.create_table("edges", f"SELECT {EDGE_COLUMNS} FROM ({body}) ORDER BY layer, nominal_a, nominal_b")
 
     counts = dict(engine.fetch_rows("SELECT layer, count(*) FROM edges GROUP BY layer"))
     facts["edges_by_layer"] = {name: int(counts.get(name, 0)) for name in LAYER_NAMES}
+    facts["edges_by_layer"].update({name: int(counts[name]) for name in ALLAGE_LAYERS if name in counts})
     facts["edges"] = sum(facts["edges_by_layer"].values())
     for name in _SCRATCH:
         engine.drop(name)
@@ -340,6 +496,7 @@ def run(engine, settings: Settings) -> StageOutput:
 STAGE = Stage(
     "layers",
     lambda engine, settings, ctx: run(engine, settings),
-    optional_reads=("full_table", "final_table", "intel_logs", "intel_nominals", "custody_cells", "soc_edges"),
+    optional_reads=("full_table", "final_table", "intel_logs", "intel_nominals", "custody_cells", "soc_edges",
+                    "profile_crimes", "crimes", "crime_nominals", "missing_episodes"),
     writes=("edges",),
 )

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from hiddennet import continuity
 from hiddennet.errors import HiddennetError
-from hiddennet.settings import Settings
+from hiddennet.settings import ALLAGE_LAYERS, Settings
 from hiddennet.stage import Stage, StageOutput
 from hiddennet.tables import empty_sql
 
@@ -341,7 +341,8 @@ def _centrality(t: pa.Table, exact_max: int, samples: int, seed: int) -> pa.Tabl
 # -- the stage ----------------------------------------------------------------------------------------
 def _layer_weight_case(settings: Settings) -> str:
     lw = settings.layer_weight
-    whens = " ".join(f"WHEN '{name}' THEN {float(getattr(lw, name))!r}" for name in LAYER_NAMES)
+    # The all-age layers exist only when their setting is on; their weights are harmless otherwise.
+    whens = " ".join(f"WHEN '{name}' THEN {float(getattr(lw, name))!r}" for name in (*LAYER_NAMES, *ALLAGE_LAYERS))
     return f"CASE layer {whens} ELSE 0.0 END"
 
 

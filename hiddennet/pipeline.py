@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from hiddennet import continuity, dismantle, harm, ingest, layers, network, publish, safeguard, select
+from hiddennet import allage, continuity, dismantle, harm, ingest, layers, network, publish, safeguard, select
 from hiddennet.engine import Engine, make_engine
 from hiddennet.safeguard import fairness
 from hiddennet.settings import Settings
@@ -33,6 +33,7 @@ STAGES: tuple[Stage, ...] = (
     network.STAGE,
     safeguard.STAGE,
     harm.STAGE,
+    allage.STAGE,
     dismantle.STAGE,
     safeguard.TRIAGE_STAGE,
     continuity.CHANGES_STAGE,

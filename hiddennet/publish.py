@@ -152,10 +152,10 @@ STAGE = Stage(
     "publish",
     _run_stage,
     # Every published table of the stages before it (the ingested `nominals` is `input_nominals`).
-    # Published only when their setting is set (the stage that made them lists them in its output then);
-    # entity resolution's tables only when it is on (docs/resolve.md).
+    # Published only when their setting or feature is on (the stage that made them lists them in its output
+    # then: `Table.conditional`); entity resolution's tables only when it is on (docs/resolve.md).
     reads=tuple(t.name for t in tables.TABLES.values()
-                if t.published and t.stage != "publish" and not t.when and t.name not in _RESOLVE_TABLES),
-    optional_reads=(*(t.name for t in tables.TABLES.values() if t.published and t.when), *_RESOLVE_TABLES),
+                if t.published and t.stage != "publish" and not t.conditional and t.name not in _RESOLVE_TABLES),
+    optional_reads=(*(t.name for t in tables.TABLES.values() if t.published and t.conditional), *_RESOLVE_TABLES),
     writes=("input_nominals", *ASSEMBLED, IDENTITIES),
 )

@@ -12,15 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hiddennet import tables as tables_registry
 from hiddennet.contract import OFFENDER_ROLES
 from hiddennet.errors import InputContractError, SettingsError
+from hiddennet.settings import allage_on
 from hiddennet.sql import age_years, date_lit, lit
 from hiddennet.stage import Stage, StageOutput
+from hiddennet.tables import empty_sql
 
 BUILTIN_PROFILES = ("cse", "cce", "msht")
 _WS = re.compile(r"\s+")
@@ -29,6 +33,21 @@ _WS = re.compile(r"\s+")
 _CRIMES = "_select_crimes"
 _VICTIMS = "_select_victims"
 _CANDIDATES = "_select_candidates"
+_ALL_FULL = "_select_full_all"  # several profiles: every profile's full-table rows, before the union is grouped
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The tables one profile's selection writes: the run's own, or one profile's scratch (`profiles`)."""
+
+    crimes: str = _CRIMES
+    victims: str = _VICTIMS
+    candidates: str = _CANDIDATES
+    full: str = "full_table"
+    final: str = "final_table"
+
+
+_RUN = _Names()
 
 
 # -- profiles --------------------------------------------------------------------------------------
@@ -196,26 +215,108 @@ def _check_inputs(engine) -> None:
 
 # -- the stage -------------------------------------------------------------------------------------
 def run(engine, settings) -> StageOutput:
-    """Write full_table, final_table and selection_summary (docs/tables.md)."""
-    profile = load_profile(settings.profile)
+    """Write full_table, final_table and selection_summary (docs/tables.md); with the all-age settings
+    also profile_crimes and profile_full_table (written empty otherwise, and then not published)."""
     as_of: dt.date = settings.as_of
     if as_of is None:
         raise SettingsError("as_of: select needs the run's reference date")
-    min_age = int(settings.min_offender_age)
-    gap_hl = float(settings.gap_half_life)
-    rec_hl = float(settings.recency_half_life)
     _check_inputs(engine)
-    _match_crimes(engine, profile)
-    _victims(engine, profile)
-    _candidates(engine)
-    _full_table(engine, min_age)
-    _final_table(engine, as_of, gap_hl, rec_hl)
-    facts = _summarise(engine, profile, min_age, as_of)
+    if settings.profiles is not None:
+        return _run_profiles(engine, settings)
+    profile = load_profile(settings.profile)
+    facts = _select_one(engine, settings, profile, _RUN)
+    tables: tuple[str, ...] = ("full_table", "final_table", "selection_summary")
+    if allage_on(settings):
+        _profile_tables(engine, [(profile, _RUN)])
+        tables += ("profile_crimes",)
+    else:
+        engine.create_table("profile_crimes", empty_sql("profile_crimes"))
+    engine.create_table("profile_full_table", empty_sql("profile_full_table"))
     _write_summary(engine, facts)
     for t in (_CRIMES, _VICTIMS, _CANDIDATES):
         engine.drop(t)
     _add_shares(facts, profile)
-    return StageOutput(tables=("full_table", "final_table", "selection_summary"), facts=facts)
+    return StageOutput(tables=tables, facts=facts)
+
+
+def _select_one(engine, settings, profile: Profile, n: _Names) -> dict:
+    """One profile's selection into the tables `n`; returns its counts."""
+    min_age = int(settings.min_offender_age)
+    _match_crimes(engine, profile, n)
+    _victims(engine, profile, n)
+    _candidates(engine, n)
+    _full_table(engine, min_age, n)
+    _final_table(engine, settings.as_of, float(settings.gap_half_life), float(settings.recency_half_life), n)
+    return _summarise(engine, profile, min_age, settings.as_of, n)
+
+
+def _run_profiles(engine, settings) -> StageOutput:
+    """Several profiles (`profiles`): each selects into its own scratch tables; the full table is their union
+    (a row selected by two profiles once, each rule flag true when any profile's rule matched) and the final
+    table is built on it. The summary holds the union's table counts and every profile's counts as
+    `<profile>.<measure>`."""
+    chosen: list[tuple[Profile, _Names]] = []
+    for i, entry in enumerate(settings.profiles):
+        profile = load_profile(entry)
+        if any(p.name == profile.name for p, _ in chosen):
+            raise SettingsError(f"profiles: item {i + 1} has the name of an earlier profile ({profile.name})")
+        chosen.append((profile, _Names(*(f"_select_{part}_{i}" for part in
+                                          ("crimes", "victims", "candidates", "full", "final")))))
+    per_profile = {p.name: _select_one(engine, settings, p, n) for p, n in chosen}
+    _profile_tables(engine, chosen)
+    matched = ("matched_title", "matched_flag", "matched_mo", "matched_code")
+    cols = [c for c in tables_registry.table("full_table").column_names if c not in matched]
+    # The union is made a table of its own (with the profile) before it is grouped: Spark's constraint
+    # propagation fails on an aggregate directly over a UNION of these tables.
+    every = ", ".join(tables_registry.table("full_table").column_names)
+    engine.create_table(_ALL_FULL, " UNION ALL ".join(
+        f"SELECT {lit(p.name)} AS profile, {every} FROM {n.full}" for p, n in chosen))
+    engine.create_table(
+        "full_table",
+        f"SELECT {', '.join(cols)}, {', '.join(f'bool_or({m}) AS {m}' for m in matched)} "
+        f"FROM {_ALL_FULL} GROUP BY {', '.join(cols)}",
+    )
+    engine.drop(_ALL_FULL)
+    _final_table(engine, settings.as_of, float(settings.gap_half_life), float(settings.recency_half_life))
+    facts = _summarise_tables(engine, settings.as_of)
+    summary = dict(facts)
+    for name, pf in per_profile.items():
+        summary.update({f"{name}.{k}": v for k, v in pf.items()})
+    _write_summary(engine, summary)
+    for _, n in chosen:
+        for t in (n.crimes, n.victims, n.candidates, n.full, n.final):
+            engine.drop(t)
+    for name, pf in per_profile.items():
+        _add_shares(pf, next(p for p, _ in chosen if p.name == name))
+    facts["profile"] = [p.name for p, _ in chosen]
+    facts["profiles"] = per_profile
+    tables = ("full_table", "final_table", "selection_summary", "profile_crimes", "profile_full_table")
+    return StageOutput(tables=tables, facts=facts)
+
+
+def _summarise_tables(engine, as_of: dt.date) -> dict:
+    """The counts of the run's full and final tables only (several profiles: their union)."""
+    combined = " CROSS JOIN ".join(f"({p.strip()}) AS s{i}" for i, p in enumerate(_table_counts(as_of)))
+    t = engine.fetch_arrow(f"SELECT * FROM {combined}")
+    return {name: int(t.column(name)[0].as_py() or 0) for name in t.column_names}
+
+
+def _profile_tables(engine, chosen: list[tuple[Profile, _Names]]) -> None:
+    """`profile_crimes` (each profile's selected crimes) and `profile_full_table` (each profile's full-table rows)."""
+    crimes = " UNION ALL ".join(
+        f"SELECT {lit(p.name)} AS profile, c.crime_ref, c.offence_date, c.offence_code, c.location_area, "
+        f"v.crime_ref IS NOT NULL AS has_selected_victim, c.matched_title, c.matched_flag, c.matched_mo, "
+        f"c.matched_code FROM {n.crimes} c "
+        f"LEFT JOIN (SELECT DISTINCT crime_ref FROM {n.full}) v ON v.crime_ref = c.crime_ref WHERE c.candidate"
+        for p, n in chosen
+    )
+    engine.create_table("profile_crimes", crimes)
+    rows = " UNION ALL ".join(
+        f"SELECT {lit(p.name)} AS profile, crime_ref, offender_id, victim_id, matched_title, matched_flag, "
+        f"matched_mo, matched_code FROM {n.full}"
+        for p, n in chosen
+    )
+    engine.create_table("profile_full_table", rows)
 
 
 def _crime_source(profile: Profile) -> tuple[str, str]:
@@ -236,13 +337,13 @@ def _crime_source(profile: Profile) -> tuple[str, str]:
     return source, title_rule
 
 
-def _match_crimes(engine, profile: Profile) -> None:
+def _match_crimes(engine, profile: Profile, n: _Names = _RUN) -> None:
     """1. `_select_crimes`: every crime with the rules it matches (the summary counts all crimes, selected or not)."""
     source, title_rule = _crime_source(profile)
     exclude_da = "TRUE" if profile.exclude_domestic_abuse else "FALSE"
     # 1. Every crime with the rules it matches (the summary counts all crimes, selected or not).
     engine.create_table(
-        _CRIMES,
+        n.crimes,
         f"""
         SELECT crime_ref, offence_date, offence_title, offence_code, location_area, is_da,
                matched_title, matched_flag, matched_mo, matched_code,
@@ -262,14 +363,14 @@ def _match_crimes(engine, profile: Profile) -> None:
     )
 
 
-def _victims(engine, profile: Profile) -> None:
+def _victims(engine, profile: Profile, n: _Names = _RUN) -> None:
     """2. `_select_victims`: victims of candidate crimes, their age on the offence date, whether selected."""
     # 2. Victims of candidate crimes with their age on the offence date.
     max_age = profile.max_victim_age
     # A victim born after the offence (negative age) counts as 0, so is selected.
     victim_ok = "TRUE" if max_age is None else f"(raw_age IS NOT NULL AND raw_age <= {int(max_age)})"
     engine.create_table(
-        _VICTIMS,
+        n.victims,
         f"""
         SELECT crime_ref, victim_id, victim_sex, victim_ethnicity,
                -- not greatest(raw_age, 0): greatest skips NULL, and an unknown age must stay unknown
@@ -280,7 +381,7 @@ def _victims(engine, profile: Profile) -> None:
             SELECT DISTINCT c.crime_ref, cn.nominal_id AS victim_id, n.sex AS victim_sex,
                    n.ethnicity AS victim_ethnicity,
                    {age_years("n.date_of_birth", "c.offence_date")} AS raw_age
-            FROM {_CRIMES} c
+            FROM {n.crimes} c
             JOIN crime_nominals cn ON cn.crime_ref = c.crime_ref AND cn.role = 'victim'
             LEFT JOIN nominals n ON n.nominal_id = cn.nominal_id
             WHERE c.candidate
@@ -289,13 +390,13 @@ def _victims(engine, profile: Profile) -> None:
     )
 
 
-def _candidates(engine) -> None:
+def _candidates(engine, n: _Names = _RUN) -> None:
     """3. `_select_candidates`: crime x offender x victim rows of selected victims, before the offender age rule."""
     # 3. Crime x offender x victim before the offender age rule; one row per offender however many
     #    offender roles they hold on the crime (the first role in contract order is kept).
     roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
     engine.create_table(
-        _CANDIDATES,
+        n.candidates,
         f"""
         SELECT v.crime_ref, o.offender_id, v.victim_id, c.offence_date, c.offence_title, c.offence_code,
                {_role_of_rank("o.role_rank")} AS offender_role,
@@ -303,34 +404,34 @@ def _candidates(engine) -> None:
                v.victim_age, n.sex AS offender_sex, v.victim_sex, n.ethnicity AS offender_ethnicity,
                v.victim_ethnicity, c.location_area, v.victim_born_after_offence,
                c.matched_title, c.matched_flag, c.matched_mo, c.matched_code
-        FROM (SELECT * FROM {_VICTIMS} WHERE selected) v
+        FROM (SELECT * FROM {n.victims} WHERE selected) v
         JOIN (
             SELECT crime_ref, nominal_id AS offender_id, min({_role_rank()}) AS role_rank
             FROM crime_nominals
             WHERE role IN ({roles})
-              AND crime_ref IN (SELECT crime_ref FROM {_VICTIMS} WHERE selected)
+              AND crime_ref IN (SELECT crime_ref FROM {n.victims} WHERE selected)
             GROUP BY crime_ref, nominal_id
         ) o ON o.crime_ref = v.crime_ref
-        JOIN {_CRIMES} c ON c.crime_ref = v.crime_ref
+        JOIN {n.crimes} c ON c.crime_ref = v.crime_ref
         LEFT JOIN nominals n ON n.nominal_id = o.offender_id
         """,
     )
 
 
-def _full_table(engine, min_age: int) -> None:
+def _full_table(engine, min_age: int, n: _Names = _RUN) -> None:
     """4. `full_table`."""
     # 4. Full table: offenders under the age of criminal responsibility out; nobody offends against
     #    themselves (a person recorded as victim and offender of one crime keeps their other rows).
     engine.create_table(
-        "full_table",
+        n.full,
         f"""
-        SELECT * FROM {_CANDIDATES}
+        SELECT * FROM {n.candidates}
         WHERE (offender_age IS NULL OR offender_age >= {min_age}) AND offender_id <> victim_id
         """,
     )
 
 
-def _final_table(engine, as_of: dt.date, gap_hl: float, rec_hl: float) -> None:
+def _final_table(engine, as_of: dt.date, gap_hl: float, rec_hl: float, n: _Names = _RUN) -> None:
     """5. `final_table`: offender pairs through a shared victim, weighted by the gap between crimes and recency."""
     # 5. Final table (half-lives cast to DOUBLE: Spark reads 365.0 as a DECIMAL and rounds the
     #    exponent to six places). Pairs of full-table rows sharing a victim, offender_1 < offender_2 (which also
@@ -339,7 +440,7 @@ def _final_table(engine, as_of: dt.date, gap_hl: float, rec_hl: float) -> None:
     latest = "greatest(a.offence_date, b.offence_date)"
     recency_days = f"greatest(date_diff('day', {latest}, {date_lit(as_of)}), 0)"
     engine.create_table(
-        "final_table",
+        n.final,
         f"""
         SELECT a.offender_id AS offender_1, b.offender_id AS offender_2,
                a.crime_ref AS crime_ref_1, b.crime_ref AS crime_ref_2, a.victim_id,
@@ -347,8 +448,8 @@ def _final_table(engine, as_of: dt.date, gap_hl: float, rec_hl: float) -> None:
                pow(CAST(2 AS DOUBLE),
                    -abs(date_diff('day', a.offence_date, b.offence_date)) / CAST({gap_hl!r} AS DOUBLE))
                  * pow(CAST(2 AS DOUBLE), -{recency_days} / CAST({rec_hl!r} AS DOUBLE)) AS weight
-        FROM (SELECT crime_ref, offender_id, victim_id, offence_date FROM full_table) a
-        JOIN (SELECT crime_ref, offender_id, victim_id, offence_date FROM full_table) b
+        FROM (SELECT crime_ref, offender_id, victim_id, offence_date FROM {n.full}) a
+        JOIN (SELECT crime_ref, offender_id, victim_id, offence_date FROM {n.full}) b
           ON a.victim_id = b.victim_id AND a.offender_id < b.offender_id
         """,
     )
@@ -380,16 +481,16 @@ def _add_shares(facts: dict, profile: Profile) -> None:
     facts["profile_max_victim_age"] = profile.max_victim_age
 
 
-def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date) -> dict:
+def _summarise(engine, profile: Profile, min_age: int, as_of: dt.date, n: _Names = _RUN) -> dict:
     """Counts a reviewer asks for (method.md section 1; docs/selection.md names each)."""
-    parts = _crime_counts(profile) + _row_counts(profile, min_age) + _table_counts(as_of)
+    parts = _crime_counts(profile, n) + _row_counts(profile, min_age, n) + _table_counts(as_of, n)
     # One statement of one-row parts: each statement costs planning time, the parts are cheap.
     combined = " CROSS JOIN ".join(f"({p.strip()}) AS s{i}" for i, p in enumerate(parts))
     t = engine.fetch_arrow(f"SELECT * FROM {combined}")
     return {name: int(t.column(name)[0].as_py() or 0) for name in t.column_names}
 
 
-def _crime_counts(profile: Profile) -> list[str]:
+def _crime_counts(profile: Profile, n: _Names = _RUN) -> list[str]:
     """One-row queries: crimes by rule matched, rejected as domestic abuse, candidates with no victim."""
     parts: list[str] = []
     put = parts.append
@@ -410,19 +511,19 @@ def _crime_counts(profile: Profile) -> list[str]:
                    AS gap_crimes_flag_without_title_or_mo,
                sum(CASE WHEN {title_rule_on} AND matched_title AND NOT matched_flag THEN 1 ELSE 0 END)
                    AS gap_crimes_title_without_flag
-        FROM {_CRIMES}
+        FROM {n.crimes}
         """
     )
     put(
         f"""
-        SELECT count(*) AS crimes_candidate_no_victim FROM {_CRIMES} c
-        WHERE c.candidate AND NOT EXISTS (SELECT 1 FROM {_VICTIMS} v WHERE v.crime_ref = c.crime_ref)
+        SELECT count(*) AS crimes_candidate_no_victim FROM {n.crimes} c
+        WHERE c.candidate AND NOT EXISTS (SELECT 1 FROM {n.victims} v WHERE v.crime_ref = c.crime_ref)
         """
     )
     return parts
 
 
-def _row_counts(profile: Profile, min_age: int) -> list[str]:
+def _row_counts(profile: Profile, min_age: int, n: _Names = _RUN) -> list[str]:
     """One-row queries: victim rows by age outcome, candidate rows by offender age and self-offending."""
     parts: list[str] = []
     put = parts.append
@@ -439,7 +540,7 @@ def _row_counts(profile: Profile, min_age: int) -> list[str]:
                sum(CASE WHEN victim_born_after_offence AND selected THEN 1 ELSE 0 END)
                    AS victim_rows_born_after_offence_selected,
                sum(CASE WHEN selected THEN 1 ELSE 0 END) AS victim_rows_selected
-        FROM {_VICTIMS}
+        FROM {n.victims}
         """
     )
     put(
@@ -450,28 +551,28 @@ def _row_counts(profile: Profile, min_age: int) -> list[str]:
                sum(CASE WHEN offender_id = victim_id THEN 1 ELSE 0 END) AS rows_offender_is_victim,
                sum(CASE WHEN offender_age IS NULL AND offender_id <> victim_id THEN 1 ELSE 0 END)
                    AS full_table_rows_offender_age_unknown
-        FROM {_CANDIDATES}
+        FROM {n.candidates}
         """
     )
     return parts
 
 
-def _table_counts(as_of: dt.date) -> list[str]:
+def _table_counts(as_of: dt.date, n: _Names = _RUN) -> list[str]:
     """One-row queries: sizes of the full and final tables, crimes with one offender, rows after as_of."""
     parts: list[str] = []
     put = parts.append
     put(
-        """
+        f"""
         SELECT count(*) AS full_table_rows, count(DISTINCT crime_ref) AS full_table_crimes,
                count(DISTINCT offender_id) AS full_table_offenders, count(DISTINCT victim_id) AS full_table_victims
-        FROM full_table
+        FROM {n.full}
         """
     )
     put(
-        """
+        f"""
         SELECT sum(CASE WHEN n = 1 THEN 1 ELSE 0 END) AS full_table_crimes_one_offender,
                max(n) AS max_offenders_per_crime
-        FROM (SELECT crime_ref, count(DISTINCT offender_id) AS n FROM full_table GROUP BY crime_ref) AS k
+        FROM (SELECT crime_ref, count(DISTINCT offender_id) AS n FROM {n.full} GROUP BY crime_ref) AS k
         """
     )
     put(
@@ -479,21 +580,21 @@ def _table_counts(as_of: dt.date) -> list[str]:
         SELECT count(*) AS final_table_rows,
                sum(CASE WHEN greatest(offence_date_1, offence_date_2) > {date_lit(as_of)} THEN 1 ELSE 0 END)
                    AS final_table_rows_after_as_of
-        FROM final_table
+        FROM {n.final}
         """
     )
     put(
-        """
+        f"""
         SELECT count(*) AS final_table_offenders FROM (
-            SELECT offender_1 AS o FROM final_table UNION SELECT offender_2 FROM final_table) AS u
+            SELECT offender_1 AS o FROM {n.final} UNION SELECT offender_2 FROM {n.final}) AS u
         """
     )
     put(
-        """
+        f"""
         SELECT count(*) AS final_table_crimes,
                sum(CASE WHEN k.n = 1 THEN 1 ELSE 0 END) AS final_table_crimes_one_offender
-        FROM (SELECT crime_ref_1 AS crime_ref FROM final_table UNION SELECT crime_ref_2 FROM final_table) AS c
-        JOIN (SELECT crime_ref, count(DISTINCT offender_id) AS n FROM full_table GROUP BY crime_ref) AS k
+        FROM (SELECT crime_ref_1 AS crime_ref FROM {n.final} UNION SELECT crime_ref_2 FROM {n.final}) AS c
+        JOIN (SELECT crime_ref, count(DISTINCT offender_id) AS n FROM {n.full} GROUP BY crime_ref) AS k
           ON k.crime_ref = c.crime_ref
         """
     )
@@ -504,5 +605,5 @@ STAGE = Stage(
     "select",
     lambda engine, settings, ctx: run(engine, settings),
     reads=("crimes", "input_nominals", "crime_nominals"),
-    writes=("full_table", "final_table", "selection_summary"),
+    writes=("full_table", "final_table", "selection_summary", "profile_crimes", "profile_full_table"),
 )

@@ -13,11 +13,14 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hiddennet.errors import SettingsError
 
 LAYERS = ("victim", "intel", "custody", "soc")
+# Layers of the all-age features (docs/all-age.md): built only when their setting is on.
+ALLAGE_LAYERS = ("cooffend", "place")
+BUILTIN_PROFILE_NAMES = ("cse", "cce", "msht")  # select.BUILTIN_PROFILES (select imports this module)
 DashboardRole = Literal["analyst", "intelligence_officer", "safeguarding_lead"]
 
 
@@ -49,6 +52,10 @@ class LayerWeights(BaseModel):
     intel: float = Field(1.0, ge=0, description="Weight of the intelligence layer.")
     custody: float = Field(1.0, ge=0, description="Weight of the custody (shared prison cell) layer.")
     soc: float = Field(1.0, ge=0, description="Weight of the existing Serious Organised Crime network.")
+    cooffend: float = Field(
+        1.0, ge=0, description="Weight of the co-offending layer (built only when `cooffending_layer` is on)."
+    )
+    place: float = Field(1.0, ge=0, description="Weight of the place layer (built only when `place_layer` is on).")
 
 
 class Settings(BaseModel):
@@ -390,6 +397,44 @@ class Settings(BaseModel):
         True, description="Alert when a child is in a ranked group that they were not in (as a child) last run."
     )
 
+    # -- all-age exploitation (docs/all-age.md); every one off by default ------------------------------------
+    profiles: list[str] | None = Field(
+        None,
+        description="Several selection profiles in one run (built-in names or profile files, e.g. `[\"cse\", "
+        "\"cce\", \"msht\"]`): the full table is their union and every row, link, nominal and group is tagged with "
+        "the profiles that selected it (tables `profile_*`, `cross_profile`). Empty: the one `profile`; do not set "
+        "both to different things.",
+    )
+    cooffending_layer: bool = Field(
+        False,
+        description="Build the co-offending layer: offenders on the same selected crime (any profile's, with or "
+        "without a victim) linked with the recency weight; child suspects of selected drug-supply crimes are flagged "
+        "`possible_cce_victim` (never targets).",
+    )
+    cooffending_window_days: int | None = Field(
+        None, ge=1,
+        description="With `cooffending_layer`: also link a selected crime's offender with anyone who co-offended with "
+        "them on any crime dated this many days up to `as_of` (empty: selected crimes only).",
+    )
+    drug_supply_offence_codes: list[str] = Field(
+        ["92A"],
+        description="Home Office offence codes of drug-supply crimes (92A production, supply, PWITS): a child suspect "
+        "of one selected under `cce` is a possible victim of criminal exploitation (Modern Slavery Act 2015 s.45).",
+    )
+    place_layer: bool = Field(
+        False,
+        description="Build the place layer: people on selected crimes at the same `crimes.location_key` linked (and "
+        "children found there after a missing episode); publish the `places` hotspot table.",
+    )
+    place_max_people: int = Field(
+        30, ge=2, description="Places with more people on selected crimes than this make no place links (counted)."
+    )
+    missing_repeat_episodes: int = Field(
+        3, ge=2,
+        description="Missing episodes (input `missing_episodes`) that make a child's missing repeated: with a link "
+        "into a group it raises their triage band to `high`.",
+    )
+
     @field_validator("spark", mode="before")
     @classmethod
     def _spark_text(cls, v):
@@ -397,6 +442,29 @@ class Settings(BaseModel):
         if isinstance(v, dict):
             return {k: (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
         return v
+
+    @field_validator("profiles")
+    @classmethod
+    def _profile_names(cls, v: list[str] | None) -> list[str] | None:
+        # Names are checked here; files are loaded (and checked) by the select stage.
+        if v is None:
+            return v
+        out = [p.strip() for p in v]
+        if not out or any(not p for p in out):
+            raise ValueError("a profile name is empty (or the list is)")
+        if len(set(out)) != len(out):
+            raise ValueError("a profile is named twice")
+        unknown = [i for i, p in enumerate(out) if p not in BUILTIN_PROFILE_NAMES and not Path(p).is_file()]
+        if unknown:
+            raise ValueError(f"item {unknown[0] + 1} is neither a built-in profile "
+                             f"({', '.join(BUILTIN_PROFILE_NAMES)}) nor a file")
+        return out
+
+    @model_validator(mode="after")
+    def _one_way_to_name_profiles(self) -> Settings:
+        if self.profiles is not None and "profile" in self.model_fields_set and self.profile not in self.profiles:
+            raise ValueError("profile and profiles disagree: set profiles only (or make profile one of them)")
+        return self
 
     @field_validator("dashboard_handling_roles")
     @classmethod
@@ -449,6 +517,16 @@ class Settings(BaseModel):
             if _CONTROL.search(x):
                 raise ValueError(f"{k}: the value holds a control character (a line break?)")
         return v
+
+
+def active_profiles(settings: Settings) -> list[str]:
+    """The profiles of the run: `profiles` when set, else the one `profile`."""
+    return list(settings.profiles) if settings.profiles is not None else [settings.profile]
+
+
+def allage_on(settings: Settings) -> bool:
+    """Any all-age setting on (docs/all-age.md): only then are the all-age tables published."""
+    return settings.profiles is not None or settings.cooffending_layer or settings.place_layer
 
 
 def _describe(err: ValidationError) -> list[str]:

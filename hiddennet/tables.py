@@ -91,6 +91,13 @@ class Table:
     engine_name: str = ""
     # Published only when this setting is set (else the table is in the engine only, empty).
     when: str = ""
+    # Published only when its feature is on (docs/all-age.md): a run without it publishes exactly today's tables.
+    optional: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        """Published only when a setting or feature is on: a run without it publishes exactly today's tables."""
+        return bool(self.when) or self.optional
 
     @property
     def sql_name(self) -> str:
@@ -488,7 +495,8 @@ _REGISTRY: tuple[Table, ...] = (
         """
         nominal_id       VARCHAR
         reasons          VARCHAR[]  sorted subset of `child_victim`, `transitional_victim`, `child_offender`,
-                                      `child_in_network`, `victim_offender_overlap`, `adult_at_risk`, `nrm_consider`
+                                      `child_in_network`, `victim_offender_overlap`, `adult_at_risk`, `nrm_consider`,
+                                      `possible_cce_victim` (all-age, docs/all-age.md)
         age_on_as_of     BIGINT     whole years on `as_of`; NULL when unknown
         age_estimated    BOOLEAN    no date of birth: the lowest age the victim records allow
         group_ids        VARCHAR[]  their network groups; empty outside the network
@@ -757,6 +765,153 @@ _REGISTRY: tuple[Table, ...] = (
         rank_harm_ons      DOUBLE     same, ONS
         flagged_members    BIGINT     members flagged for safeguarding
         """,
+    ),
+    # -- all-age exploitation (docs/all-age.md): published only when its setting or input is there --------------
+    _table(
+        "missing_episodes",
+        "ingest",
+        "Optional input: missing-person episodes (published only when supplied).",
+        """
+        nominal_id           VARCHAR    the person who went missing (must exist in `nominals`)
+        start_date           DATE       reported missing
+        end_date             DATE       found or returned; NULL: not yet
+        found_location_key   VARCHAR    the place they were found (same keys as `crimes.location_key`)
+        found_location_area  VARCHAR    the area they were found in
+        source_line          BIGINT     see above
+        """,
+        restricted=True, extras=True, optional=True,
+    ),
+    _table(
+        "profile_crimes",
+        "select",
+        "Every crime each profile selects (rules matched, domestic abuse rule applied), with a victim or not "
+        "(`profiles`, `cooffending_layer` or `place_layer` on).",
+        """
+        profile              VARCHAR    the profile's name
+        crime_ref            VARCHAR
+        offence_date         DATE
+        offence_code         VARCHAR
+        location_area        VARCHAR
+        has_selected_victim  BOOLEAN    a victim passes the profile's age rule (the crime is in `full_table`)
+        matched_title        BOOLEAN
+        matched_flag         BOOLEAN
+        matched_mo           BOOLEAN
+        matched_code         BOOLEAN
+        """,
+        optional=True,
+    ),
+    _table(
+        "profile_full_table",
+        "select",
+        "Which profiles selected each `full_table` row (`profiles` set): one row per profile and row.",
+        """
+        profile        VARCHAR
+        crime_ref      VARCHAR
+        offender_id    VARCHAR
+        victim_id      VARCHAR
+        matched_title  BOOLEAN    this profile's title rule matched
+        matched_flag   BOOLEAN
+        matched_mo     BOOLEAN
+        matched_code   BOOLEAN
+        """,
+        restricted=True, optional=True,
+    ),
+    _table(
+        "profile_nominals",
+        "allage",
+        "Network nominals by the profiles that selected them: offender or victim of a crime the profile selected.",
+        """
+        profile      VARCHAR
+        nominal_id   VARCHAR
+        group_id     VARCHAR    their group
+        as_offender  BOOLEAN    holds an offender role on one of the profile's crimes
+        as_victim    BOOLEAN    victim of one of the profile's crimes
+        crimes       BIGINT     the profile's crimes they are on
+        """,
+        restricted=True, optional=True,
+    ),
+    _table(
+        "profile_edges",
+        "allage",
+        "Links by profile: a crime layer's link (victim, cooffend, place) under the profiles of its crimes; any "
+        "other link under the profiles of its ends.",
+        """
+        profile    VARCHAR
+        nominal_a  VARCHAR    nominal_a < nominal_b
+        nominal_b  VARCHAR
+        layer      VARCHAR
+        """,
+        optional=True,
+    ),
+    _table(
+        "group_harm_by_profile",
+        "allage",
+        "Each group's harm and priority under each profile it is tagged with (`group_harm` is the overall).",
+        """
+        group_id        VARCHAR
+        profile         VARCHAR
+        members         BIGINT     members tagged with the profile
+        crimes          BIGINT     the profile's crimes of members, in the harm window
+        harm_cchi       DOUBLE     CCHI days of the profile's in-window crimes, per member in an offender role
+        harm_ons        DOUBLE     same, ONS
+        rank_harm_cchi  DOUBLE     same, members flagged for safeguarding left out
+        rank_harm_ons   DOUBLE     same, ONS
+        priority_rank   INTEGER    1, 2, ... among the profile's groups by `rank_harm_<priority_measure>` desc,
+                                     size desc, group_id; NULL for a safeguarding-only group
+        """,
+        optional=True,
+    ),
+    _table(
+        "cross_profile",
+        "allage",
+        "Nominals and groups that appear under more than one profile (the Programme Challenger view).",
+        """
+        kind               VARCHAR    `nominal` or `group`
+        id                 VARCHAR    the nominal or group id
+        group_id           VARCHAR    the group (itself for a group)
+        profiles           VARCHAR[]  profiles it appears under, sorted
+        n_profiles         INTEGER
+        offender_profiles  VARCHAR[]  profiles under which the nominal (a group: any member) is an offender
+        safeguarding_flagged  BOOLEAN  a nominal with a `safeguarding` row (never a target); false for a group
+        """,
+        restricted=True, optional=True,
+    ),
+    _table(
+        "places",
+        "allage",
+        "Hotspots (`place_layer` on): per place and profile, its selected crimes, people, harm and recency; ranked "
+        "within its area.",
+        """
+        location_key       VARCHAR    `crimes.location_key`, trimmed and lower-cased
+        location_type      VARCHAR    the most frequent type recorded there (ties: first alphabetically)
+        location_area      VARCHAR    the most frequent area recorded there (ties: first alphabetically)
+        profile            VARCHAR
+        crimes             BIGINT     the profile's selected crimes there
+        victims            BIGINT     distinct victims on them
+        offenders          BIGINT     distinct people in an offender role on them
+        harm               DOUBLE     CCHI days of those crimes (unmapped count 0)
+        last_offence_date  DATE
+        recency_weight     DOUBLE     2^(-days from last_offence_date to as_of / recency_half_life)
+        missing_found      BIGINT     missing episodes whose person was found there
+        area_rank          INTEGER    1, 2, ... within (location_area, profile) by harm x recency_weight desc,
+                                        crimes desc, location_key
+        """,
+        optional=True,
+    ),
+    _table(
+        "missing_children",
+        "allage",
+        "Children (under `child_age` on `as_of`) with missing episodes, whether repeated, their group and where "
+        "they were found (input `missing_episodes` supplied).",
+        """
+        nominal_id           VARCHAR
+        episodes             BIGINT     episodes starting on or before `as_of`
+        last_missing         DATE       start of the latest
+        repeat_missing       BOOLEAN    episodes >= `missing_repeat_episodes`
+        group_id             VARCHAR    their network group; NULL when not in the network
+        found_location_keys  VARCHAR[]  places they were found, sorted
+        """,
+        restricted=True, optional=True,
     ),
 )
 

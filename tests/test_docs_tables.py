@@ -121,9 +121,9 @@ def test_drift_in_the_registry_is_caught():
 def test_published_tables_are_exactly_the_registered_ones(published):
     """Every published file is a registered table with its columns and types in order (input extras after)."""
     schemas, extras = published
-    # Tables published only when a setting is on (`when`, e.g. the history's) are checked by their own tests
-    # (tests/test_continuity.py); this run has the defaults.
-    assert set(schemas) == {t.name for t in registry.TABLES.values() if t.published and not t.when}
+    # Tables published only when a setting or feature is on (`when`: the history's; `optional`: the all-age ones)
+    # are checked by their own tests (tests/test_continuity.py, tests/test_allage.py); this run has the defaults.
+    assert set(schemas) == {t.name for t in registry.TABLES.values() if t.published and not t.conditional}
     for name, schema in schemas.items():
         cols = [(f.name, duckdb_type(f.type)) for f in schema if f.name not in extras.get(name, set())]
         assert cols == [(c.name, c.type) for c in registry.table(name).columns], name
@@ -159,8 +159,8 @@ def test_every_published_column_is_documented_with_its_type(published, documente
 
 def test_every_documented_column_is_published(published, documented):
     schemas, _ = published
-    # Unpublished tables, and those published only with a setting on (`when`), are not in this default run.
-    default = {n for n, t in registry.TABLES.items() if not t.published or t.when}
+    # Unpublished tables, and those published only with a setting or feature on, are not in this default run.
+    default = {n for n, t in registry.TABLES.items() if not t.published or t.conditional}
     stale = [f"{t}.{c}" for t, cols in documented.items() for c in cols
              if t not in default and (t not in schemas or c not in schemas[t].names)]
     assert not stale, f"docs/tables.md lists columns no run publishes: {stale}"

@@ -140,3 +140,86 @@ def test_no_flagged_person_is_ever_a_target(duck, net, fraction, measure):
     children = {n for ms in members.values() for n in ms if whole_years(dt.date.fromisoformat(w.dob[n]), AS_OF) < 18}
     assert children <= flagged
     assert set(itertools.chain.from_iterable(members.values())) >= picks
+
+
+# -- all-age: child suspects of drug supply (docs/all-age.md) -------------------------------------------
+DRUG_SUPPLY = dict(title="Possession with intent to supply a controlled drug - Class A", code="92A")
+
+
+def register_cce_crimes(engine, w: World) -> None:
+    """`profile_crimes` as select writes it with profile `cce`: the drug-supply crimes, which have no victim."""
+    rows = [dict(profile="cce", crime_ref=c.ref, offence_date=dt.date.fromisoformat(c.date), offence_code=c.code,
+                 location_area=c.area, has_selected_victim=False, matched_title=False, matched_flag=False,
+                 matched_mo=False, matched_code=True) for c in w.crimes if c.code == "92A"]
+    s, b = pa.string(), pa.bool_()
+    engine.register_arrow("profile_crimes", pa.Table.from_pylist(rows, pa.schema(
+        [("profile", s), ("crime_ref", s), ("offence_date", pa.date32()), ("offence_code", s), ("location_area", s),
+         ("has_selected_victim", b), ("matched_title", b), ("matched_flag", b), ("matched_mo", b),
+         ("matched_code", b)])))
+
+
+@st.composite
+def county_lines(draw):
+    """A network as `networks()` draws it, plus drug-supply crimes (no victim) with one to three suspects each."""
+    w, pairs = draw(networks())
+    for k in range(draw(st.integers(1, 6))):
+        crew = tuple(sorted(draw(st.sets(st.sampled_from(IDS), min_size=1, max_size=3))))
+        w.crimes.append(Crime(f"D{k}", str(draw(st.dates(dt.date(2017, 1, 1), AS_OF))), offenders=crew,
+                              victims=(), selected=False, **DRUG_SUPPLY))
+    return w, pairs
+
+
+@pytest.mark.slow
+@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(net=county_lines(), fraction=st.sampled_from([0.1, 0.3, 0.5]))
+def test_child_suspects_of_drug_supply_are_flagged_and_never_targets(duck, net, fraction):
+    """With the co-offending layer on under `cce`: every network nominal who was a child on the date of a
+    drug-supply crime they are a suspect of is flagged `possible_cce_victim` (and only they are), is in no
+    dismantling order, and a group of only flagged people has no rank (MSA 2015 s.45; study section 12)."""
+    w, pairs = net
+    s = Settings(as_of=AS_OF, dismantle_fraction=fraction, profile="cce", cooffending_layer=True)
+    build_world(duck, w)
+    for t in ("network_nominals", "combined_edges"):
+        duck.drop(t)
+    complete_contract(duck)
+    register_cce_crimes(duck, w)
+    register_edges(duck, pairs)
+    network.run(duck, s)
+    safeguard.run(duck, s)
+    harm.run(duck, s)
+    dismantle.run(duck, s)
+    in_network = {r[0] for r in duck.fetch_rows("SELECT nominal_id FROM network_nominals")}
+    expected = {p for c in w.crimes if c.code == "92A" for p in c.offenders
+                if p in in_network and whole_years(dt.date.fromisoformat(w.dob[p]), dt.date.fromisoformat(c.date)) < 18}
+    got = {r[0] for r in duck.fetch_rows(
+        "SELECT nominal_id FROM safeguarding WHERE list_contains(reasons, 'possible_cce_victim')")}
+    assert got == expected
+    picks = {r[0] for r in duck.fetch_rows("SELECT nominal_id FROM dismantling")}
+    assert not got & picks
+    flagged = {r[0] for r in duck.fetch_rows("SELECT nominal_id FROM safeguarding")}
+    members: dict[str, set[str]] = {}
+    for n, g in duck.fetch_rows("SELECT nominal_id, group_id FROM network_nominals"):
+        members.setdefault(g, set()).add(n)
+    for g, rank in duck.fetch_rows("SELECT group_id, priority_rank FROM group_harm"):
+        assert (rank is None) == (members[g] <= flagged), g
+
+
+def test_without_the_co_offending_layer_no_one_is_flagged_possible_cce_victim(duck):
+    """The same kind of world with the setting off: the reason never appears (default output unchanged).
+    Hand case: P1 (born 2005) is a suspect of a 2020 drug-supply crime at 14 and linked to P2."""
+    w = World(dob={"P1": "2005-06-01", "P2": "1990-01-01", "W": "1970-01-01"},
+              crimes=[Crime("D1", "2020-01-01", offenders=("P1", "P2"), selected=False, **DRUG_SUPPLY)])
+    build_world(duck, w)
+    for t in ("network_nominals", "combined_edges"):
+        duck.drop(t)
+    complete_contract(duck)
+    register_cce_crimes(duck, w)
+    register_edges(duck, [("P1", "P2")])
+    for on in (False, True):
+        s = Settings(as_of=AS_OF, profile="cce", cooffending_layer=on)
+        network.run(duck, s)
+        safeguard.run(duck, s)
+        got = {r[0] for r in duck.fetch_rows(
+            "SELECT nominal_id FROM safeguarding WHERE list_contains(reasons, 'possible_cce_victim')")}
+        assert got == ({"P1"} if on else set())

@@ -16,7 +16,8 @@ def test_defaults_are_those_of_method_md():
     assert s.max_group_size == 50 and s.harm_window_days == 1826
     assert s.dismantle_fraction == 0.1 and s.exact_dismantle_max == 16
     assert s.priority_measure == "cchi" and s.profile == "cse"
-    assert s.layer_weight.model_dump() == {"victim": 1, "intel": 1, "custody": 1, "soc": 1}
+    # cooffend and place: layers built only when their setting is on (docs/all-age.md).
+    assert s.layer_weight.model_dump() == {"victim": 1, "intel": 1, "custody": 1, "soc": 1, "cooffend": 1, "place": 1}
 
 
 def test_unknown_keys_are_named_all_at_once(tmp_path):

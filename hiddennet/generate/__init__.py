@@ -139,11 +139,12 @@ __all__ = [
 
 
 def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = False, fmt: str = "csv",
-                   duplicates: float = 0.0) -> dict:
+                   duplicates: float = 0.0, all_age: bool = False) -> dict:
     """Write a synthetic force extract into `directory`; return facts (rows per table, seconds, planted counts).
 
     `duplicates`: the share of people named in crimes given one or two more person records (duplicates.py);
-    0 (the default) writes exactly the extract of a generator without that module."""
+    0 (the default) writes exactly the extract of a generator without that module.
+    `all_age`: also the all-age plants (hiddennet/generate/allage.py) with their truth."""
     if not 0 <= duplicates <= 1:
         raise ValueError("duplicates must be between 0 and 1")
     if fmt not in ("csv", "parquet"):
@@ -152,6 +153,8 @@ def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = F
         raise ValueError("scale must be positive")
     if int(seed) < 0:
         raise ValueError("seed must be zero or more")
+    if all_age and dirty:
+        raise ValueError("all_age does not combine with dirty (the plants are added to clean files)")
     t0 = time.perf_counter()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,10 +185,11 @@ def generate_force(directory, scale: float = 1.0, seed: int = 1, dirty: bool = F
     truth = _write_truth(truth_dir, world, people, crimes, conflicts, intel_facts, custody_facts, scale, seed)
     if dirty:
         (truth_dir / "dirty.json").write_text(json.dumps(dirty_facts, indent=2, sort_keys=True))
+    allage_facts = _all_age(out, fmt, seed, scale, truth_dir, all_age)
     seconds = round(time.perf_counter() - t0, 2)
     return {"rows": rows, "seconds": seconds, "scale": scale, "seed": seed, "format": fmt, "dirty": dirty,
             "planted": truth["counts"], "dirty_rows": dirty_facts.get("planted", {}),
-            "truth_dir": str(truth_dir), **({"duplicates": dup_facts} if duplicates else {})}
+            "truth_dir": str(truth_dir), **({"duplicates": dup_facts} if duplicates else {}), **allage_facts}
 
 
 def _duplicates(out: Path, fmt: str, truth_dir: Path, seed: int, scale: float, rate: float, rows: dict) -> dict:
@@ -200,6 +204,17 @@ def _duplicates(out: Path, fmt: str, truth_dir: Path, seed: int, scale: float, r
     rows["nominals"] += facts["records_added"]
     rows["nominal_crosswalk"] = facts["crosswalk_rows"]
     return facts
+
+
+def _all_age(out: Path, fmt: str, seed: int, scale: float, truth_dir: Path, on: bool) -> dict:
+    """The all-age plants when asked for; an earlier run's all-age files are removed either way."""
+    for old in [*out.glob("missing_episodes.*"), *truth_dir.glob("allage_*.parquet")]:
+        old.unlink()
+    if not on:
+        return {}
+    from hiddennet.generate.allage import add_all_age
+
+    return {"all_age": add_all_age(out, fmt, seed, scale, truth_dir)}
 
 
 def _prepare_folder(out: Path, fmt: str) -> Path:

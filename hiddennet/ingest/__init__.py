@@ -58,7 +58,8 @@ __all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
 # Tables whose accepted rows others are checked against come first.
 _ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals",
-          "soc_edges", "sharing_basis", "referral_outcomes", "nominal_crosswalk", "review_decisions")
+          "soc_edges", "sharing_basis", "referral_outcomes", "nominal_crosswalk", "review_decisions",
+          "missing_episodes")
 # (table, column) -> (parent table, parent column, reason) for rows pointing at nothing.
 _PARENTS = {
     ("crime_nominals", "crime_ref"): ("crimes", "crime_ref", "orphan_crime"),
@@ -69,7 +70,10 @@ _PARENTS = {
     ("nominal_crosswalk", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
     ("review_decisions", "nominal_id_a"): ("nominals", "nominal_id", "orphan_nominal"),
     ("review_decisions", "nominal_id_b"): ("nominals", "nominal_id", "orphan_nominal"),
+    ("missing_episodes", "nominal_id"): ("nominals", "nominal_id", "orphan_nominal"),
 }
+# Written on every run, published only when the extract has the file (docs/all-age.md).
+_PUBLISHED_WHEN_SUPPLIED = ("missing_episodes",)
 # Event dates that may set as_of (never dates of birth).
 _EVENT_DATES = (
     ("crimes", "offence_date"),
@@ -147,14 +151,15 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
                                             for r, n in a.items() if r == "future_date")
     for leftover in engine_scratch(engine, [n for n, src in sources.items() if src.raw]):
         engine.drop(leftover)
+    tables = tuple(t for t in OUTPUT_TABLES if t not in _PUBLISHED_WHEN_SUPPLIED or t in files)
     if not settings.resolve:
         # Resolve off: its inputs are not read (ignored, never published) and its tables are empty.
         resolve.write_empty(engine)
-        return StageOutput(tables=tuple(t for t in OUTPUT_TABLES if t not in resolve.INPUTS), facts=facts)
+        return StageOutput(tables=tuple(t for t in tables if t not in resolve.INPUTS), facts=facts)
     t0 = time.perf_counter()
     facts["resolve"] = resolve.run(engine, settings, as_of)
     facts["resolve"]["seconds"] = round(time.perf_counter() - t0, 3)
-    return StageOutput(tables=(*OUTPUT_TABLES, *resolve.OUTPUTS), facts=facts)
+    return StageOutput(tables=(*tables, *resolve.OUTPUTS), facts=facts)
 
 
 # -- finding and reading files -------------------------------------------------------------------------
@@ -513,6 +518,8 @@ def _row_rules(c: TableContract, t: str, errs: dict) -> tuple[str, str]:
             rules.append((f"{q(col.name + '__err')} IS NOT NULL", q(col.name + "__err"), col.name))
     if t == "custody_cells":
         rules.append(("to_date < from_date", lit("bad_interval"), "to_date"))
+    if t == "missing_episodes":
+        rules.append(("end_date < start_date", lit("bad_interval"), "end_date"))
     if t in ("soc_edges", "review_decisions"):
         rules.append(("nominal_id_a = nominal_id_b", lit("self_link"), "nominal_id_b"))
     if t == "soc_edges":
@@ -820,6 +827,6 @@ STAGE = Stage(
     lambda engine, settings, ctx: run(engine, settings, ctx.input_dir),
     writes=("crimes", "input_nominals", "crime_nominals", "intel_logs", "intel_nominals", "custody_cells",
             "soc_nominals", "soc_edges", "sharing_basis", "referral_outcomes", "quarantine", "demographic_conflicts",
-            *resolve.INPUTS, *resolve.OUTPUTS),
+            *resolve.INPUTS, *resolve.OUTPUTS, "missing_episodes"),
     resolves=("as_of",),
 )

@@ -45,8 +45,9 @@ __all__ = ["run", "triage", "REASONS", "CHILD_BASIS", "OUTPUT_TABLES"]
 
 REASONS = (
     "child_victim", "transitional_victim", "child_offender", "child_in_network", "victim_offender_overlap",
-    "adult_at_risk", "nrm_consider",
+    "adult_at_risk", "nrm_consider", "possible_cce_victim",
 )
+_ALLAGE_REASONS = ("possible_cce_victim",)
 OUTPUT_TABLES = ("safeguarding", "safeguarding_review", "safeguarding_crimes", "safeguarding_identifiers")
 # The basis on which a child is shared with the hub of their area.
 CHILD_BASIS = "working_together_2018"
@@ -61,7 +62,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
     as_of = date_lit(settings.as_of)
     child = int(settings.child_age)
     tmax = int(settings.transitional_age_max)
-    slavery = _slavery_sql(settings)
+    slavery, slavery_join = _slavery_sql(settings)
     # Without a final table (a partial run) every full-table crime counts as linking.
     links = (
         "SELECT offender_1 AS nominal_id, crime_ref_1 AS crime_ref FROM final_table "
@@ -70,8 +71,8 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
         else empty_sql("full_table", "offender_id AS nominal_id, crime_ref")
     )
 
-    _ages_table(engine, as_of, child, slavery)
-    _reasons_table(engine, child, tmax, links)
+    _ages_table(engine, as_of, child, slavery, slavery_join)
+    _reasons_table(engine, child, tmax, links, _cce_suspects_sql(engine, settings))
     _crimes_table(engine)
     _safeguarding_table(engine, as_of, child)
     _police_side_tables(engine, settings)
@@ -82,7 +83,7 @@ def run(engine: Engine, settings: Settings) -> StageOutput:
     return StageOutput(tables=OUTPUT_TABLES, facts=facts)
 
 
-def _ages_table(engine: Engine, as_of: str, child: int, slavery: str) -> None:
+def _ages_table(engine: Engine, as_of: str, child: int, slavery: str, slavery_join: str = "") -> None:
     # Age on as_of of everyone who may be flagged; born after as_of counts as 0.
     engine.create_table(
         _AGES,
@@ -102,7 +103,7 @@ def _ages_table(engine: Engine, as_of: str, child: int, slavery: str) -> None:
                    max(victim_age + greatest({age_years('offence_date', as_of)}, 0)) AS age,
                    bool_or(victim_age < {child}) AS victim_as_child,
                    bool_or({slavery}) AS slavery_victim
-            FROM full_table GROUP BY victim_id
+            FROM full_table{slavery_join} GROUP BY victim_id
         )
         SELECT p.nominal_id,
                coalesce(r.age, v.age) AS age_on_as_of,
@@ -117,7 +118,7 @@ def _ages_table(engine: Engine, as_of: str, child: int, slavery: str) -> None:
     )
 
 
-def _reasons_table(engine: Engine, child: int, tmax: int, links: str) -> None:
+def _reasons_table(engine: Engine, child: int, tmax: int, links: str, cce_suspects: str = "") -> None:
     """One row per person and reason that flags them."""
     engine.create_table(
         _REASONS,
@@ -162,6 +163,7 @@ def _reasons_table(engine: Engine, child: int, tmax: int, links: str) -> None:
         SELECT nominal_id, 'nrm_consider' FROM {_AGES} WHERE slavery_victim
         UNION ALL
         SELECT nominal_id, 'adult_at_risk' FROM {_AGES} WHERE slavery_victim AND age_on_as_of >= {child}
+        {cce_suspects}
         """,
     )
 
@@ -238,12 +240,41 @@ def _safeguarding_table(engine: Engine, as_of: str, child: int) -> None:
     )
 
 
-def _slavery_sql(settings: Settings) -> str:
-    """SQL over a `full_table` row: true for a slavery or trafficking crime (see the module docstring)."""
-    if load_profile(settings.profile).name in settings.slavery_profiles:
-        return "true"
+def _slavery_sql(settings: Settings) -> tuple[str, str]:
+    """SQL over a `full_table` row: true for a slavery or trafficking crime (see the module docstring), and the
+    join it needs (several profiles: the row's crime selected by a profile of `slavery_profiles`)."""
     codes = ", ".join("'" + c.replace("'", "''") + "'" for c in settings.slavery_offence_codes)
-    return f"coalesce(upper(trim(offence_code)) IN ({codes.upper()}), false)" if codes else "false"
+    by_code = f"coalesce(upper(trim(offence_code)) IN ({codes.upper()}), false)" if codes else "false"
+    if settings.profiles is not None:
+        names = ", ".join("'" + p.replace("'", "''") + "'" for p in settings.slavery_profiles) or "NULL"
+        join = (f" LEFT JOIN (SELECT DISTINCT crime_ref AS slavery_crime FROM profile_crimes "
+                f"WHERE profile IN ({names})) sl ON sl.slavery_crime = full_table.crime_ref")
+        return f"(sl.slavery_crime IS NOT NULL OR {by_code})", join
+    if load_profile(settings.profile).name in settings.slavery_profiles:
+        return "true", ""
+    return by_code, ""
+
+
+def _cce_suspects_sql(engine: Engine, settings: Settings) -> str:
+    """`possible_cce_victim` (docs/all-age.md): with the co-offending layer on and `cce` among the profiles,
+    a network nominal in an offender role on a drug-supply crime selected under `cce` who was a child on its
+    offence date: a possible victim of criminal exploitation (Modern Slavery Act 2015 s.45; study section 12),
+    never a target. Empty SQL otherwise, so that the stage is unchanged without the setting."""
+    names = settings.profiles if settings.profiles is not None else [settings.profile]
+    if not settings.cooffending_layer or "cce" not in names or not engine.has_table("profile_crimes"):
+        return ""
+    codes = ", ".join("'" + c.strip().upper().replace("'", "''") + "'" for c in settings.drug_supply_offence_codes)
+    if not codes:
+        return ""
+    roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
+    return f"""
+        UNION ALL
+        SELECT DISTINCT cn.nominal_id, 'possible_cce_victim' FROM profile_crimes pc
+            JOIN crime_nominals cn ON cn.crime_ref = pc.crime_ref AND cn.role IN ({roles})
+            JOIN nominals n ON n.nominal_id = cn.nominal_id
+            JOIN (SELECT DISTINCT nominal_id FROM network_nominals) nn ON nn.nominal_id = cn.nominal_id
+            WHERE pc.profile = 'cce' AND upper(trim(pc.offence_code)) IN ({codes})
+              AND {age_years('n.date_of_birth', 'pc.offence_date')} < {int(settings.child_age)}"""
 
 
 def _sharing_sql(engine: Engine, as_of: str, child: int) -> str:
@@ -341,7 +372,9 @@ def _facts(engine: Engine, child: int) -> dict:
     )
     return {
         "flagged_people": int(row[0]),
-        "people_per_reason": {r: int(per_reason.get(r, 0)) for r in REASONS},
+        # The all-age reason is counted only when it can apply (docs/all-age.md), so the facts are as before.
+        "people_per_reason": {r: int(per_reason.get(r, 0)) for r in REASONS
+                              if r not in _ALLAGE_REASONS or r in per_reason},
         "full_table_child_victims": int(child_victims),
         "age_estimated_from_offence": int(row[1]),
         "flagged_without_local_area": int(row[2]),
@@ -360,7 +393,7 @@ STAGE = Stage(
     "safeguard",
     lambda engine, settings, ctx: run(engine, settings),
     reads=("crimes", "input_nominals", "crime_nominals", "full_table", "network_nominals"),
-    optional_reads=("final_table", "sharing_basis", "referral_outcomes"),
+    optional_reads=("final_table", "sharing_basis", "referral_outcomes", "profile_crimes"),
     writes=OUTPUT_TABLES,
 )
 
@@ -369,6 +402,6 @@ TRIAGE_STAGE = Stage(
     "triage",
     lambda engine, settings, ctx: triage(engine, settings),
     reads=("safeguarding", "safeguarding_crimes", "network_nominals", "group_harm", "nominal_harm"),
-    optional_reads=("full_table", "intel_logs", "intel_nominals", "combined_edges", "dismantling"),
+    optional_reads=("full_table", "intel_logs", "intel_nominals", "combined_edges", "dismantling", "missing_children"),
     writes=("safeguarding_triage", "safeguarding_peer_groups"),
 )

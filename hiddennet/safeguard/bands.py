@@ -77,6 +77,10 @@ RULES: tuple[Rule, ...] = (
          "Recorded as a victim of slavery or trafficking, with a linked crime or log in the last "
          "{triage_recent_days} days.",
          "nrm_consider AND days_since_activity <= {triage_recent_days}"),
+    Rule("repeat_missing_in_group", "high",
+         "A child missing {missing_repeat_episodes} or more times (input `missing_episodes`) who is linked into a "
+         "group of the network.",
+         "is_child AND repeat_missing_in_group"),
     Rule("child", "medium", "A child, with a linked crime or log in the last {triage_stale_days} days.",
          "is_child AND " + _ACTIVE),
     Rule("recent_activity", "medium", "A linked crime or log in the last {triage_recent_days} days.",
@@ -102,6 +106,7 @@ def _thresholds(settings: Settings) -> dict[str, int | float]:
         "triage_repeat_victim_crimes": int(settings.triage_repeat_victim_crimes),
         "triage_ranked_group_top": int(settings.triage_ranked_group_top),
         "triage_young_child_age": int(settings.triage_young_child_age),
+        "missing_repeat_episodes": int(settings.missing_repeat_episodes),
     }
 
 
@@ -138,6 +143,9 @@ def _create_factors(engine: Engine, settings: Settings) -> None:
     high = (f"SELECT nominal_id FROM nominal_harm WHERE harm_cchi >= {float(settings.triage_high_harm_cchi)!r} "
             "AND nominal_id NOT IN (SELECT nominal_id FROM safeguarding)" if engine.has_table("nominal_harm")
             else _empty("CAST(NULL AS VARCHAR) AS nominal_id"))
+    # Written by the all-age stage; without missing episodes it has no rows and the factor is false.
+    missing = ("SELECT nominal_id FROM missing_children WHERE repeat_missing AND group_id IS NOT NULL"
+               if engine.has_table("missing_children") else _empty("CAST(NULL AS VARCHAR) AS nominal_id"))
     edges = ("SELECT nominal_a AS a, nominal_b AS b FROM combined_edges UNION ALL "
              "SELECT nominal_b, nominal_a FROM combined_edges" if engine.has_table("combined_edges")
              else _empty("CAST(NULL AS VARCHAR) AS a, CAST(NULL AS VARCHAR) AS b"))
@@ -164,7 +172,8 @@ def _create_factors(engine: Engine, settings: Settings) -> None:
                s.nominal_id IN (SELECT nominal_id FROM linked) AS high_harm_link,
                list_contains(s.reasons, 'child_offender') AS child_accused,
                list_contains(s.reasons, 'nrm_consider') AS nrm_consider,
-               list_contains(s.reasons, 'adult_at_risk') AS adult_at_risk
+               list_contains(s.reasons, 'adult_at_risk') AS adult_at_risk,
+               s.nominal_id IN (SELECT nominal_id FROM ({missing}) AS m) AS repeat_missing_in_group
         FROM safeguarding s
         LEFT JOIN crimes c ON c.nominal_id = s.nominal_id
         LEFT JOIN logs l ON l.nominal_id = s.nominal_id

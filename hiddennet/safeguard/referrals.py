@@ -115,6 +115,10 @@ def reason_words(child_age: int = 18, transitional_age_max: int = 25) -> dict[st
         "nrm_consider": (
             "Recorded as a victim of slavery or trafficking: consider a National Referral Mechanism referral."
         ),
+        "possible_cce_victim": (
+            f"Child (under {child_age} at the time) recorded as a suspect of drug supply in a county lines "
+            "network: a possible victim of criminal exploitation (Modern Slavery Act 2015 s.45), not a target."
+        ),
     }
 
 
