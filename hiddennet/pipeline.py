@@ -77,7 +77,8 @@ def run_stages(
 ) -> dict:
     """Run `stages` in order on `engine`; returns the manifest publish wrote."""
     ctx = StageContext(
-        input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine), rerun_stages=rerun_priority
+        input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine), rerun_stages=rerun_priority,
+        engine_factory=make_engine,
     )
     # The timings of the stages before publish are the manifest's; publish itself is not timed.
     for stage in stages:
