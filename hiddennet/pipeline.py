@@ -130,7 +130,7 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
 
 
 # harm in a rerun: the ranking tables only, crime_harm read from the run (harm.run ranking_only).
-_HARM_RANKING = replace(harm.STAGE, reads=(*harm.STAGE.reads, "crime_harm"),
+_HARM_RANKING = replace(harm.STAGE, reads=(*(t for t in harm.STAGE.reads if t != "crimes"), "crime_harm"),
                         writes=("nominal_harm", "group_harm"))
 
 

@@ -447,3 +447,23 @@ def test_a_line_end_inside_a_quoted_value_of_a_plain_file_is_trimmed(duck, tmp_p
 
 def crimes_rows(engine):
     return engine.fetch_rows("SELECT crime_ref, offence_title, source_line FROM crimes ORDER BY crime_ref")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
+def test_byte_scans_do_not_depend_on_where_reads_cut_the_file(tmp_path, monkeypatch, chunk):
+    """scan_file and record_lines read in chunks: cut after any byte (inside a BOM, between CR and LF,
+    inside quotes) they give what one whole read gives."""
+    import numpy as np
+
+    from hiddennet.ingest import lines, records
+
+    content = b'\xef\xbb\xbf"a",b\r\n"x\r\ny",2\r\n\r\n"q""",\t3\r\n"open'
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    whole = records.scan_file(path), lines.record_lines(path)
+    monkeypatch.setattr(records, "_CHUNK", chunk)
+    monkeypatch.setattr(lines, "_CHUNK", chunk)
+    cut = records.scan_file(path), lines.record_lines(path)
+    assert cut[0] == whole[0] and whole[0].plain_text is False  # the tab
+    for name in ("start_line", "blank", "start_pos"):
+        assert np.array_equal(getattr(cut[1], name), getattr(whole[1], name)), name
