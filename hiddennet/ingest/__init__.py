@@ -269,15 +269,7 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
         engine.drop(status)
         return False
     bad_bytes = "invalid_utf8" in errors  # those records are read again value by value (positions needed)
-    if scan.newlines + (not scan.ends_with_newline) == records and not bad_bytes:
-        # One line per record (no blank line, no line break inside a field): record number = line.
-        lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
-    else:
-        lines = record_lines(path)
-        if src.plain and len(lines.start_line) != scan.newlines + (not scan.ends_with_newline):
-            # A line end inside a quoted value (it may be at the value's end): type with the full trim.
-            src.plain = False
-            engine.scan_csv(status, path, raw_names, _status_sql(src, "__csv"))
+    lines = _record_lines_of(engine, src, path, scan, raw_names, records, bad_bytes)
     n = len(lines.start_line)
     rec = np.asarray(rejects.column("record").to_numpy(zero_copy_only=False), dtype=np.int64) - 1  # 0-based
     keep = ~lines.blank
@@ -311,6 +303,21 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     _register_parse(engine, src, rej_lines, reasons, columns)
     src.typed_on_read = True
     return True
+
+
+def _record_lines_of(engine: Engine, src: _Source, path: Path, scan: FileScan, raw_names: list[str],
+                     records: int, bad_bytes: bool) -> RecordLines:
+    """Where each record of a file the fast reader read starts (see _read_csv_fast)."""
+    physical = scan.newlines + (not scan.ends_with_newline)
+    if physical == records and not bad_bytes:
+        # One line per record (no blank line, no line break inside a field): record number = line.
+        return RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
+    lines = record_lines(path)
+    if src.plain and len(lines.start_line) != physical:
+        # A line end inside a quoted value (it may be at the value's end): typed again, full trim.
+        src.plain = False
+        engine.scan_csv(f"__ing_status_{src.contract.name}", path, raw_names, _status_sql(src, "__csv"))
+    return lines
 
 
 def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
