@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hiddennet import dismantle, harm, ingest, layers, network, safeguard, select  # noqa: E402
+from hiddennet.engine import make_engine  # noqa: E402
 from hiddennet.engine.duckdb_engine import DuckDBEngine  # noqa: E402
 from hiddennet.generate import generate_force  # noqa: E402
 from hiddennet.pipeline import rerun_priority  # noqa: E402
@@ -44,7 +45,8 @@ def both_paths(engine, settings: Settings, workers: int) -> tuple[float, float, 
     for w, stages in ((1, None), (workers, rerun_priority)):
         s = settings.model_copy(update={"stability_workers": w})
         t = time.perf_counter()
-        fairness.run(engine, s, rerun=lambda v, scope, s=s: rerun_priority(engine, s, v, scope), rerun_stages=stages)
+        fairness.run(engine, s, rerun=lambda v, scope, s=s: rerun_priority(engine, s, v, scope), rerun_stages=stages,
+                     engine_factory=make_engine)
         secs.append(time.perf_counter() - t)
         out.append(engine.fetch_arrow("SELECT * FROM fairness"))
     return secs[0], secs[1], out[0].equals(out[1])

@@ -1,15 +1,24 @@
-"""Benchmark of ingest: every check against DuckDB's plain `read_csv` of the same files.
+"""Benchmark of ingest: every check against DuckDB's plain `read_csv` of the same files, and against
+the ingest of a baseline commit (before the hardening of issue 12), all in the same run.
 
     .venv/bin/python benchmarks/bench_ingest.py [--scale 1] [--clean] [--threads N] [--repeat 1]
+                                                [--baseline 308821b | --no-baseline]
 
 Generates (once; reused from benchmarks/data/, git-ignored) a synthetic force with
 `hiddennet.generate.generate_force` (dirty rows planted unless --clean), then, in the same run,
-times two methods, each in its own process so that peak memory (max RSS, from
-resource.getrusage) belongs to one method:
+times three methods, each in its own process so that peak memory (max RSS, from
+resource.getrusage) belongs to one method, the three interleaved in each repetition:
 - plain: `CREATE TABLE <t> AS SELECT * FROM read_csv('<file>', ignore_errors = true)` (auto-detect;
   without ignore_errors the plain reader stops at the first bad row of a dirty force) for every file;
-- ingest: `hiddennet.ingest.run` (parse, type, check, deduplicate, orphans, demographics, quarantine).
-Both use an in-memory DuckDB. Prints seconds, the ratio ingest / plain (goal: at most 3) and peak memory.
+- ingest: `hiddennet.ingest.run` of this tree (parse, type, check, deduplicate, orphans,
+  demographics, quarantine);
+- baseline: the same call on the tree of commit `--baseline` (default 308821b, the code before the
+  hardening), extracted once with `git archive` from this repository's own history into
+  benchmarks/data/ (so the command works from a fresh clone), run with this interpreter.
+All use an in-memory DuckDB. CPU seconds (user + sys of the process, every thread, around the work
+only) are the figure to compare on a shared machine; wall seconds are printed too. Per method the
+repetition with the least CPU counts. Prints the ratios ingest / plain (goal: at most 3), baseline /
+plain and ingest / baseline (goal: at most 1), and peak memory.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if "--tree" not in sys.argv:  # a child measuring another tree puts that one first instead
+    sys.path.insert(0, str(ROOT))
 
 DATA = ROOT / "benchmarks" / "data"
 
@@ -41,6 +51,20 @@ def force_dir(scale: float, dirty: bool, seed: int) -> Path:
     return folder
 
 
+def baseline_tree(commit: str) -> Path:
+    """The tree of `commit` (extracted once from this repository's history with git archive)."""
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", commit], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    tree = DATA / f"baseline-{rev}"
+    if not (tree / ".complete").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "hiddennet"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        (tree / ".complete").write_text("ok\n")
+    return tree
+
+
 def _files(folder: Path) -> dict[str, Path]:
     return {p.name.split(".")[0]: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
 
@@ -50,7 +74,7 @@ def measure(method: str, folder: Path, threads: int | None) -> dict:
     from hiddennet.engine.duckdb_engine import DuckDBEngine
 
     engine = DuckDBEngine(threads=threads)
-    if method == "ingest":
+    if method != "plain":
         from hiddennet import ingest
     start = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
@@ -91,33 +115,65 @@ def main() -> None:
     ap.add_argument("--clean", action="store_true", help="no planted dirty rows")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: one per core)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per method; the fastest counts")
+    ap.add_argument("--baseline", default="308821b", help="commit whose ingest is the baseline (default: "
+                    "308821b, before the hardening of issue 12)")
+    ap.add_argument("--no-baseline", action="store_true", help="plain read and this tree's ingest only")
     ap.add_argument("--child", choices=["plain", "ingest"], help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
+    ap.add_argument("--tree", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
+        if args.tree:
+            sys.path.insert(0, args.tree)
         print(json.dumps(measure(args.child, Path(args.folder), args.threads)))
         return
 
     folder = force_dir(args.scale, not args.clean, args.seed)
     size_mb = sum(p.stat().st_size for p in _files(folder).values()) / 1e6
+    trees = {"plain": None, "ingest": None}
+    if not args.no_baseline:
+        trees["baseline"] = baseline_tree(args.baseline)
     results = {}
     for _ in range(args.repeat):
-        for method in ("plain", "ingest"):
-            cmd = [sys.executable, __file__, "--child", method, "--folder", str(folder)]
+        for method, tree in trees.items():  # interleaved: load changes hit every method alike
+            cmd = [sys.executable, __file__, "--child", "plain" if method == "plain" else "ingest",
+                   "--folder", str(folder)]
+            if tree:
+                cmd += ["--tree", str(tree)]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-            if method not in results or r["seconds"] < results[method]["seconds"]:
+            r["method"] = method
+            if method not in results or r["cpu_seconds"] < results[method]["cpu_seconds"]:
                 results[method] = r
-    plain, ing = results["plain"], results["ingest"]
-    ratio = ing["seconds"] / plain["seconds"]
+    _report(args, folder, size_mb, results)
+
+
+def _report(args, folder: Path, size_mb: float, results: dict) -> None:
+    plain = results["plain"]
     print(f"force: {folder.name}, {size_mb:.0f} MB in {len(_files(folder))} files, rows {plain['rows']}")
-    print(f"plain read_csv : {plain['seconds']:8.2f} s  cpu {plain['cpu_seconds']:7.1f} s  peak {plain['peak_rss_mb']:6.0f} MB")
-    print(f"ingest         : {ing['seconds']:8.2f} s  cpu {ing['cpu_seconds']:7.1f} s  peak {ing['peak_rss_mb']:6.0f} MB  "
-          f"rejected {ing['rows_rejected']}, cleared {ing['values_cleared']}, conflicts {ing['demographic_conflicts']}")
-    cpu_ratio = ing["cpu_seconds"] / plain["cpu_seconds"]
-    print(f"ratio ingest / plain: {ratio:.2f} wall, {cpu_ratio:.2f} cpu (goal <= 3)")
-    print(json.dumps({"scale": args.scale, "dirty": not args.clean, "ratio": round(ratio, 2), "cpu_ratio": round(cpu_ratio, 2), "plain": plain, "ingest": ing}))
+    labels = {"plain": "plain read_csv", "ingest": "ingest (this tree)", "baseline": f"ingest ({args.baseline})"}
+    for method, r in results.items():
+        extra = ""
+        if method != "plain":
+            extra = (f"  rejected {r['rows_rejected']}, cleared {r['values_cleared']}, "
+                     f"conflicts {r['demographic_conflicts']}")
+        print(f"{labels[method]:22}: {r['seconds']:8.2f} s  cpu {r['cpu_seconds']:7.2f} s  "
+              f"peak {r['peak_rss_mb']:6.0f} MB{extra}")
+    ratios = {}
+    pairs = [("ingest", "plain"), ("baseline", "plain"), ("ingest", "baseline")]
+    for a, b in pairs:
+        if a in results and b in results:
+            wall = results[a]["seconds"] / results[b]["seconds"]
+            cpu = results[a]["cpu_seconds"] / results[b]["cpu_seconds"]
+            ratios[f"{a}/{b}"] = {"wall": round(wall, 2), "cpu": round(cpu, 2)}
+            goal = {"plain": "goal <= 3" if a == "ingest" else "", "baseline": "goal <= 1"}[b]
+            print(f"ratio {a} / {b}: {wall:.2f} wall, {cpu:.2f} cpu {('(' + goal + ')') if goal else ''}")
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    print(f"load average at the end: {load} ({len(__import__('os').sched_getaffinity(0))} cores)")
+    print(json.dumps({"scale": args.scale, "dirty": not args.clean, "repeat": args.repeat, "ratios": ratios,
+                      "load": load, **results}))
 
 
 if __name__ == "__main__":

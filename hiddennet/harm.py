@@ -111,14 +111,18 @@ _CODE_SQL = "nullif(TRIM(LEADING '0' FROM upper(trim(replace({c}, '/', '.')))), 
 _TITLE_SQL = r"nullif(lower(trim(regexp_replace({t}, '\s+', ' ', 'g'))), '')"
 
 
-def run(engine, settings) -> StageOutput:
+def run(engine, settings, *, ranking_only: bool = False) -> StageOutput:
+    """`ranking_only` (the stability reruns of the fairness stage): nominal_harm and group_harm only,
+    from the run's crime_harm (it depends on the crimes, as_of and the window alone, which no rerun
+    changes); no harm_explained, no facts."""
     as_of = date_lit(settings.as_of)
     window = int(settings.harm_window_days)
-    _crime_harm_table(engine, as_of, window)
-    _explained_items(engine)
+    if not ranking_only:
+        _crime_harm_table(engine, as_of, window)
+    _explained_items(engine, explained=not ranking_only)
     _nominal_harm_table(engine)
     _group_harm_tables(engine, settings)
-    facts = _harm_facts(engine, settings, window)
+    facts = {} if ranking_only else _harm_facts(engine, settings, window)
     for t in ("_ref_cchi_code", "_ref_cchi_title", "_ref_cchi_any_title", "_ref_ons", "_harm_crimes", "_harm_items",
               "_harm_links", "_harm_groups"):
         engine.drop(t)
@@ -159,7 +163,7 @@ def _crime_harm_table(engine, as_of: str, window: int) -> None:
     )
 
 
-def _explained_items(engine) -> None:
+def _explained_items(engine, explained: bool = True) -> None:
     """`_harm_items` (a nominal's in-window crimes), `_harm_links` (their links, both ways) and `harm_explained`."""
     roles = ", ".join(f"'{r}'" for r in OFFENDER_ROLES)
     # Each (nominal, crime) once, whatever the number of offender roles; in-window crimes only.
@@ -182,6 +186,8 @@ def _explained_items(engine) -> None:
         FROM combined_edges
         """,
     )
+    if not explained:
+        return
     engine.create_table(
         "harm_explained",
         """

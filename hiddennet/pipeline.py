@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -83,7 +83,8 @@ def run_stages(
 ) -> dict:
     """Run `stages` in order on `engine`; returns the manifest publish wrote."""
     ctx = StageContext(
-        input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine), rerun_stages=rerun_priority
+        input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine), rerun_stages=rerun_priority,
+        engine_factory=make_engine,
     )
     # The timings of the stages before publish are the manifest's; publish itself is not timed.
     for stage in stages:
@@ -107,19 +108,45 @@ def rerun_priority(engine: Engine, base: Settings, settings: Settings, scope: st
     """Rerun the layers-to-priority stages with other settings in a scratch namespace.
 
     Returns the members of the ranked groups (group_id, priority_rank, nominal_id) as Arrow, for the
-    stability checks of the fairness stage. The run's own tables are untouched. When only the layer
-    weights differ from the run's (`base`), the run's `edges` are reused: layers do not read them.
+    stability checks of the fairness stage. The run's own tables are untouched. What a rerun cannot
+    change is reused from the run: when only the layer weights differ from the run's (`base`), the
+    run's `edges` (layers do not read the weights); the run's `crime_harm` always (harm reads only
+    settings no variant changes); the run's `safeguarding` when the variant's network holds the same
+    people (who is flagged depends on the network's people, not on its groups: safeguard/__init__.py).
     """
+    engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
+    try:
+        return _rerun_in_scope(engine, base, settings, scope)
+    finally:
+        engine.drop("_stability_people")
+
+
+def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: str) -> pa.Table:
     with engine.scope(scope):
         if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
             _nested(engine, layers.STAGE, lambda: layers.run(engine, settings))
         _nested(engine, network.STAGE, lambda: network.run(engine, settings, ranking_only=True))
-        _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
-        _nested(engine, harm.STAGE, lambda: harm.run(engine, settings))
+        if not _same_people(engine):
+            _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
+        _nested(engine, _HARM_RANKING, lambda: harm.run(engine, settings, ranking_only=True))
         return engine.fetch_arrow(
             "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
             "JOIN network_nominals n USING (group_id) WHERE g.priority_rank IS NOT NULL"
         )
+
+
+# harm in a rerun: the ranking tables only, crime_harm read from the run (harm.run ranking_only).
+_HARM_RANKING = replace(harm.STAGE, reads=(*(t for t in harm.STAGE.reads if t != "crimes"), "crime_harm"),
+                        writes=("nominal_harm", "group_harm"))
+
+
+def _same_people(engine: Engine) -> bool:
+    """The scope's network holds exactly the run's network nominals (`_stability_people`)."""
+    return not engine.scalar(
+        "SELECT count(*) FROM (SELECT DISTINCT nominal_id FROM network_nominals) n "
+        "FULL OUTER JOIN _stability_people p ON p.nominal_id = n.nominal_id "
+        "WHERE n.nominal_id IS NULL OR p.nominal_id IS NULL"
+    )
 
 
 def _nested(engine: Engine, stage: Stage, fn: Callable[[], StageOutput]) -> StageOutput:

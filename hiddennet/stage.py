@@ -37,6 +37,8 @@ class StageOutput:
 
 # rerun(base settings, variant settings, scope) -> members of the ranked groups (fairness stability).
 Rerun = Callable[["Settings", "Settings", str], "pa.Table"]
+# engine_factory(settings) -> a new engine of the kind the settings ask for (a worker's own engine).
+EngineFactory = Callable[["Settings"], "Engine"]
 
 
 @dataclass
@@ -47,7 +49,9 @@ class StageContext:
     `outputs` and `timings`: what the stages so far returned and took (publish writes them to the
     manifest); `rerun`: reruns layers..harm with other settings in a scratch namespace (fairness);
     `rerun_stages`: the same as a picklable module-level function of (engine, base, variant, scope),
-    so that fairness can run the reruns in worker processes.
+    so that fairness can run the reruns in worker processes; `engine_factory`: makes those workers'
+    own engines (picklable; the pipeline gives `hiddennet.engine.make_engine`), since a stage never
+    makes or imports an engine itself. Without it, fairness runs its reruns one after another.
     """
 
     input_dir: Path
@@ -56,6 +60,7 @@ class StageContext:
     timings: dict[str, float] = field(default_factory=dict)
     rerun: Rerun | None = None
     rerun_stages: Callable[..., Any] | None = None
+    engine_factory: EngineFactory | None = None
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,7 @@ def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
     in two worker processes over Parquet copies of the tables: the two `fairness` tables are equal,
     row for row."""
     from hiddennet import dismantle, harm, ingest, layers, network, safeguard, select
+    from hiddennet.engine import make_engine
     from hiddennet.engine.duckdb_engine import DuckDBEngine
     from hiddennet.generate import generate_force
     from hiddennet.pipeline import rerun_priority
@@ -211,10 +212,13 @@ def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
         for stage in (select, layers, network, safeguard, harm, dismantle):
             stage.run(e, s)
         tables = []
-        for workers, stages in ((1, None), (2, rerun_priority)):
+        # One after another; in 2 workers with engines from the factory; 2 workers asked for but no
+        # factory given (a stage never makes an engine): one after another again.
+        for workers, stages, factory in ((1, None, None), (2, rerun_priority, make_engine), (2, rerun_priority, None)):
             sw = s.model_copy(update={"stability_workers": workers})
-            out = fairness.run(e, sw, rerun=lambda v, scope, sw=sw: rerun_priority(e, sw, v, scope), rerun_stages=stages)
+            out = fairness.run(e, sw, rerun=lambda v, scope, sw=sw: rerun_priority(e, sw, v, scope), rerun_stages=stages,
+                               engine_factory=factory)
             assert out.facts["stability"]["top_groups"] == 10
             tables.append(e.fetch_arrow("SELECT * FROM fairness"))
-    assert tables[0].equals(tables[1])
+    assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
     assert tables[0].filter(pa.compute.equal(tables[0].column("measure"), "top10_stability")).num_rows == 13

@@ -415,3 +415,55 @@ def test_docs_list_every_reason_code_and_no_other():
     listed = re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE)
     assert sorted(listed) == sorted(REASONS)
     assert len(listed) == len(set(listed))
+
+
+# -- the plain-text trim (rules.trim_sql with plain=True) ------------------------------------------------------
+@pytest.mark.parametrize("content, plain", [
+    (b"a,b\n1,2\n", True),
+    (b"\xef\xbb\xbfa,b\r\n1,\"2 \"\r\n", True),  # a byte-order mark and CRLF line ends are plain
+    (b"a,b\n1,\t2\n", False),  # a tab
+    (b"a,b\n1,2\x0c\n", False),  # a form feed
+    ("a,b\n1,\u00a02\n".encode(), False),  # any byte beyond ASCII (here a no-break space)
+    (b"a,b\n1,2\x7f\n", False),  # DEL is not printable
+])
+def test_scan_says_which_files_hold_printable_ascii_and_line_ends_only(tmp_path, content, plain):
+    from hiddennet.ingest.records import scan_file
+
+    (tmp_path / "x.csv").write_bytes(content)
+    assert scan_file(tmp_path / "x.csv").plain_text is plain
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_a_line_end_inside_a_quoted_value_of_a_plain_file_is_trimmed(duck, tmp_path, eol):
+    """A plain ASCII file whose quoted values end (or start) with a line end: the fast reader's plain
+    trim cannot see those, so the file is typed with the full trim: title `t`, role `victim`, line 2
+    for C1 (its record spans lines 2-3) and line 4 for C2."""
+    crimes = H.replace(b"\n", eol) + b'C1,"t' + eol + b'",2020-01-05' + eol + b'C2," ' + eol + b'u",2020-01-06' + eol
+    links = LINKS.encode().replace(b"\n", eol) + b'C1,N1,"victim' + eol + b'"' + eol
+    run(duck, folder(tmp_path, crimes, crime_nominals__csv=links))
+    assert crimes_rows(duck) == [("C1", "t", 2), ("C2", "u", 4)]
+    assert duck.fetch_rows("SELECT role, source_line FROM crime_nominals") == [("victim", 2)]
+
+
+def crimes_rows(engine):
+    return engine.fetch_rows("SELECT crime_ref, offence_title, source_line FROM crimes ORDER BY crime_ref")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
+def test_byte_scans_do_not_depend_on_where_reads_cut_the_file(tmp_path, monkeypatch, chunk):
+    """scan_file and record_lines read in chunks: cut after any byte (inside a BOM, between CR and LF,
+    inside quotes) they give what one whole read gives."""
+    import numpy as np
+
+    from hiddennet.ingest import lines, records
+
+    content = b'\xef\xbb\xbf"a",b\r\n"x\r\ny",2\r\n\r\n"q""",\t3\r\n"open'
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    whole = records.scan_file(path), lines.record_lines(path)
+    monkeypatch.setattr(records, "_CHUNK", chunk)
+    monkeypatch.setattr(lines, "_CHUNK", chunk)
+    cut = records.scan_file(path), lines.record_lines(path)
+    assert cut[0] == whole[0] and whole[0].plain_text is False  # the tab
+    for name in ("start_line", "blank", "start_pos"):
+        assert np.array_equal(getattr(cut[1], name), getattr(whole[1], name)), name

@@ -164,3 +164,59 @@ def test_hiddennet_errors_pass_through_unchanged(settings):
 
     with DuckDBEngine() as e, pytest.raises(InputContractError, match="^file crimes.csv, column crime_ref"):
         run_stage(Stage("ingest", run), e, settings, CTX)
+
+
+# -- no stage makes an engine ---------------------------------------------------------------------------------
+# Modules that may make an engine: the engines themselves, the drivers that run stages (the pipeline,
+# the generator's calibration run of ingest and select) and the entry points (CLI, the dashboard).
+_MAY_MAKE_ENGINES = ("hiddennet/engine/", "hiddennet/pipeline.py", "hiddennet/cli.py", "hiddennet/__main__.py",
+                     "hiddennet/serve/", "hiddennet/generate/calibrate.py")
+
+
+def _engine_makers(tree) -> list[str]:
+    """Names by which a module's code reaches make_engine or an engine class: imports of them, and
+    attribute uses (`hiddennet.engine.make_engine`, `engine_module.DuckDBEngine`)."""
+    import ast
+
+    makers = {"make_engine", "DuckDBEngine", "SparkEngine", "CheckingEngine"}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            found += [a.name for a in node.names if a.name in makers or a.name in ("duckdb_engine", "spark_engine")]
+            if node.module and node.module.split(".")[-1] in ("duckdb_engine", "spark_engine", "checking"):
+                found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[-1] in ("duckdb_engine", "spark_engine")]
+        elif isinstance(node, ast.Attribute) and node.attr in makers:
+            found.append(node.attr)
+    return found
+
+
+def test_no_stage_imports_or_makes_an_engine():
+    """Stages get their engine (and a worker's engine factory, StageContext.engine_factory) from the
+    pipeline: no module under hiddennet/ but the engines, the drivers and the entry points names
+    make_engine or an engine class."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    offenders = {}
+    for path in sorted((root / "hiddennet").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(_MAY_MAKE_ENGINES):
+            continue
+        names = _engine_makers(ast.parse(path.read_text(encoding="utf-8")))
+        if names:
+            offenders[rel] = names
+    assert offenders == {}
+
+
+def test_the_engine_maker_check_finds_every_form():
+    """The check above cannot pass by missing a form: each of these is found."""
+    import ast
+
+    for code in ("from hiddennet.engine import make_engine", "import hiddennet.engine.duckdb_engine",
+                 "from hiddennet.engine.duckdb_engine import DuckDBEngine", "def f():\n    from x import make_engine",
+                 "import hiddennet.engine as he\nhe.make_engine(s)", "from hiddennet.engine import spark_engine as s\n"
+                 "s.SparkEngine()", "from hiddennet.engine import duckdb_engine"):
+        assert _engine_makers(ast.parse(code)), code
+    assert _engine_makers(ast.parse("from hiddennet.engine import Engine")) == []

@@ -108,8 +108,12 @@ class Engine(abc.ABC):
     # Both readers make every column VARCHAR (ids are never cast: `007` and `7` differ) and add
     # `__row BIGINT`, the 0-based order of the accepted rows in the file, so that ingest can give
     # each row its physical line. Neither ever returns a raw value of a bad row.
-    def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+    def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         """Read a comma-separated file with a header line as table `name`.
+
+        `select_sql`, when given, is a SELECT over the read rows as relation `__csv` (its `columns`
+        and `__row`): table `name` is its result, so that ingest types the values in the same pass
+        as the read instead of storing the text first.
 
         `columns` names the file's columns in order, one per header cell (the header is skipped).
         UTF-8, optional byte-order mark, LF or CRLF, `"` quotes doubled inside quoted fields;

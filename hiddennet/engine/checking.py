@@ -140,10 +140,10 @@ class CheckingEngine(DuckDBEngine):
         self._reads({name})
         super().write_parquet(name, path, metadata)
 
-    def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+    def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         self._writes({name})
         with self._engine_internal():  # its reject tables are the engine's, not the stage's
-            return super().scan_csv(name, path, columns)
+            return super().scan_csv(name, path, columns, select_sql)
 
     def scan_parquet(self, name: str, path: Path) -> list[str]:
         self._writes({name})

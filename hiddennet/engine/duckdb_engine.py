@@ -138,7 +138,7 @@ class DuckDBEngine(Engine):
     def read_parquet(self, name: str, path: Path) -> None:
         self.create_table(name, f"SELECT * FROM read_parquet('{Path(path).as_posix()}')")
 
-    def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+    def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         from hiddennet.ingest.records import MAX_VALUE_CHARS
 
         cols = ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in columns)
@@ -148,13 +148,16 @@ class DuckDBEngine(Engine):
         try:
             # max_line_size: a longer record comes back as `unreadable`, and ingest reads the file
             # value by value to say which value is too long (no line can hold one if none is longer).
-            self.con.execute(
-                f"CREATE OR REPLACE TABLE {name} AS SELECT *, (row_number() OVER () - 1)::BIGINT AS __row "
+            read = (
+                f"SELECT *, (row_number() OVER () - 1)::BIGINT AS __row "
                 f"FROM read_csv({_quote(Path(path).as_posix())}, columns = {{{cols}}}, header = true, "
                 "auto_detect = false, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
                 f"strict_mode = true, max_line_size = {MAX_VALUE_CHARS}, "
                 "store_rejects = true, rejects_table = '__scan_rejects', rejects_scan = '__scan_reject_scans')"
             )
+            # With select_sql the read is a CTE used once, so DuckDB inlines it: one pass, no text copy.
+            body = f"WITH __csv AS ({read}) {select_sql}" if select_sql else read
+            self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {body}")
         except duckdb.Error:
             # Never the error's text: DuckDB quotes the offending line.
             raise InputContractError("the fast CSV reader cannot read this file", file=Path(path).name) from None

@@ -344,11 +344,11 @@ class SparkEngine(Engine):
     # engines accept and reject exactly the same rows and render every value as the same text. The
     # cost: each extract passes through the driver's memory once (one force's extract is well
     # within that; for many forces, run ingest per force and read its Parquet output instead).
-    def scan_csv(self, name: str, path: Path, columns: list[str]) -> pa.Table:
+    def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         from hiddennet.engine.duckdb_engine import DuckDBEngine
 
         with DuckDBEngine() as duck:
-            rejects = duck.scan_csv("__scan", path, columns)
+            rejects = duck.scan_csv("__scan", path, columns, select_sql)
             self.register_arrow(name, duck.fetch_arrow("SELECT * FROM __scan ORDER BY __row"))
         return rejects
 

@@ -107,6 +107,8 @@ class _Source:
     # column -> raw column of reasons its value was cleared on reading
     pre: dict[str, str] = field(default_factory=dict)
     long_values: bool = False  # values may be longer than MAX_VALUE_CHARS (no reader bounded them)
+    typed_on_read: bool = False  # the fast reader built the status table itself (no text copy)
+    plain: bool = False  # no white space but the space can be in a value (rules.trim_sql)
 
 
 def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
@@ -125,9 +127,8 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
         path = files.get(name) if settings.resolve or name not in resolve.INPUTS else None
         src = sources[name] = _read(engine, TABLES[name], path, settings.input_encoding)
         _check_values(engine, src)
-        for scratch in (src.raw, src.lines):
-            if scratch:
-                engine.drop(scratch)  # the typed status table holds everything from here on
+        if src.raw and not src.typed_on_read:
+            engine.drop(src.raw)  # the typed status table holds everything from here on (lines: to publish)
     cutoff = _future_dates(engine, sources, settings)
     for name in _ORDER:  # parents first: orphans are checked against accepted rows
         _check_rows(engine, sources[name])
@@ -203,7 +204,7 @@ def _name_columns(contract: TableContract, header: list[str], file: str) -> tupl
                 raise InputContractError("column appears more than once in the header", file=file, column=name)
             present[name] = i
             continue
-        if name in _RESERVED or name.endswith("__err"):
+        if name in _RESERVED or name.endswith("__err") or name.startswith("__"):  # "__": ingest's own names
             name = f"extra_{name}"
         base, n = name, 2
         while name in extras or name in known:
@@ -253,6 +254,7 @@ def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
     # The records rule of ingest/records.py, value by value: irregular quotes or line ends, another
     # encoding, or bytes the fast reader rejects by the row (invalid UTF-8 in an optional column
     # must clear that value only, an over-long line must say value_too_long).
+    src.plain = False  # the records rule's values: any white space (the fast reader's scan is not used)
     required = {present[c] for c in src.contract.required_columns}
     recs = read_records(path, len(header), required, encoding, scan.ends_with_newline)
     engine.register_arrow(src.raw, recs.table)
@@ -267,27 +269,26 @@ def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
 def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str], scan: FileScan) -> bool:
     """The engine's CSV reader, when it can be trusted with every record; False: read another way."""
     assert src.raw is not None and src.lines is not None  # named by _read before any reader runs
+    status = f"__ing_status_{src.contract.name}"
+    src.plain = scan.plain_text
     try:
-        rejects = engine.scan_csv(src.raw, path, raw_names)
+        # Read and typed in one pass: the status table straight from the reader's rows.
+        rejects = engine.scan_csv(status, path, raw_names, _status_sql(src, "__csv"))
     except InputContractError:
         return False  # the fast reader gave up on the file; the records rule decides what is wrong
     errors = rejects.column("error").to_pylist()
-    records = 1 + engine.count(src.raw) + len(rejects)
+    accepted = engine.count(status)
+    records = 1 + accepted + len(rejects)
     last = rejects.column("record").to_pylist()[-1] if errors else None
     # A quote error is the fast reader's only for a quote left open on the file's last record
     # (truncated_row); any other (a misplaced quote) is read by the records rule.
     quote_elsewhere = any(e == "unterminated_quote" for e in errors[:-1]) or bool(
         errors and errors[-1] == "unterminated_quote" and (last != records or not scan.open_tail))
     if "unreadable" in errors or quote_elsewhere:
-        engine.drop(src.raw)
+        engine.drop(status)
         return False
-    accepted = engine.count(src.raw)
     bad_bytes = "invalid_utf8" in errors  # those records are read again value by value (positions needed)
-    if scan.newlines + (not scan.ends_with_newline) == records and not bad_bytes:
-        # One line per record (no blank line, no line break inside a field): record number = line.
-        lines = RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
-    else:
-        lines = record_lines(path)
+    lines = _record_lines_of(engine, src, path, scan, raw_names, records, bad_bytes)
     n = len(lines.start_line)
     rec = np.asarray(rejects.column("record").to_numpy(zero_copy_only=False), dtype=np.int64) - 1  # 0-based
     keep = ~lines.blank
@@ -295,7 +296,7 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     keep[rec[(rec >= 0) & (rec < n)]] = False
     idx = np.flatnonzero(keep)
     if len(idx) != accepted or np.any((rec < 0) | (rec >= n)):
-        engine.drop(src.raw)  # the reader and the line scan disagree on where records start
+        engine.drop(status)  # the reader and the line scan disagree on where records start
         return False
     columns: list[str | None]
     reasons, rej_lines, columns, redo = [], [], [], []
@@ -313,20 +314,36 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     if redo:
         got = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
         if got is None:  # a re-read record breaks the records rule: the whole file is read by it
-            engine.drop(src.raw)
+            engine.drop(status)
             src.pre.clear()
             return False
         src.raw_rows, row_lines = got
     src.line_sql = _line_sql(engine, src.lines, row_lines)
     _register_parse(engine, src, rej_lines, reasons, columns)
+    src.typed_on_read = True
     return True
+
+
+def _record_lines_of(engine: Engine, src: _Source, path: Path, scan: FileScan, raw_names: list[str],
+                     records: int, bad_bytes: bool) -> RecordLines:
+    """Where each record of a file the fast reader read starts (see _read_csv_fast)."""
+    physical = scan.newlines + (not scan.ends_with_newline)
+    if physical == records and not bad_bytes:
+        # One line per record (no blank line, no line break inside a field): record number = line.
+        return RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
+    lines = record_lines(path)
+    if src.plain and len(lines.start_line) != physical:
+        # A line end inside a quoted value (it may be at the value's end): typed again, full trim.
+        src.plain = False
+        engine.scan_csv(f"__ing_status_{src.contract.name}", path, raw_names, _status_sql(src, "__csv"))
+    return lines
 
 
 def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
                      redo: list[int], rejected: tuple[list, list, list]) -> tuple[int, np.ndarray] | None:
     """Records the fast reader rejected for invalid bytes, read again value by value: a bad required
     value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
-    joins the raw table in file order. Returns (raw rows, line of each __row value), or None when a
+    joins the status table, numbered by its record. Returns (raw rows, line of each __row value), or None when a
     record does not read as one by the records rule."""
     # Only record_lines gives byte offsets, and _read_csv_fast uses it whenever a record is re-read.
     assert src.raw is not None and lines.start_pos is not None
@@ -334,7 +351,7 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
     required = {int(src.present[c][1:]) for c in src.contract.required_columns}
     names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
-    ncols = len(engine.columns(src.raw)) - 1  # c0..c{n-1}, __row
+    ncols = len(_raw_names(src))
     kept: list[list[str | None]]
     cleared: dict[int, dict[int, str]]
     kept, kept_rec, cleared = [], [], {}
@@ -357,26 +374,34 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     for i, by_row in cleared.items():
         data[f"c{i}__pre"] = pa.array([by_row.get(k) for k in range(len(kept))], pa.string())
         src.pre[names[i]] = f"c{i}__pre"
-    data["__rec"] = pa.array(kept_rec, pa.int64())
+    data["__row"] = pa.array(kept_rec, pa.int64())
     t = src.contract.name
+    status = f"__ing_status_{t}"
     engine.register_arrow(f"__ing_recov_{t}", pa.table(data))
     engine.register_arrow(f"__ing_recidx_{t}", pa.table({"__row": pa.array(np.arange(len(idx)), pa.int64()),
                                                           "__rec": pa.array(idx, pa.int64())}))
-    cols = [f"c{i}" for i in range(ncols)]
-    pre = [f"c{i}__pre" for i in sorted(cleared)]
-    old = ", ".join([f"r.{c}" for c in cols] + [f"CAST(NULL AS VARCHAR) AS {p}" for p in pre] + ["x.__rec"])
-    new = ", ".join(cols + pre + ["__rec"])
-    # __row becomes the record number (still in file order, no longer dense: no sort needed).
+    # The re-read rows typed by the same rule (with their cleared-on-reading reasons), then joined to
+    # the fast reader's rows; __row becomes the record number for all (file order, no longer dense).
+    engine.create_table(f"__ing_recst_{t}", _status_sql(src, f"__ing_recov_{t}"))
+    fast = set(engine.columns(status))
+    cols = engine.columns(f"__ing_recst_{t}")
+    old = ", ".join("x.__rec AS __row" if c == "__row" else f"s.{q(c)}" if c in fast
+                    else f"CAST(NULL AS VARCHAR) AS {q(c)}" for c in cols)
     engine.create_table(
-        f"{src.raw}_x",
-        f"SELECT {', '.join(cols + pre)}, __rec AS __row FROM ("
-        f"SELECT {old} FROM {src.raw} r JOIN __ing_recidx_{t} x ON x.__row = r.__row "
-        f"UNION ALL SELECT {new} FROM __ing_recov_{t}) u",
+        f"{status}_x",
+        f"SELECT {old} FROM {status} s JOIN __ing_recidx_{t} x ON x.__row = s.__row "
+        f"UNION ALL SELECT {', '.join(q(c) for c in cols)} FROM __ing_recst_{t}",
     )
-    for scratch in (src.raw, f"__ing_recov_{t}", f"__ing_recidx_{t}"):
+    engine.drop(status)
+    engine.create_table(status, f"SELECT * FROM {status}_x")
+    for scratch in (f"{status}_x", f"__ing_recov_{t}", f"__ing_recidx_{t}", f"__ing_recst_{t}"):
         engine.drop(scratch)
-    src.raw = f"{src.raw}_x"
     return len(idx) + len(kept), lines.start_line
+
+
+def _raw_names(src: _Source) -> list[str]:
+    """The raw columns c0..c{n-1} of a CSV source (one per header cell)."""
+    return sorted({*src.present.values(), *src.extras.values()}, key=lambda c: int(c[1:]))
 
 
 def _register_parse(engine: Engine, src: _Source, lines: list, reasons: list, columns: list) -> None:
@@ -412,6 +437,14 @@ def _line_sql(engine: Engine, lines_table: str, start_line: np.ndarray) -> str:
     return "l.source_line"
 
 
+def _line_of(src: _Source, alias: str) -> tuple[str, str]:
+    """(SQL of the physical line of row `alias.__row`, the join it needs): computed where a line is
+    shown (published tables, quarantine), not stored in the status table."""
+    if src.line_sql == "l.source_line":
+        return "l.source_line", f" LEFT JOIN {src.lines} l ON l.__row = {alias}.__row"
+    return src.line_sql.replace("r.__row", f"{alias}.__row"), ""
+
+
 def _clear_long_values(engine: Engine, src: _Source) -> None:
     """Values over MAX_VALUE_CHARS (a Parquet file's: no reader bounded them) are cleared, reason kept."""
     assert src.raw is not None  # _check_values calls this only for a table that was read
@@ -442,29 +475,37 @@ def _ok(t: str) -> str:
 
 
 def _check_values(engine: Engine, src: _Source) -> None:
-    """Build __ing_status_<t>: every parsed row, typed, with `__vreason`/`__vcolumn` (why its values
-    reject it; NULL = valid) and `<col>__err` per checked optional column."""
-    c, t = src.contract, src.contract.name
-    status = f"__ing_status_{t}"
+    """Build __ing_status_<t> (see _status_sql), unless the fast reader built it while reading."""
+    status = f"__ing_status_{src.contract.name}"
     if src.raw is None:
-        _empty_status(engine, c, status)
+        _empty_status(engine, src.contract, status)
         return
-
-    # 1. Trimmed text (empty = unknown), then typed values and one error code per column.
+    if src.typed_on_read:
+        return
     if src.long_values:
         _clear_long_values(engine, src)
-    values = [f"NULLIF({trim_sql('r.' + q(raw))}, '') AS {q('v_' + col)}" for col, raw in src.present.items()]
+    engine.create_table(status, _status_sql(src, src.raw))
+
+
+def _status_sql(src: _Source, source: str) -> str:
+    """SELECT over raw rows `source` (text columns c0.., `__row`, `c{i}__pre`): every row, typed, with
+    `__vreason`/`__vcolumn` (why its values reject it; NULL = valid) and `<col>__err` per checked
+    optional column. Sets `src.cleared`. The physical line is not computed here (see _line_of)."""
+    c, t = src.contract, src.contract.name
+    # 1. Trimmed text (empty = unknown), then typed values and one error code per column.
+    values = [f"NULLIF({trim_sql('r.' + q(raw), src.plain)}, '') AS {q('v_' + col)}"
+              for col, raw in src.present.items()]
     values += [f"r.{q(raw)} AS {q(name)}" for name, raw in src.extras.items()]
     # Values cleared while reading (invalid bytes, too long): their reason, per column.
     values += [f"r.{q(pre)} AS {q('p_' + col)}" for col, pre in src.pre.items()]
-    values += [f"{src.line_sql} AS source_line", "r.__row"]
-    join = f" JOIN {src.lines} l ON r.__row = l.__row" if src.line_sql == "l.source_line" else ""
+    values += ["r.__row"]
     # Layered so each expression is computed once per row: trimmed text (and the grading system every
     # grade depends on), typed values, then error codes read from the typed values (not re-typed).
-    trimmed = f"SELECT {', '.join(values)} FROM {src.raw} r{join}"
+    trimmed = f"SELECT {', '.join(values)} FROM {source} r"
     system = None
     if "grading_system" in src.present:
-        trimmed = f"SELECT *, {typed('grading_system', q('v_grading_system'))} AS __sys FROM ({trimmed}) s0"
+        sys_sql = typed("grading_system", q("v_grading_system"), plain=src.plain)
+        trimmed = f"SELECT *, {sys_sql} AS __sys FROM ({trimmed}) s0"
         system = "__sys"
     layer, out, errs = [], [], {}
     for col in c.columns:
@@ -472,7 +513,7 @@ def _check_values(engine: Engine, src: _Source) -> None:
             out.append(f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}")
             continue
         v, tv = q("v_" + col.name), q("__t_" + col.name)
-        value = system if col.kind == "grading_system" else typed(col.kind, v, system)
+        value = system if col.kind == "grading_system" else typed(col.kind, v, system, src.plain)
         layer.append(f"{value} AS {tv}")
         out.append(f"{tv} AS {q(col.name)}")
         missing = lit("missing_required") if col.required else "NULL"
@@ -487,7 +528,7 @@ def _check_values(engine: Engine, src: _Source) -> None:
             errs[col.name] = col
     extras = "".join(", " + q(n) for n in src.extras)
     extras += "".join(f", {q('p_' + n)} AS {q(n + '__err')}" for n in src.extras if n in src.pre)
-    typed_sql = (f"SELECT {', '.join(out)}, source_line, __row{extras} FROM "
+    typed_sql = (f"SELECT {', '.join(out)}, __row{extras} FROM "
                  f"(SELECT *, {', '.join(layer) or 'NULL AS __none'} FROM ({trimmed}) s1) s")
 
     # 2. Row rules: the first failing check names the reason and the column.
@@ -497,16 +538,15 @@ def _check_values(engine: Engine, src: _Source) -> None:
     # to write); an optional column's is kept, quarantine reports it as a cleared value.
     kept = [q(col.name) for col in c.columns]
     kept += [q(n + "__err") for n in src.cleared]
-    kept += ["source_line", "__row"] + [q(n) for n in src.extras]
+    kept += ["__row"] + [q(n) for n in src.extras]
     kept = list(dict.fromkeys(kept))
-    engine.create_table(status, f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn "
-                                f"FROM ({typed_sql}) x")
+    return f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x"
 
 
 def _empty_status(engine: Engine, c: TableContract, status: str) -> None:
     """The status table of a table the extract does not have: its typed columns, no rows."""
     cols = [f"CAST(NULL AS {SQL_TYPE.get(col.kind, 'VARCHAR')}) AS {q(col.name)}" for col in c.columns]
-    engine.create_table(status, f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS source_line, "
+    engine.create_table(status, f"SELECT {', '.join(cols)}, "
                         "CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS __vreason WHERE false")
 
 
@@ -739,8 +779,9 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
                         f"AS {q(col + '_source')}")
         joins = " LEFT JOIN __ing_demo_pick x ON x.nominal_id = o.nominal_id"
         cols = [x if " AS " in x else f"o.{x}" for x in cols]
-    cols += ["o.source_line"] + [f"o.{q(n)}" for n in src.extras]
-    engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins} ORDER BY o.__row")
+    line, line_join = _line_of(src, "o")
+    cols += [f"{line} AS source_line"] + [f"o.{q(n)}" for n in src.extras]
+    engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins}{line_join} ORDER BY o.__row")
 
 
 def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
@@ -752,19 +793,19 @@ def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str
         head = f"SELECT {lit(t)} AS source_table, {lit(src.file)} AS source_file"
         status = f"__ing_status_{t}"
         parts.append(f"{head}, line, {q('column')}, reason, 'row_rejected' AS action FROM __ing_parse_{t}")
-        parts.append(f"{head}, source_line AS line, __vcolumn AS {q('column')}, __vreason AS reason, "
-                     f"'row_rejected' AS action FROM {status} WHERE __vreason IS NOT NULL")
-        parts.append(f"{head}, s.source_line AS line, j.{q('column')}, j.reason, "
-                     f"'row_rejected' AS action FROM __ing_rej_{t} j JOIN {status} s ON s.__row = j.__row")
+        # The rows of the status table quarantined, by __row; their line is computed once, below.
+        rows = [f"SELECT __row, __vcolumn AS __col, __vreason AS reason, 'row_rejected' AS action FROM {status} "
+                "WHERE __vreason IS NOT NULL",
+                f"SELECT __row, {q('column')} AS __col, reason, 'row_rejected' AS action FROM __ing_rej_{t}"]
         # Cleared values are reported for the rows kept only: a rejected row has one entry, its reason.
-        parts += [
-            f"{head}, source_line AS line, {lit(n)} AS {q('column')}, {q(n + '__err')} AS reason, "
-            f"'value_cleared' AS action FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL"
-            for n in src.cleared
-        ]
+        rows += [f"SELECT __row, {lit(n)} AS __col, {q(n + '__err')} AS reason, 'value_cleared' AS action "
+                 f"FROM {_ok(t)} o WHERE {q(n + '__err')} IS NOT NULL" for n in src.cleared]
         if t in ("nominals", "crime_nominals"):
-            parts.append(f"{head}, source_line AS line, 'date_of_birth' AS {q('column')}, 'implausible_dob' AS reason, "
-                         f"'value_cleared' AS action FROM {_ok(t)} o WHERE {bad_dob}")
+            rows.append(f"SELECT __row, 'date_of_birth' AS __col, 'implausible_dob' AS reason, "
+                        f"'value_cleared' AS action FROM {_ok(t)} o WHERE {bad_dob}")
+        line, line_join = _line_of(src, "x")
+        parts.append(f"{head}, {line} AS line, x.__col AS {q('column')}, x.reason, x.action "
+                     f"FROM ({' UNION ALL '.join(rows)}) x{line_join}")
     engine.create_table(
         "quarantine",
         f"SELECT source_table, source_file, CAST(line AS BIGINT) AS line, {q('column')}, reason, action "
@@ -818,7 +859,7 @@ def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
         names += [f"__ing_status_{t}", f"__ing_rej_{t}", f"__ing_status_{t}_f"]
         if read is None or t in read:
             names += [f"__ing_{p}_{t}" for p in ("raw", "lines", "parse", "dupkeys", "dups", "recov", "recidx")]
-            names += [f"__ing_raw_{t}_x"]
+            names += [f"__ing_raw_{t}_x", f"__ing_recst_{t}", f"__ing_status_{t}_x"]
     return names
 
 

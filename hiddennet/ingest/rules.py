@@ -107,26 +107,33 @@ def _graded(v: str, system: str, grades: Mapping[str, tuple[str, ...]]) -> str:
     return f"CASE {whens} END"
 
 
-def trim_sql(v: str) -> str:
+def trim_sql(v: str, plain: bool = False) -> str:
     """SQL of `v` without white space (WHITESPACE) at either end.
 
-    Trimming a list of characters costs ~15x a plain trim in DuckDB, so it runs only on values whose
-    first or last character is not printable ASCII (codes 33-126: nothing to trim), which are rare.
+    `plain`: the file holds printable ASCII and line ends only (records.FileScan.plain_text) and no
+    value holds a line end, so the only white space a value can hold is the space: a plain trim is
+    the same and costs far less. Else trimming a list of characters costs ~15x a plain trim in
+    DuckDB, so it runs only on values whose first or last character is not printable ASCII (codes
+    33-126: nothing to trim), which are rare.
     """
+    if plain:
+        return f"trim({v})"
     ends_plain = f"ascii({v}) BETWEEN 33 AND 126 AND ascii(right({v}, 1)) BETWEEN 33 AND 126"
     return f"CASE WHEN {ends_plain} THEN {v} ELSE trim({v}, {lit(WHITESPACE)}) END"
 
 
-def collapse_sql(v: str, into: str, extra: str = "") -> str:
-    """SQL of `v` with every run of white space (and of the characters in `extra`) replaced by `into`."""
-    cls = _WS_CLASS[:-1] + extra + "]"
+def collapse_sql(v: str, into: str, extra: str = "", plain: bool = False) -> str:
+    """SQL of `v` with every run of white space (and of the characters in `extra`) replaced by `into`
+    (`plain`: the value's only possible white space is the space, see trim_sql)."""
+    cls = ("[ " if plain else _WS_CLASS[:-1]) + extra + "]"
     return f"regexp_replace({v}, {lit(cls + '+')}, {lit(into)}, 'g')"
 
 
-def typed(kind: str, v: str, system: str | None = None) -> str:
+def typed(kind: str, v: str, system: str | None = None, plain: bool = False) -> str:
     """SQL giving the typed value of VARCHAR expression `v`, NULL when it is not valid.
 
-    `system` is the SQL of the row's normalised grading system (grades depend on it).
+    `system` is the SQL of the row's normalised grading system (grades depend on it); `plain`: see
+    trim_sql.
     """
     if kind == "date":
         # The plain date is the common case: checked with cheap string tests before the regexp.
@@ -144,14 +151,14 @@ def typed(kind: str, v: str, system: str | None = None) -> str:
         return (f"CASE WHEN regexp_matches({v}, {lit(NUMBER_PATTERN)}) "
                 f"AND abs(TRY_CAST({v} AS DOUBLE)) <= {_MAX_DOUBLE} THEN TRY_CAST({v} AS DOUBLE) + 0.0 END")
     if kind == "role":
-        norm = collapse_sql(f"lower({v})", "_", "_\\-")
+        norm = collapse_sql(f"lower({v})", "_", "_\\-", plain)
         return f"CASE WHEN {norm} IN {in_list(ROLES)} THEN {norm} END"
     if kind == "sex":
         return f"CASE WHEN upper({v}) IN ('M', 'MALE') THEN 'M' WHEN upper({v}) IN ('F', 'FEMALE') THEN 'F' END"
     if kind == "ethnicity":
         return f"CASE WHEN upper({v}) IN {in_list(ETHNICITY_CODES)} THEN upper({v}) END"
     if kind == "grading_system":
-        norm = collapse_sql(f"lower({v})", "")
+        norm = collapse_sql(f"lower({v})", "", plain=plain)
         return f"CASE WHEN {norm} IN {in_list(GRADING_SYSTEMS)} THEN {norm} END"
     if kind == "source_grade":
         return _graded(v, system or "NULL", SOURCE_GRADES)

@@ -38,7 +38,7 @@ import pyarrow as pa
 from hiddennet.engine import Engine
 from hiddennet.settings import Settings
 from hiddennet.sql import age_years, date_lit, lit
-from hiddennet.stage import Stage, StageOutput
+from hiddennet.stage import EngineFactory, Stage, StageOutput
 from hiddennet.tables import arrow_schema
 
 Rerun = Callable[[Settings, str], pa.Table]
@@ -69,14 +69,16 @@ def _age_band_sql(age: str) -> str:
 
 
 def run(
-    engine: Engine, settings: Settings, rerun: Rerun | None = None, rerun_stages: RerunStages | None = None
+    engine: Engine, settings: Settings, rerun: Rerun | None = None, rerun_stages: RerunStages | None = None,
+    engine_factory: EngineFactory | None = None,
 ) -> StageOutput:
     """`rerun(variant, scope)` reruns layers..harm on `engine`; `rerun_stages(engine, base, variant,
-    scope)`, when given (a picklable module-level function), lets the reruns go to worker processes."""
+    scope)` and `engine_factory(settings)`, when both are given (picklable), let the reruns go to
+    worker processes, each with an engine the factory makes (a stage never makes one itself)."""
     min_cell = int(settings.min_cell_count)
     counts = _population_counts(engine, settings)
     rows, totals = composition_rows(counts, min_cell)
-    stability_rows, stability_facts = _stability(engine, settings, rerun, rerun_stages)
+    stability_rows, stability_facts = _stability(engine, settings, rerun, rerun_stages, engine_factory)
     engine.register_arrow("fairness", pa.Table.from_pylist(rows + stability_rows, schema=FAIRNESS_SCHEMA))
     gaps = _data_gaps(engine)
     engine.register_arrow(
@@ -229,19 +231,21 @@ def kept(run_top: list[frozenset[str]], variant_top: list[frozenset[str]]) -> in
 
 
 def _variant_tops(
-    engine: Engine, settings: Settings, rerun: Rerun, rerun_stages: RerunStages | None
+    engine: Engine, settings: Settings, rerun: Rerun, rerun_stages: RerunStages | None,
+    engine_factory: EngineFactory | None = None,
 ) -> dict[str, list[frozenset[str]]]:
     """Top groups of every variant, each distinct variant computed once: in worker processes when
-    the stages' rerun function is given, the engine is DuckDB and `stability_workers` allows more
-    than one, else one after another through `rerun` (the same SQL on the same rows either way)."""
+    the stages' rerun function and an engine factory are given, the engine is DuckDB and
+    `stability_workers` allows more than one, else one after another through `rerun` (the same SQL
+    on the same rows either way)."""
     named = variants(settings)
     distinct: dict[str, tuple[str, Settings]] = {}
     for name, v in named:
         distinct.setdefault(v.model_dump_json(), (name, v))
     workers = min(settings.stability_workers or _cores(), len(distinct))
     jobs = list(distinct.values())
-    if rerun_stages is not None and engine.name == "duckdb" and workers > 1:
-        members = _reruns_in_processes(engine, settings, jobs, rerun_stages, workers)
+    if rerun_stages is not None and engine_factory is not None and engine.name == "duckdb" and workers > 1:
+        members = _reruns_in_processes(engine, settings, jobs, rerun_stages, engine_factory, workers)
     else:
         members = [rerun(v, f"stability_{name}") for name, v in jobs]
     by_key = {key: top_groups(m) for key, m in zip(distinct, members, strict=True)}
@@ -256,7 +260,7 @@ def _cores() -> int:
 
 
 def _reruns_in_processes(
-    engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, workers: int
+    engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, engine_factory: EngineFactory, workers: int
 ) -> list[pa.Table]:
     """Each variant in a worker process with its own in-memory DuckDB, one thread each, reading the
     run's tables from Parquet copies in an owner-only temporary folder (deleted at the end)."""
@@ -267,19 +271,16 @@ def _reruns_in_processes(
     with tempfile.TemporaryDirectory(prefix="hiddennet-stability-") as folder:
         for n in names:
             engine.write_parquet(n, Path(folder) / f"{n}.parquet")
-        work = partial(_rerun_worker, folder, names, base, rerun_stages)
+        work = partial(_rerun_worker, folder, names, base, rerun_stages, engine_factory)
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
             return list(pool.map(work, jobs))
 
 
-def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: RerunStages, job) -> pa.Table:
-    from hiddennet.engine import (
-        make_engine,  # the worker's own engine: DuckDB, like the run's
-    )
-
+def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: RerunStages,
+                  engine_factory: EngineFactory, job) -> pa.Table:
     name, variant = job
     own = base.model_copy(update={"duckdb_threads": 1, "duckdb_group_workers": 1})
-    with make_engine(own) as e:
+    with engine_factory(own) as e:  # the worker's own engine: DuckDB, like the run's
         e.execute("SET enable_progress_bar = false")  # a worker's bar would interleave with the run's output
         for n in names:
             e.execute(f"CREATE VIEW {n} AS SELECT * FROM "
@@ -288,7 +289,8 @@ def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: R
 
 
 def _stability(
-    engine: Engine, settings: Settings, rerun: Rerun | None, rerun_stages: RerunStages | None = None
+    engine: Engine, settings: Settings, rerun: Rerun | None, rerun_stages: RerunStages | None = None,
+    engine_factory: EngineFactory | None = None,
 ) -> tuple[list[dict], dict]:
     if not settings.stability_checks:
         return [], {"skipped": "stability_checks is false"}
@@ -303,7 +305,7 @@ def _stability(
         )
     )
     rows, per_variant = [], {}
-    for name, variant_top in _variant_tops(engine, settings, rerun, rerun_stages).items():
+    for name, variant_top in _variant_tops(engine, settings, rerun, rerun_stages, engine_factory).items():
         n_kept = kept(run_top, variant_top)
         share = _share(n_kept, len(run_top))
         per_variant[name] = {"kept": n_kept, "share": share}
@@ -375,7 +377,8 @@ def _data_gaps(engine: Engine) -> dict[str, int]:
 STAGE = Stage(
     "fairness",
     lambda engine, settings, ctx: run(
-        engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None, rerun_stages=ctx.rerun_stages
+        engine, settings, rerun=partial(ctx.rerun, settings) if ctx.rerun else None, rerun_stages=ctx.rerun_stages,
+        engine_factory=ctx.engine_factory,
     ),
     reads=("network_nominals", "input_nominals"),
     optional_reads=("group_harm", "safeguarding", "dismantling", "full_table", "demographic_conflicts", "quarantine",
