@@ -168,9 +168,11 @@ def test_hiddennet_errors_pass_through_unchanged(settings):
 
 # -- no stage makes an engine ---------------------------------------------------------------------------------
 # Modules that may make an engine: the engines themselves, the drivers that run stages (the pipeline,
-# the generator's calibration run of ingest and select) and the entry points (CLI, the dashboard).
+# the generator's calibration run of ingest and select and its later extract's run to harm), the entry
+# points (CLI, the dashboard) and `hiddennet diff`, which compares two published run folders outside any run.
 _MAY_MAKE_ENGINES = ("hiddennet/engine/", "hiddennet/pipeline.py", "hiddennet/cli.py", "hiddennet/__main__.py",
-                     "hiddennet/serve/", "hiddennet/generate/calibrate.py")
+                     "hiddennet/serve/", "hiddennet/generate/calibrate.py", "hiddennet/generate/later.py",
+                     "hiddennet/continuity/diff.py")
 
 
 def _engine_makers(tree) -> list[str]:
