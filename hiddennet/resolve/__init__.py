@@ -12,6 +12,7 @@ ingest's: no other stage writes them (hiddennet/engine/checking.py).
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,6 +47,7 @@ def write_empty(engine: Engine) -> None:
 
 
 def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
+    cpu0 = time.process_time()  # this process's CPU (every thread of it): the shared machine's load aside
     records = engine.fetch_arrow(
         f"SELECT nominal_id, coalesce(source_system, {lit(settings.resolve_source_system)}) AS source_system, "
         "forename, surname, date_of_birth, sex, ethnicity, pnc_id FROM nominals ORDER BY nominal_id"
@@ -73,7 +75,7 @@ def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
     return {**model_facts, "records_merged": merged, "people": len(set(res.canonical.values())),
             "review_pairs": len(res.review), "held_child_and_adult": res.held_child_adult,
             "kept_apart_by_decision": res.kept_apart, "decisions": len(decisions),
-            "crosswalk_ids": len(crosswalk)}
+            "crosswalk_ids": len(crosswalk), "cpu_seconds": round(time.process_time() - cpu0, 3)}
 
 
 def _people(records: pa.Table, as_of: dt.date, child_age: int, touched: set[str]) -> list[Record]:
