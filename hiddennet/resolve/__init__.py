@@ -65,7 +65,7 @@ def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
     people = _people(records, as_of, settings.child_age, touched)
     res = resolve_people(people, pairs, decisions, settings.resolve_match_probability,
                          settings.resolve_review_probability, settings.resolve_source_system)
-    res.canonical = {**dict(zip(ids, ids)), **res.canonical}
+    res.canonical = {**{i: i for i in ids}, **res.canonical}
     outside = [(sys, s, n) for sys, s, n in crosswalk if s not in ids and n in res.canonical]
     _write_map(engine, records, res, outside)
     _write_review(engine, res)

@@ -22,8 +22,10 @@ from hiddennet.resolve.names import NICKNAMES
 # two catch a typo in the surname together with one in the date of birth (`birth_month`: year and month;
 # `birth_day`: month and day).
 # `dob_key` is the date of birth with day and month in ascending order: a swapped day and month agree on it.
-PREDICTION_BLOCKS = (("surname", "dob_key"), ("forename_std", "dob_key"), ("forename_std", "surname", "birth_year"),
-                     ("forename_std", "surname_initial", "birth_month"), ("forename_std", "surname_initial", "birth_day"))
+PREDICTION_BLOCKS = (
+    ("surname", "dob_key"), ("forename_std", "dob_key"), ("forename_std", "surname", "birth_year"),
+    ("forename_std", "surname_initial", "birth_month"), ("forename_std", "surname_initial", "birth_day"),
+)
 # And records of which one has no date of birth are compared when their names agree.
 NO_DOB_BLOCK = "l.forename_std = r.forename_std AND l.surname = r.surname AND (l.dob IS NULL OR r.dob IS NULL)"
 # Expectation maximisation runs on pairs agreeing on these; each leaves its own columns' m fixed.
