@@ -155,12 +155,12 @@ def test_a_child_and_an_adult_with_one_pnc_id_go_to_review(tiny):
 
 
 def test_explanations_hold_a_weight_per_comparison(tiny):
-    """The model pair N1-N3: five comparisons, surname and date of birth exact (weights above 0)."""
+    """The model pair N1-N3: six comparisons (with the PNC id), surname and date of birth exact (weights above 0)."""
     engine, _ = tiny
     rows = {r[0]: r for r in engine.fetch_rows(
         "SELECT comparison, level, label, match_weight FROM match_explanations WHERE nominal_id_a = 'N1' "
         "AND nominal_id_b = 'N3'")}
-    assert set(rows) == {"forename_std", "surname", "dob", "sex", "ethnicity"}
+    assert set(rows) == {"forename_std", "surname", "dob", "sex", "ethnicity", "pnc"}
     assert rows["surname"][3] > 0 and rows["dob"][3] > 0 and rows["ethnicity"][1] == -1  # no ethnicity recorded
 
 

@@ -12,8 +12,10 @@ ingest's: no other stage writes them (hiddennet/engine/checking.py).
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hiddennet import tables
 from hiddennet.engine.base import Engine
@@ -45,6 +47,7 @@ def write_empty(engine: Engine) -> None:
 
 
 def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
+    cpu0 = time.process_time()  # this process's CPU (every thread of it): the shared machine's load aside
     records = engine.fetch_arrow(
         f"SELECT nominal_id, coalesce(source_system, {lit(settings.resolve_source_system)}) AS source_system, "
         "forename, surname, date_of_birth, sex, ethnicity, pnc_id FROM nominals ORDER BY nominal_id"
@@ -53,15 +56,18 @@ def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
                                   "ORDER BY source_system, source_id")
     decisions = {(min(a, b), max(a, b)): d for a, b, d in engine.fetch_rows(
         "SELECT nominal_id_a, nominal_id_b, decision FROM review_decisions ORDER BY nominal_id_a, nominal_id_b")}
-    people = _people(records, as_of, settings.child_age)
-    ids = {r.nominal_id for r in people}
+    ids = set(records.column("nominal_id").to_pylist())
     model_pairs, model_facts = score_pairs(records, settings.resolve_review_probability, settings.resolve_seed)
     pairs = _pnc_pairs(records) + [Pair(s, n, 1.0, "crosswalk") for _, s, n in crosswalk if s in ids]
     pairs += [Pair(p.a, p.b, p.probability, "model") for p in model_pairs]
+    # Only records named by a pair or a decision can be merged: the rest stay people of their own.
+    touched = {x for p in pairs for x in (p.a, p.b)} | {x for k in decisions for x in k}
+    people = _people(records, as_of, settings.child_age, touched)
     res = resolve_people(people, pairs, decisions, settings.resolve_match_probability,
                          settings.resolve_review_probability, settings.resolve_source_system)
+    res.canonical = {**{i: i for i in ids}, **res.canonical}
     outside = [(sys, s, n) for sys, s, n in crosswalk if s not in ids and n in res.canonical]
-    _write_map(engine, people, res, outside)
+    _write_map(engine, records, res, outside)
     _write_review(engine, res)
     _write_explanations(engine, res, model_pairs)
     _rewrite(engine)
@@ -69,15 +75,20 @@ def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
     return {**model_facts, "records_merged": merged, "people": len(set(res.canonical.values())),
             "review_pairs": len(res.review), "held_child_and_adult": res.held_child_adult,
             "kept_apart_by_decision": res.kept_apart, "decisions": len(decisions),
-            "crosswalk_ids": len(crosswalk)}
+            "crosswalk_ids": len(crosswalk), "cpu_seconds": round(time.process_time() - cpu0, 3)}
 
 
-def _people(records: pa.Table, as_of: dt.date, child_age: int) -> list[Record]:
-    out = []
-    for nid, system, dob in zip(records.column("nominal_id").to_pylist(), records.column("source_system").to_pylist(),
-                                records.column("date_of_birth").to_pylist(), strict=True):
-        out.append(Record(nid, system, None if dob is None else _age(dob, as_of) < child_age))
-    return out
+def _people(records: pa.Table, as_of: dt.date, child_age: int, touched: set[str]) -> list[Record]:
+    """The records in `touched`, each a child when under `child_age` on `as_of` (vectorised: a child was
+    born after the day `child_age` years before `as_of`; 29 February falls back to 28 February)."""
+    try:
+        cutoff = as_of.replace(year=as_of.year - child_age)
+    except ValueError:
+        cutoff = dt.date(as_of.year - child_age, 2, 28)
+    child = pc.greater(records.column("date_of_birth"), pa.scalar(cutoff, pa.date32())).to_pylist()
+    return [Record(nid, system, c) for nid, system, c in zip(records.column("nominal_id").to_pylist(),
+                                                            records.column("source_system").to_pylist(), child,
+                                                            strict=True) if nid in touched]
 
 
 def _age(dob: dt.date, as_of: dt.date) -> int:
@@ -97,23 +108,22 @@ def _pnc_pairs(records: pa.Table) -> list[Pair]:
     return pairs
 
 
-def _write_map(engine: Engine, people: list[Record], res: Resolution, outside: list[tuple[str, str, str]]) -> None:
-    rows: dict[str, list] = {c: [] for c in tables.table("nominal_map").column_names}
-
-    def add(system, source, canonical, prob, rule, linked):
-        for c, v in zip(rows, (system, source, canonical, prob, rule, linked), strict=True):
-            rows[c].append(v)
-
-    for r in people:
-        e = res.joined_by.get(r.nominal_id)
-        if e is None:
-            add(r.source_system, r.nominal_id, res.canonical[r.nominal_id], None, "single", None)
-        else:
-            add(r.source_system, r.nominal_id, res.canonical[r.nominal_id], e.probability, e.rule,
-                e.b if e.a == r.nominal_id else e.a)
-    for system, source, nominal in outside:
-        add(system, source, res.canonical[nominal], 1.0, "crosswalk", nominal)
-    engine.register_arrow("nominal_map", pa.table(rows, schema=tables.arrow_schema("nominal_map")))
+def _write_map(engine: Engine, records: pa.Table, res: Resolution, outside: list[tuple[str, str, str]]) -> None:
+    """One row per record (in id order), then the crosswalk's ids that have no record."""
+    ids = records.column("nominal_id").to_pylist()
+    joined = [res.joined_by.get(i) for i in ids]
+    rows = {
+        "source_system": records.column("source_system").to_pylist() + [o[0] for o in outside],
+        "source_id": ids + [o[1] for o in outside],
+        "canonical_id": [res.canonical[i] for i in ids] + [res.canonical[o[2]] for o in outside],
+        "match_probability": [None if e is None else e.probability for e in joined] + [1.0] * len(outside),
+        "rule": ["single" if e is None else e.rule for e in joined] + ["crosswalk"] * len(outside),
+        "linked_id": [None if e is None else (e.b if e.a == i else e.a) for i, e in zip(ids, joined, strict=True)]
+        + [o[2] for o in outside],
+    }
+    schema = tables.arrow_schema("nominal_map")  # the columns in the order of `rows`
+    engine.register_arrow("nominal_map", pa.Table.from_arrays(
+        [pa.array(v, type=f.type) for v, f in zip(rows.values(), schema, strict=True)], schema=schema))
 
 
 def _write_review(engine: Engine, res: Resolution) -> None:

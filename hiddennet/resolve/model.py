@@ -16,16 +16,21 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from hiddennet.resolve.names import standard_forename
+from hiddennet.resolve.names import NICKNAMES
 
-# Candidate pairs: two records are compared only when they agree on one of these (docs/resolve.md).
+# Candidate pairs: two records are compared only when they agree on one of these (docs/resolve.md). The last
+# two catch a typo in the surname together with one in the date of birth (`birth_month`: year and month;
+# `birth_day`: month and day).
 # `dob_key` is the date of birth with day and month in ascending order: a swapped day and month agree on it.
-PREDICTION_BLOCKS = (("surname", "dob_key"), ("forename_std", "dob_key"), ("forename_std", "surname", "birth_year"))
+PREDICTION_BLOCKS = (
+    ("surname", "dob_key"), ("forename_std", "dob_key"), ("forename_std", "surname", "birth_year"),
+    ("forename_std", "surname_initial", "birth_month"), ("forename_std", "surname_initial", "birth_day"),
+)
 # And records of which one has no date of birth are compared when their names agree.
 NO_DOB_BLOCK = "l.forename_std = r.forename_std AND l.surname = r.surname AND (l.dob IS NULL OR r.dob IS NULL)"
 # Expectation maximisation runs on pairs agreeing on these; each leaves its own columns' m fixed.
 TRAINING_BLOCKS = (("forename_std", "dob_key"), ("surname", "dob_key"), ("forename_std", "surname", "birth_year"))
-COMPARISONS = ("forename_std", "surname", "dob", "sex", "ethnicity")
+COMPARISONS = ("forename_std", "surname", "dob", "sex", "ethnicity", "pnc")
 _U_PAIRS = 200_000
 _EM_ITERATIONS = 10
 
@@ -38,31 +43,32 @@ class ModelPair:
     weights: tuple[tuple[str, int, str, float], ...]  # (comparison, level, label, match weight)
 
 
-def _records(arrow: pa.Table) -> pa.Table:
-    """The model's view of the records: standardised names, date of birth as text, year of birth."""
-    surname = [v.strip().lower() or None if isinstance(v, str) else None for v in arrow.column("surname").to_pylist()]
-    dob = [d.isoformat() if d is not None else None for d in arrow.column("date_of_birth").to_pylist()]
-    return pa.table({
-        "unique_id": arrow.column("nominal_id"),
-        "forename_std": pa.array([standard_forename(v) for v in arrow.column("forename").to_pylist()], pa.string()),
-        "surname": pa.array(surname, pa.string()),
-        "dob": pa.array(dob, pa.string()),
-        "sex": arrow.column("sex"),
-        "ethnicity": arrow.column("ethnicity"),
-        "birth_year": pa.array([d[:4] if d else None for d in dob], pa.string()),
-        "dob_key": pa.array([_dob_key(d) for d in dob], pa.string()),
-    })
-
-
-def _dob_key(dob: str | None) -> str | None:
-    if not dob:
-        return None
-    month, day = dob[5:7], dob[8:10]
-    return f"{dob[:4]}-{min(month, day)}-{max(month, day)}"
+def _register_records(con: duckdb.DuckDBPyConnection, arrow: pa.Table) -> None:
+    """The model's view of the records, built in SQL (no Python loop over the records): standardised
+    names (names.py), date of birth as ISO text, year of birth, `dob_key` and the PNC id without case or spaces."""
+    con.register("hiddennet_input", arrow.select(["nominal_id", "forename", "surname", "date_of_birth", "sex",
+                                                  "ethnicity", "pnc_id"]))
+    con.register("hiddennet_nicknames", pa.table({"nick": list(NICKNAMES), "full": list(NICKNAMES.values())}))
+    con.execute("""
+        CREATE TABLE hiddennet_records AS
+        WITH r AS (
+            SELECT nominal_id AS unique_id, nullif(lower(trim(forename)), '') AS forename_l,
+                   nullif(lower(trim(surname)), '') AS surname, strftime(date_of_birth, '%Y-%m-%d') AS dob,
+                   sex, ethnicity, nullif(upper(replace(pnc_id, ' ', '')), '') AS pnc
+            FROM hiddennet_input)
+        SELECT r.unique_id, coalesce(k.full, r.forename_l) AS forename_std, r.surname, r.dob, r.sex, r.ethnicity,
+               r.pnc, substr(r.dob, 1, 4) AS birth_year, substr(r.surname, 1, 1) AS surname_initial,
+               substr(r.dob, 1, 7) AS birth_month, substr(r.dob, 6, 5) AS birth_day,
+               CASE WHEN r.dob IS NOT NULL THEN substr(r.dob, 1, 5) || least(substr(r.dob, 6, 2), substr(r.dob, 9, 2))
+                    || '-' || greatest(substr(r.dob, 6, 2), substr(r.dob, 9, 2)) END AS dob_key
+        FROM r LEFT JOIN hiddennet_nicknames k ON k.nick = r.forename_l
+        ORDER BY r.unique_id""")
+    con.unregister("hiddennet_input")
 
 
 def _dob_comparison():
-    """Date of birth: exact, day and month swapped, one character apart, within a year, else."""
+    """Date of birth: exact, day and month swapped, one character apart, same year and month, within a
+    year, else."""
     from splink import comparison_level_library as cll, comparison_library as cl
 
     return cl.CustomComparison(
@@ -72,7 +78,9 @@ def _dob_comparison():
             cll.ExactMatchLevel("dob"),
             cll.CustomLevel("dob_key_l = dob_key_r", label_for_charts="Day and month swapped"),
             cll.DamerauLevenshteinLevel("dob", 1),
-            cll.CustomLevel("birth_year_l = birth_year_r", label_for_charts="Same year of birth"),
+            cll.CustomLevel("substr(dob_l, 1, 7) = substr(dob_r, 1, 7)", label_for_charts="Same year and month"),
+            cll.CustomLevel("abs(date_diff('day', CAST(dob_l AS DATE), CAST(dob_r AS DATE))) <= 366",
+                            label_for_charts="Within a year"),
             cll.ElseLevel(),
         ],
         comparison_description="date of birth",
@@ -94,10 +102,11 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
             link_type="dedupe_only",
             comparisons=[
                 cl.NameComparison("forename_std"),
-                cl.NameComparison("surname"),
+                cl.NameComparison("surname").configure(term_frequency_adjustments=True),
                 _dob_comparison(),
                 cl.ExactMatch("sex"),
                 cl.ExactMatch("ethnicity"),
+                cl.ExactMatch("pnc"),  # a PNC id is one person's: two different ids are strong evidence against
             ],
             blocking_rules_to_generate_predictions=[*(block_on(*b) for b in PREDICTION_BLOCKS),
                                                     {"blocking_rule": NO_DOB_BLOCK}],
@@ -105,7 +114,7 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
             max_iterations=_EM_ITERATIONS,
             em_convergence=0.001,
         )
-        con.register("hiddennet_records", _records(arrow))
+        _register_records(con, arrow)
         linker = Linker("hiddennet_records", settings, DuckDBAPI(connection=con), set_up_basic_logging=False)
         exact = block_on("forename_std", "surname", "dob")
         linker.training.estimate_probability_two_random_records_match([exact], recall=0.8)
@@ -124,7 +133,7 @@ def score_pairs(arrow: pa.Table, review_probability: float, seed: int) -> tuple[
     for row in scored.sort_values(["unique_id_l", "unique_id_r"]).itertuples(index=False):
         r = row._asdict()
         weights = tuple((c, int(r[f"gamma_{c}"]), labels[c].get(int(r[f"gamma_{c}"]), ""),
-                         _log2(float(r[f"bf_{c}"]))) for c in COMPARISONS)
+                         _log2(float(r[f"bf_{c}"]) * float(r.get(f"bf_tf_adj_{c}", 1.0)))) for c in COMPARISONS)
         pairs.append(ModelPair(str(r["unique_id_l"]), str(r["unique_id_r"]), float(r["match_probability"]), weights))
     return pairs, {"records": arrow.num_rows, "pairs_scored": len(pairs), "training_blocks_skipped": skipped}
 
