@@ -37,6 +37,8 @@ PERSON_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "sharing_basis": (("nominal_id",), None),
     "referral_outcomes": (("nominal_id",), None),
     "demographic_conflicts": (("nominal_id",), ("nominal_id", "column", "kind")),
+    # All-age (docs/all-age.md): one person's episodes under two records are one person's episodes.
+    "missing_episodes": (("nominal_id",), ("nominal_id", "start_date")),
 }
 
 
