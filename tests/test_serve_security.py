@@ -266,7 +266,30 @@ def test_422_is_a_plain_page_audited_as_rejected_input(run_dir, tmp_path):
     assert j.status_code == 422 and set(j.json()) == {"error", "notice"}
 
 
-def test_500_has_a_correlation_id_logged_without_personal_data(tmp_path, caplog):
+def test_500_has_a_correlation_id_logged_without_personal_data(tmp_path, caplog, monkeypatch):
+    """A failure of the code (not of a table: that is a 503, below) is a 500 whose page and log carry a
+    correlation id and nothing of the person, even when the exception's own text names one."""
+    from hiddennet.report.data import RunOutputs
+
+    run = write_sample_run(tmp_path / "run")
+    audit = tmp_path / "a.jsonl"
+    c = https_client(create_app(run, users=USERS, audit_path=audit))
+
+    def broken(self, name, *args, **kwargs):
+        raise RuntimeError("N0001 was in the row")
+
+    monkeypatch.setattr(RunOutputs, "table", broken)
+    with caplog.at_level(logging.ERROR, logger="hiddennet.serve"):
+        r = c.get("/people/N0001", headers=bearer("intelligence_officer"))
+    assert r.status_code == 500 and "Traceback" not in r.text
+    cid = audit_lines(audit)[-1]["correlation_id"]
+    assert audit_lines(audit)[-1]["outcome"] == "error" and re.fullmatch(r"[0-9a-f]{16}", cid)
+    assert cid in r.text and "N0001" not in r.text.split("<main>")[1]
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert cid in logged and "N0001" not in logged
+
+
+def test_unreadable_table_is_a_503_without_personal_data(tmp_path, caplog):
     broken = write_sample_run(tmp_path / "run")
     table = broken / "tables" / "nominals.parquet"
     # Same size as the listed file: the folder is still a complete run, the table itself unreadable.
@@ -276,9 +299,8 @@ def test_500_has_a_correlation_id_logged_without_personal_data(tmp_path, caplog)
     c = https_client(create_app(broken, users=USERS, audit_path=audit))
     with caplog.at_level(logging.ERROR, logger="hiddennet.serve"):
         r = c.get("/people/N0001", headers=bearer("intelligence_officer"))
-    assert r.status_code == 500 and "Traceback" not in r.text
-    cid = audit_lines(audit)[-1]["correlation_id"]
-    assert audit_lines(audit)[-1]["outcome"] == "error" and re.fullmatch(r"[0-9a-f]{16}", cid)
-    assert cid in r.text and "N0001" not in r.text.split("<main>")[1]
-    logged = "\n".join(rec.getMessage() for rec in caplog.records)
-    assert cid in logged and "N0001" not in logged
+    assert r.status_code == 503 and "Traceback" not in r.text
+    last = audit_lines(audit)[-1]
+    assert last["outcome"] == "error" and last["detail"] == "table_unreadable"
+    assert "N0001" not in r.text.split("<main>")[1]
+    assert "N0001" not in "\n".join(rec.getMessage() for rec in caplog.records)
