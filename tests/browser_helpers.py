@@ -86,6 +86,19 @@ def served(run_dir: Path, users: list[dict], audit: Path):
         thread.join(10)
 
 
+@contextmanager
+def chromium():
+    """Debian's Chromium under Playwright, closed at the end (the browser tests' module fixture)."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        b = launch(p)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
 def launch(playwright):
     if not Path(CHROMIUM).exists():
         raise RuntimeError(

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import Watched, launch, served
-from playwright import sync_api  # a dev dependency: a missing one fails, never skips
+from browser_helpers import Watched, chromium, served
 from serve_helpers import TOKENS, USERS
 from workbench_helpers import write_identities, write_workbench_run
 
@@ -31,10 +30,8 @@ def server(rich, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def watched(browser, server, role: str) -> Watched:

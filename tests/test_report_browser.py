@@ -5,8 +5,7 @@ header that browsers repeat on every printed page); the report loads nothing."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import Watched, launch, served
-from playwright import sync_api  # a dev dependency: a missing one fails, never skips
+from browser_helpers import Watched, chromium, served
 from serve_helpers import TOKENS, USERS
 
 from hiddennet.report import MARKING, write_report
@@ -31,10 +30,8 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _assert_marking_whole(page, width: int) -> None:
