@@ -166,6 +166,14 @@ def _section(fn: Callable[[RunOutputs], dict], run: RunOutputs) -> dict:
 # --- sections -------------------------------------------------------------------------------
 
 
+def require_columns(df: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
+    """Raise Unavailable naming the first of `columns` that `df` (read from `table`) lacks: a section
+    built on an older or partial run says what is missing instead of failing."""
+    for c in columns:
+        if c not in df.columns:
+            raise Unavailable(f"table {table} has no column {c}")
+
+
 def _full(run: RunOutputs) -> pd.DataFrame:
     return run.table(
         "full_table",
@@ -337,9 +345,7 @@ def _shares(counts: dict[int, int], cats: Sequence[int]) -> list[float]:
 
 def ages(run: RunOutputs) -> dict:
     full = _full(run)
-    for c in ("victim_age", "offender_age"):
-        if c not in full.columns:
-            raise Unavailable(f"table full_table has no column {c}")
+    require_columns(full, "full_table", ("victim_age", "offender_age"))
     fin, final_note = _final_or_none(run)
     out: dict[str, Any] = {"final_available": fin is not None, "final_note": final_note}
     for who, col, lo, hi in (("victim", "victim_age", 0, 17), ("offender", "offender_age", 10, 90)):
@@ -407,9 +413,7 @@ def _sex_of_people(df: pd.DataFrame, id_col: str, sex_col: str, k: int) -> dict:
 
 def sex(run: RunOutputs) -> dict:
     full = _full(run)
-    for c in ("offender_sex", "victim_sex"):
-        if c not in full.columns:
-            raise Unavailable(f"table full_table has no column {c}")
+    require_columns(full, "full_table", ("offender_sex", "victim_sex"))
     fin, final_note = _final_or_none(run)
     k = run.min_cell
     vk = full["victim_sex"].dropna()
@@ -436,9 +440,7 @@ def sex(run: RunOutputs) -> dict:
 
 def ethnicity(run: RunOutputs) -> dict:
     full = _full(run)
-    for c in ("offender_ethnicity", "victim_ethnicity"):
-        if c not in full.columns:
-            raise Unavailable(f"table full_table has no column {c}")
+    require_columns(full, "full_table", ("offender_ethnicity", "victim_ethnicity"))
     k = run.min_cell
 
     def per_person(id_col: str, eth_col: str) -> pd.Series:

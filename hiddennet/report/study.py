@@ -21,6 +21,7 @@ from hiddennet.report.data import (
     _final_or_none,
     _full,
     _pct,
+    require_columns,
     suppress,
     suppress_column,
 )
@@ -83,9 +84,7 @@ def _grid(df: pd.DataFrame, k: int) -> dict:
 def ethnicity_heatmap(run: RunOutputs) -> dict:
     """The study's Figure 11, for the full and the final table."""
     full = _full(run)
-    for c in ("offender_ethnicity", "victim_ethnicity"):
-        if c not in full.columns:
-            raise Unavailable(f"table full_table has no column {c}")
+    require_columns(full, "full_table", ("offender_ethnicity", "victim_ethnicity"))
     fin, final_note = _final_or_none(run)
     k = run.min_cell
     return {
@@ -136,9 +135,7 @@ def _age_sex(df: pd.DataFrame, who: str, bands: Sequence[tuple[int, int, str]], 
 def age_by_sex(run: RunOutputs) -> dict:
     """The study's further analysis (9.1.3.1): ages of victims and of offenders split by sex."""
     full = _full(run)
-    for c in ("victim_age", "offender_age", "victim_sex", "offender_sex"):
-        if c not in full.columns:
-            raise Unavailable(f"table full_table has no column {c}")
+    require_columns(full, "full_table", ("victim_age", "offender_age", "victim_sex", "offender_sex"))
     fin, final_note = _final_or_none(run)
     k = run.min_cell
     out: dict[str, Any] = {"min_cell": k, "final_note": final_note}
