@@ -84,3 +84,10 @@ def test_sha256_all_raises_for_a_missing_file(tmp_path):
     (tmp_path / "a").write_bytes(b"a")
     with pytest.raises(FileNotFoundError):
         rundir.sha256_all([tmp_path / "a", tmp_path / "missing"])
+
+
+def test_columns_are_the_tables_columns_in_order(engine):
+    engine.create_table("wide_in", 'SELECT 1 AS "z", 2 AS "a", 3 AS "group", 4 AS "Mixed Case"')
+    assert publish._columns(engine, "wide_in") == engine.columns("wide_in") == ["z", "a", "group", "Mixed Case"]
+    engine.create_table("empty_in", "SELECT 'x' AS b, 1 AS a WHERE false")
+    assert publish._columns(engine, "empty_in") == ["b", "a"]
