@@ -614,15 +614,17 @@ def _check_rows(engine: Engine, src: _Source, sources: dict[str, _Source]) -> No
     # Two passes: the group-by over every row only finds the (few) repeated keys; comparing the
     # other columns (min/max/count of each) is done for those keys' rows only, which is far cheaper
     # than aggregating every column of every group.
-    engine.create_table(f"__ing_dupkeys_{t}", f"SELECT {key}, min(__row) AS __first FROM {status} "
+    # The first pass groups by the key alone (no other aggregate: measured ~25% cheaper over
+    # intel_nominals' 3.1 M keys); the first row of a repeated key is found in the second pass.
+    engine.create_table(f"__ing_dupkeys_{t}", f"SELECT {key} FROM {status} "
                         f"WHERE __vreason IS NULL GROUP BY {key} HAVING count(*) > 1")
     joins, whens, columns = [], [], []
     if engine.count(f"__ing_dupkeys_{t}"):
         dkey = ", ".join(f"d.{q(k)}" for k in key_cols)
         engine.create_table(
             f"__ing_dups_{t}",
-            f"SELECT {dkey}, d.__first, CASE WHEN {differ} THEN 1 ELSE 2 END AS prio FROM {status} s "
-            f"JOIN __ing_dupkeys_{t} d ON {on} WHERE s.__vreason IS NULL GROUP BY {dkey}, d.__first",
+            f"SELECT {dkey}, min(s.__row) AS __first, CASE WHEN {differ} THEN 1 ELSE 2 END AS prio "
+            f"FROM {status} s JOIN __ing_dupkeys_{t} d ON {on} WHERE s.__vreason IS NULL GROUP BY {dkey}",
         )
         joins.append(f"LEFT JOIN __ing_dups_{t} d ON {on}")
         whens += ["WHEN d.prio = 1 THEN 'conflicting_duplicate'", "WHEN s.__row > d.__first THEN 'duplicate_row'"]
