@@ -112,6 +112,8 @@ class _Source:
     # __row of every valid row rejected as a duplicate or orphan, when there are few (_FEW_REJECTS);
     # None: many, or not checked yet (accepted rows are then found by a join, see _ok).
     rejected: list[int] | None = None
+    # The status table's rows are in file order (__row ascending); not after re-read records joined it.
+    file_order: bool = True
 
 
 def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
@@ -397,6 +399,7 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
     )
     engine.drop(status)
     engine.create_table(status, f"SELECT * FROM {status}_x")
+    src.file_order = False  # a join and a union: __row order is no longer the table's order
     for scratch in (f"{status}_x", f"__ing_recov_{t}", f"__ing_recidx_{t}", f"__ing_recst_{t}"):
         engine.drop(scratch)
     return len(idx) + len(kept), lines.start_line
@@ -807,7 +810,8 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
     cols += [f"{line} AS source_line"] + [f"o.{q(n)}" for n in src.extras]
     # File order: a filter of the status table (written in file order) keeps it where the engine
     # keeps scan order; a join (rejects, lines, demographics) may not, so it is sorted.
-    ordered = engine.keeps_scan_order and src.rejected is not None and not joins and not line_join
+    ordered = (engine.keeps_scan_order and src.file_order and src.rejected is not None
+               and not joins and not line_join)
     order = "" if ordered else " ORDER BY o.__row"
     engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins}{line_join}{order}")
 
