@@ -37,6 +37,10 @@ class Engine(abc.ABC):
     errors: tuple[type[Exception], ...] = ()
     # The statement being run, so that a failure can name its table (`failed_table`).
     last_statement: str = ""
+    # True when a SELECT over one table with WHERE only (no join, no GROUP BY) returns rows in the
+    # table's insertion order, as DuckDB guarantees with preserve_insertion_order: a reader may then
+    # skip an ORDER BY that only restores that order. False (the safe default): sort.
+    keeps_scan_order: bool = False
 
     # -- statements -----------------------------------------------------------------------------
     @abc.abstractmethod

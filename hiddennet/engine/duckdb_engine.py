@@ -38,6 +38,7 @@ def _cores() -> int:
 class DuckDBEngine(Engine):
     name = "duckdb"
     errors = (duckdb.Error,)
+    keeps_scan_order = True  # preserve_insertion_order is set on every connection (below)
 
     def __init__(
         self,
