@@ -148,6 +148,7 @@ def gnd_dismantle(
     rounds up to SEARCH_MAX_NODES nodes; above, up to 1000 rounds within `search_seconds` (0: none)."""
     chosen, reached = gnd_set(p, target, seed=seed)
     method = "gnd"
+    cut: dict[str, bool] = {}
     if reinsertion and reached:
         chosen = reinsert(p, chosen, target)
         method = "gnd+reinsertion"
@@ -157,8 +158,9 @@ def gnd_dismantle(
             chosen = iterated_search(p, chosen, target, rounds=search_rounds, seed=seed)
             method = "gnd+reinsertion+search"
         elif search_rounds > 0 and search_seconds > 0:
-            chosen = iterated_search(p, chosen, target, rounds=1000, seed=seed, seconds=search_seconds)
+            chosen = iterated_search(p, chosen, target, rounds=1000, seed=seed, seconds=search_seconds, cut=cut)
             method = "gnd+reinsertion+search"
     order, sizes = order_removals(p, chosen)
     achievable = sizes[-1] if sizes else max((len(c) for c in components(p, set())), default=0)
-    return Result(order, sizes, target, reached, False, method, max(target, achievable) if not reached else target)
+    return Result(order, sizes, target, reached, False, method, max(target, achievable) if not reached else target,
+                  time_cut=bool(cut))
