@@ -204,20 +204,20 @@ def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int],
         return order, largest_after_each(p, order)
     # Greedy, on bitsets: removing v changes only v's own piece, so the largest piece after it is
     # the larger of v's piece's largest part and the largest other piece (the same key as a full search).
-    left = sorted(set(chosen))
-    alive = p.full
+    todo = sorted(set(chosen))
+    present = p.full
     order, sizes = [], []
     amask = p.amask
-    while left:
-        pieces = piece_masks(p, alive)
+    while todo:
+        pieces = piece_masks(p, present)
         where = {}
         for c in pieces:
-            for v in left:
+            for v in todo:
                 if c >> v & 1:
                     where[v] = c
         counts = sorted((c.bit_count() for c in pieces), reverse=True)
         best = None
-        for v in left:
+        for v in todo:
             c = where[v]
             size_c = c.bit_count()
             # The largest other piece: the runner-up when v's piece is (one of) the largest.
@@ -232,10 +232,10 @@ def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int],
             key = (size, -p.harm[v], p.tie[v])
             if best is None or key < best[0]:
                 best = (key, v)
-        assert best is not None  # `left` is not empty: the loop above set it
+        assert best is not None  # `todo` is not empty: the loop above set it
         v = best[1]
-        left.remove(v)
-        alive &= ~(1 << v)
+        todo.remove(v)
+        present &= ~(1 << v)
         order.append(v)
         sizes.append(best[0][0])
     return order, sizes
