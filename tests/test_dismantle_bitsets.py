@@ -288,3 +288,19 @@ def test_iterated_search_never_worse_than_its_start_and_exact_no_worse_than_it(p
     assert len(found) <= len(start)
     best, reach = exact_set(p, target)
     assert reach == target and len(best) <= len(found)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(max_n=14), st.integers(2, 3))
+def test_stopping_at_the_bound_never_loses_removals_or_harm(p, target):
+    """The early stop (a best set at the proven bound holding the top harm) gives up only the pace and
+    tie rules: count and harm equal those of the full rounds, with the exact optimum as the bound."""
+    start = valid_set(p, target, 0)
+    if start is None:
+        return
+    best, _ = exact_set(p, target)
+    full = search.iterated_search(p, start, target, rounds=10, seed=3)
+    stopped = search.iterated_search(p, start, target, rounds=10, seed=3, bound=len(best))
+    assert not any(len(c) > target for c in components(p, set(stopped)))
+    key = lambda s: (len(s), math.fsum(p.harm[v] for v in s))  # noqa: E731
+    assert key(stopped) == key(full) and len(stopped) >= len(best)

@@ -102,12 +102,18 @@ def _holds_top_harm(p: Problem, chosen: list[int]) -> bool:
     return math.fsum(p.harm[v] for v in chosen) >= top - 1e-9
 
 
+_CHEAP = ("packing", "counting", "packing+counting")
+
+
 def with_proof(p: Problem, res: Result, seconds: float) -> Result:
     """`res` with its lower bound: the cheap bounds always; then, when seconds > 0 and they leave a gap
     (or prove the count but not the most harm), the integer program, whose optimum replaces `res`
     when it is better. The stage's second pass gives it only groups with a gap (_prove_pass)."""
     level = max(res.target, flagged_floor(p))  # every method's order reaches it (graph.flagged_floor)
-    cheap, how = cheap_bound(p, level)
+    if res.lower_bound is not None and res.bound_method in _CHEAP and level == res.target:
+        cheap, how = res.lower_bound, res.bound_method  # computed by gnd_dismantle at this level
+    else:
+        cheap, how = cheap_bound(p, level)
     res.lower_bound, res.bound_method = cheap, how
     if cheap >= len(res.order):
         res.exact = _holds_top_harm(p, res.order)

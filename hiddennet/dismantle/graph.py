@@ -1,7 +1,10 @@
 """A small undirected graph over nodes 0..n-1 and the helpers every dismantling algorithm shares.
 
 Groups are at most a few dozen nominals (method.md section 4 caps them at `max_group_size`), so the
-algorithms here work on Python lists: building a C++ graph per group would cost more than the work.
+algorithms here work on Python lists and ints: building a C++ graph per group would cost more than
+the work. The hot loops (pieces, splits, reinsertion, witnesses) use ints as bitsets (bit v = node v;
+`Problem.amask` holds each node's neighbours), which OR a whole neighbourhood in one operation and
+give the same answers as the list versions, tie for tie (tests/test_dismantle_bitsets.py).
 Neighbour lists keep insertion order on purpose: the published Montagna curves are reproduced only
 when betweenness sums run in the same order as the reference implementation (see baselines.py).
 """

@@ -67,17 +67,26 @@ def _repair(p: Problem, removed: set[int], target: int, rng: random.Random) -> s
 
 def iterated_search(
     p: Problem, start: list[int], target: int, *, rounds: int = 100, seed: int = 0, seconds: float | None = None,
-    cut: dict | None = None,
+    cut: dict | None = None, bound: int | None = None,
 ) -> list[int]:
     """`seconds`: stop after this much wall time too (large groups only: the result then depends on
     the machine's speed; without it the search is deterministic for a given seed). `cut` (a dict) gets
-    "time" = True when that deadline stopped the search before its rounds were done."""
+    "time" = True when that deadline stopped the search before its rounds were done.
+
+    `bound`: a proven lower bound on the removals; once the best set has that many and holds the
+    most harm any set of that many can (the most harmful removable nominals' sum), no round can
+    improve it by count or harm, so the rounds stop. Only the pace and tie rules could still pick a
+    different set of equal count and harm, and they are not pursued further (documented)."""
     deadline = None if seconds is None else time.perf_counter() + seconds
     rng = random.Random(seed)
     current = polish(p, start, target, deadline, cut)
     best = current
     speed: dict = {}
+    top = sorted((0.0 if f else h for h, f in zip(p.harm, p.flagged, strict=True)), reverse=True)
     for _ in range(rounds):
+        if bound is not None and len(best) <= bound and math.fsum(p.harm[v] for v in best) >= math.fsum(
+                top[: len(best)]) - 1e-9:
+            break
         if not current:
             break
         if deadline is not None and time.perf_counter() > deadline:
