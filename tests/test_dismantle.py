@@ -238,3 +238,10 @@ def test_local_search_runs_above_300_nodes_within_its_time():
     on = gnd_dismantle(p, 20, search_rounds=10, search_seconds=1.0)
     assert off.method == "gnd+reinsertion" and on.method == "gnd+reinsertion+search"
     assert len(on.order) <= len(off.order) and largest_piece(p, set(on.order)) <= 20
+    assert not off.time_cut  # no search, so no wall-time net
+    # A budget too short for even the first swap pass: the net cuts the search and the result says so.
+    cut = gnd_dismantle(p, 20, search_rounds=10, search_seconds=1e-9)
+    assert cut.method == "gnd+reinsertion+search" and cut.time_cut and largest_piece(p, set(cut.order)) <= 20
+    # At or below SEARCH_MAX_NODES the search runs its rounds with no clock: never cut.
+    small = Problem(40, [(i, (i + 1) % 40, 1.0) for i in range(40)])
+    assert not gnd_dismantle(small, 3, search_rounds=10, search_seconds=1e-9).time_cut

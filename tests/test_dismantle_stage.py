@@ -104,7 +104,11 @@ def test_heuristic_above_exact_limit(duck):
     assert [r[0] for r in proven] == [r[0] for r in rows]
     assert all(r[1:3] == (True, "gnd+reinsertion+search") and r[5:] == (7, True, 0, "ilp") for r in proven)
     assert out.facts["groups_optimal"] == 1 and out.facts["groups_exact"] == 1 and out.facts["largest_gap"] == 0
-    assert out.facts["groups_given_to_ilp"] == 1
+    assert out.facts["groups_given_to_ilp"] == 1 and out.facts["groups_cut_by_time"] == 0
+    # A proof pass with no wall time left: the group keeps its cheap bound and the facts say time cut it.
+    out = dismantle.run(duck, Settings(as_of=AS_OF, dismantle_proof_stage_seconds=0))
+    assert duck.fetch_rows(query) == rows
+    assert out.facts["groups_given_to_ilp"] == 1 and out.facts["groups_cut_by_time"] == 1
 
 
 @st.composite

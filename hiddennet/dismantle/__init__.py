@@ -52,6 +52,9 @@ SCHEMA = arrow_schema(OUTPUT)
 # A summary row per group rides along in the same output so facts need no second pass; step 0 rows
 # are dropped before the table is published.
 _SUMMARY_STEP = 0
+# On the summary row (which has no fraction of its own), this column is 1.0 when a wall-time safety
+# net cut the group's work (Result.time_cut), else null: the facts count those groups.
+_CUT_COLUMN = "remaining_largest_fraction"
 
 
 # Rounds of the local search after GND + reinsertion (search.py) when called outside the stage;
@@ -99,12 +102,18 @@ def _holds_top_harm(p: Problem, chosen: list[int]) -> bool:
     return math.fsum(p.harm[v] for v in chosen) >= top - 1e-9
 
 
+_CHEAP = ("packing", "counting", "packing+counting")
+
+
 def with_proof(p: Problem, res: Result, seconds: float) -> Result:
     """`res` with its lower bound: the cheap bounds always; then, when seconds > 0 and they leave a gap
     (or prove the count but not the most harm), the integer program, whose optimum replaces `res`
     when it is better. The stage's second pass gives it only groups with a gap (_prove_pass)."""
     level = max(res.target, flagged_floor(p))  # every method's order reaches it (graph.flagged_floor)
-    cheap, how = cheap_bound(p, level)
+    if res.lower_bound is not None and res.bound_method in _CHEAP and level == res.target:
+        cheap, how = res.lower_bound, res.bound_method  # computed by gnd_dismantle at this level
+    else:
+        cheap, how = cheap_bound(p, level)
     res.lower_bound, res.bound_method = cheap, how
     if cheap >= len(res.order):
         res.exact = _holds_top_harm(p, res.order)
@@ -113,6 +122,7 @@ def with_proof(p: Problem, res: Result, seconds: float) -> Result:
     # A gap, or the count proven but not the harm: the integer program (its second phase, most harm
     # among the fewest, starts at once when the count is already proven).
     proof = prove(p, level, seconds, incumbent=sorted(res.order), known_bound=cheap)
+    time_cut = res.time_cut or proof.time_cut
     if proof.lower_bound > cheap:
         res.lower_bound, res.bound_method = proof.lower_bound, "ilp"
     if proof.best is not None:
@@ -123,6 +133,7 @@ def with_proof(p: Problem, res: Result, seconds: float) -> Result:
             res = Result(order, sizes, res.target, level == res.target, False, "ilp", level, res.lower_bound,
                          res.bound_method)
         res.exact = proof.harm_proven
+    res.time_cut = time_cut
     return res
 
 
@@ -164,7 +175,8 @@ def _emit_group(out: dict[str, list], g: str, ids: list[str], harm: list[float],
     for step, (v, size) in enumerate(zip(res.order, res.largest_after, strict=True), start=1):
         done += harm[v]
         emit(step, ids[v], size / n, done)
-    emit(_SUMMARY_STEP, None, None, None)  # summary: reached flag, bound, whether flagged nominals block
+    # Summary: reached flag, bound, whether flagged nominals block, whether a wall-time net cut work.
+    emit(_SUMMARY_STEP, None, 1.0 if res.time_cut else None, None)
 
 
 def _problems(batch: pa.Table):
@@ -218,9 +230,13 @@ def _prove_batch(batch: pa.Table, *, fraction: float, proof_seconds: float, dead
         order = sorted(steps, key=steps.__getitem__)
         first = where[0]
         res = Result(order, largest_after_each(p, order), target_size(p.n, fraction),
-                     bool(cols["target_reached"][first]), False, cols["method"][first], 0)
+                     bool(cols["target_reached"][first]), False, cols["method"][first], 0,
+                     time_cut=cols["first_cut"][first] is not None)
         left = min(proof_seconds, deadline - time.time())
-        _emit_group(out, g, ids, p.harm, with_proof(p, res, left))
+        proved = with_proof(p, res, left)
+        if left <= 0 and not proved.exact:
+            proved.time_cut = True  # the stage's proof deadline passed before this group's turn
+        _emit_group(out, g, ids, p.harm, proved)
     return pa.table(out, schema=SCHEMA)
 
 
@@ -232,7 +248,8 @@ def _summary(engine, rows: str) -> tuple[list[int], tuple]:
                    coalesce(sum(CASE WHEN optimal THEN 1 ELSE 0 END), 0),
                    coalesce(sum(CASE WHEN gap > 0 THEN 1 ELSE 0 END), 0),
                    coalesce(sum(gap), 0), coalesce(max(gap), 0),
-                   coalesce(sum(CASE WHEN method = 'ilp' THEN 1 ELSE 0 END), 0)
+                   coalesce(sum(CASE WHEN method = 'ilp' THEN 1 ELSE 0 END), 0),
+                   coalesce(sum(CASE WHEN {_CUT_COLUMN} IS NOT NULL THEN 1 ELSE 0 END), 0)
             FROM {rows} WHERE step = {_SUMMARY_STEP}"""
     )[0]
     stats = engine.fetch_rows(f"SELECT count(*), count(DISTINCT group_id), coalesce(max(step), 0) FROM {OUTPUT}")[0]
@@ -305,7 +322,8 @@ def _prove_pass(engine, settings, select_sql: str) -> tuple[int, str]:
         # The group key is the rank, so the engine hands the most harmful groups over first: under the
         # stage's wall-time safety net they are the ones that get the solver.
         prove_sql = f"""
-            SELECT r.proof_rank, x.*, d.step AS removed_step, m.method, m.target_reached
+            SELECT r.proof_rank, x.*, d.step AS removed_step, m.method, m.target_reached,
+                   m.{_CUT_COLUMN} AS first_cut
             FROM ({select_sql}) x
             JOIN _dismantle_rank r ON r.group_id = x.group_id
             JOIN _dismantle_all m ON m.group_id = x.group_id AND m.step = {_SUMMARY_STEP}
@@ -323,7 +341,7 @@ def _prove_pass(engine, settings, select_sql: str) -> tuple[int, str]:
 
 
 def _facts(settings, summary, stats, no_steps) -> dict:
-    groups, exact_groups, unbroken, optimal, with_gap, gap_sum, gap_max, by_ilp = summary
+    groups, exact_groups, unbroken, optimal, with_gap, gap_sum, gap_max, by_ilp, cut_by_time = summary
     return {
         "groups_dismantled": groups,
         "groups_exact": exact_groups,
@@ -339,6 +357,10 @@ def _facts(settings, summary, stats, no_steps) -> dict:
         "removals_above_lower_bounds": gap_sum,
         "largest_gap": gap_max,
         "groups_solved_by_ilp": by_ilp,
+        # Groups whose work a wall-time safety net (dismantle_search_seconds on groups above 300
+        # nominals, dismantle_proof_seconds, dismantle_proof_stage_seconds) cut short: their rows may
+        # differ on an idler or faster machine. 0 means the table depends on the settings alone.
+        "groups_cut_by_time": cut_by_time,
         "proof_seconds_per_group": float(settings.dismantle_proof_seconds),
         "proof_groups_limit": int(settings.dismantle_proof_groups),
     }

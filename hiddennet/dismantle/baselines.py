@@ -25,6 +25,7 @@ def betweenness(p: Problem, alive: list[bool], weighted: bool = False) -> list[f
     """Unnormalised betweenness of the alive subgraph; weighted: distance = 1 / link weight."""
     n = p.n
     bc = [0.0] * n
+    nbr = [[u for u in p.adj[v] if alive[u]] if alive[v] else [] for v in range(n)]
     for s in range(n):
         if not alive[s]:
             continue
@@ -33,20 +34,23 @@ def betweenness(p: Problem, alive: list[bool], weighted: bool = False) -> list[f
         sigma = [0.0] * n
         sigma[s] = 1.0
         if not weighted:
+            # The queue is the stack itself (nodes leave the queue in the order they joined it); the
+            # sums run in the same order as the reference, so scores stay bit-for-bit the same.
             dist = [-1] * n
             dist[s] = 0
-            q = deque([s])
-            while q:
-                v = q.popleft()
-                stack.append(v)
-                for u in p.adj[v]:
-                    if not alive[u]:
-                        continue
-                    if dist[u] < 0:
-                        dist[u] = dist[v] + 1
-                        q.append(u)
-                    if dist[u] == dist[v] + 1:
-                        sigma[u] += sigma[v]
+            stack.append(s)
+            i = 0
+            while i < len(stack):
+                v = stack[i]
+                i += 1
+                dv1, sv = dist[v] + 1, sigma[v]
+                for u in nbr[v]:
+                    du = dist[u]
+                    if du < 0:
+                        dist[u] = du = dv1
+                        stack.append(u)
+                    if du == dv1:
+                        sigma[u] += sv
                         pred[u].append(v)
         else:
             done: set[int] = set()

@@ -27,14 +27,14 @@ order is shorter than a lower bound.
 from __future__ import annotations
 
 from hiddennet.dismantle.exact import _witness
-from hiddennet.dismantle.graph import Problem, components
+from hiddennet.dismantle.graph import Problem, _mask, bits, components
 
 
 def _pack(p: Problem, piece: list[int], level: int, by_degree: bool) -> int:
     """Disjoint witnesses of `level`+1 connected nodes packed greedily in `piece` (see the module)."""
     inside = set(piece)
     gone = [v not in inside for v in range(p.n)]
-    forbidden = list(p.flagged)
+    forbidden = _mask(v for v in range(p.n) if p.flagged[v])
     count = 0
     while True:
         big = [c for c in components(p, gone) if len(c) > level]
@@ -49,7 +49,8 @@ def _pack(p: Problem, piece: list[int], level: int, by_degree: bool) -> int:
             if len(w) <= level:  # s's own piece is larger than level, so this never happens
                 return count
         else:
-            w = _witness(p, big[0], gone, forbidden, level + 1)
+            gone_mask = _mask(v for v in range(p.n) if gone[v])
+            w = bits(_witness(p, _mask(big[0]), p.full & ~gone_mask, forbidden, level + 1))
             if not w:
                 return count
         count += 1

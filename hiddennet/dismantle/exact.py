@@ -16,53 +16,57 @@ from __future__ import annotations
 
 import math
 
-from hiddennet.dismantle.graph import Problem, Result, components, flagged_floor, order_removals
+from hiddennet.dismantle.graph import Problem, Result, _mask, bits, flagged_floor, order_removals, piece_masks
 
 
-def _witness(p: Problem, piece: list[int], gone: list[bool], forbidden: list[bool], size: int) -> list[int]:
-    """`size` connected nodes of `piece` with as few removable nodes as possible (greedy per start)."""
+def _witness(p: Problem, piece: int, avail: int, forbidden: int, size: int) -> int:
+    """`size` connected nodes of `piece` with as few removable nodes as possible (greedy per start).
+
+    Bitsets: `piece` a piece of the nodes `avail` (not removed), `forbidden` the nodes never removed
+    on this branch; the result is the chosen nodes' bitset (0: no start grows to `size`)."""
+    amask = p.amask
     best = None
-    for s in piece:
-        chosen = [s]
-        inset = {s}
-        frontier = [u for u in p.adj[s] if not gone[u]]
-        while len(chosen) < size:
-            cand = [u for u in frontier if u not in inset]
-            if not cand:
-                break
-            # Grow through forbidden nodes first: they cost nothing to include in the witness.
-            u = min(cand, key=lambda x: (not forbidden[x], x))
-            chosen.append(u)
-            inset.add(u)
-            frontier.extend(x for x in p.adj[u] if not gone[x] and x not in inset)
-        if len(chosen) < size:
+    rest = piece
+    while rest:
+        low = rest & -rest
+        rest ^= low
+        inset, count = low, 1
+        frontier = amask[low.bit_length() - 1] & avail & ~inset
+        while count < size and frontier:
+            # Grow through forbidden nodes first: they cost nothing to include in the witness. Among
+            # them (else among all), the lowest node, as the list version took min((not forbidden, x)).
+            f = frontier & forbidden
+            b = f & -f if f else frontier & -frontier
+            inset |= b
+            count += 1
+            frontier = (frontier | amask[b.bit_length() - 1]) & avail & ~inset
+        if count < size:
             continue
-        free = sum(1 for v in chosen if not forbidden[v])
+        free = (inset & ~forbidden).bit_count()
         if best is None or free < best[0]:
-            best = (free, chosen)
+            best = (free, inset)
             if free <= 1:
                 break
-    return best[1] if best else []
+    return best[1] if best else 0
 
 
-def _too_big(p: Problem, gone: list[bool], target: int) -> list[list[int]]:
-    return [c for c in components(p, gone) if len(c) > target]
+def _too_big(p: Problem, gone: int, target: int) -> list[int]:
+    return [c for c in piece_masks(p, p.full & ~gone) if c.bit_count() > target]
 
 
-def _lower_bound(p: Problem, gone: list[bool], forbidden: list[bool], target: int) -> int:
+def _lower_bound(p: Problem, gone: int, forbidden: int, target: int) -> int:
     """Disjoint witnesses each need their own removal."""
-    g = list(gone)
+    g = gone
     count = 0
     while True:
         big = _too_big(p, g, target)
         if not big:
             return count
-        w = _witness(p, big[0], g, forbidden, target + 1)
-        if not w or all(forbidden[v] for v in w):
+        w = _witness(p, big[0], p.full & ~g, forbidden, target + 1)
+        if not w or not w & ~forbidden:
             return 10**9  # a piece that cannot be broken: infeasible branch
         count += 1
-        for v in w:
-            g[v] = True
+        g |= w
 
 
 def exact_set(p: Problem, target: int, max_k: int | None = None) -> tuple[list[int], int]:
@@ -77,7 +81,7 @@ def exact_set(p: Problem, target: int, max_k: int | None = None) -> tuple[list[i
     def key_of(removed: list[int]):
         return (math.fsum(harm[v] for v in removed), [-t for t in sorted(p.tie[v] for v in removed)])
 
-    def dfs(removed: list[int], gone: list[bool], forbidden: list[bool], depth: int) -> None:
+    def dfs(removed: list[int], gone: int, forbidden: int, depth: int) -> None:
         big = _too_big(p, gone, reach)
         if not big:
             k = key_of(removed)
@@ -91,26 +95,23 @@ def exact_set(p: Problem, target: int, max_k: int | None = None) -> tuple[list[i
             return
         if "key" in best:
             # Harm bound: the `depth` most harmful nodes still removable.
-            rest = sorted((harm[v] for v in range(p.n) if not gone[v] and not forbidden[v]), reverse=True)
+            rest = sorted((harm[v] for v in bits(p.full & ~gone & ~forbidden)), reverse=True)
             if math.fsum(harm[v] for v in removed) + math.fsum(rest[:depth]) < best["key"][0]:
                 return
-        piece = max(big, key=len)
-        w = _witness(p, piece, gone, forbidden, reach + 1)
-        cand = sorted((v for v in w if not forbidden[v]), key=lambda v: (-harm[v], p.tie[v]))
-        f = list(forbidden)
+        piece = max(big, key=int.bit_count)
+        w = _witness(p, piece, p.full & ~gone, forbidden, reach + 1)
+        cand = sorted(bits(w & ~forbidden), key=lambda v: (-harm[v], p.tie[v]))
+        f = forbidden
         for v in cand:
-            gone[v] = True
             removed.append(v)
-            dfs(removed, gone, f, depth - 1)
+            dfs(removed, gone | 1 << v, f, depth - 1)
             removed.pop()
-            gone[v] = False
-            f = list(f)
-            f[v] = True  # later branches never remove v: each set is visited once
+            f |= 1 << v  # later branches never remove v: each set is visited once
 
-    forbidden0 = list(p.flagged)
+    forbidden0 = _mask(v for v in range(p.n) if p.flagged[v])
     limit = p.n if max_k is None else max_k
     for k in range(0, limit + 1):
-        dfs([], [False] * p.n, forbidden0, k)
+        dfs([], 0, forbidden0, k)
         if "set" in best:
             return best["set"], reach
     raise RuntimeError("no dismantling set within the removal limit")

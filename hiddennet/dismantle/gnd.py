@@ -148,17 +148,28 @@ def gnd_dismantle(
     rounds up to SEARCH_MAX_NODES nodes; above, up to 1000 rounds within `search_seconds` (0: none)."""
     chosen, reached = gnd_set(p, target, seed=seed)
     method = "gnd"
+    cut: dict[str, bool] = {}
+    bound = None
     if reinsertion and reached:
         chosen = reinsert(p, chosen, target)
         method = "gnd+reinsertion"
         from hiddennet.dismantle.search import iterated_search
 
         if search_rounds > 0 and p.n <= SEARCH_MAX_NODES:
-            chosen = iterated_search(p, chosen, target, rounds=search_rounds, seed=seed)
+            from hiddennet.dismantle.bounds import cheap_bound
+
+            # The target is reached, so flagged nominals do not raise the level: the cheap bound at
+            # the target is the one the stage reports, computed once here and kept on the result.
+            bound = cheap_bound(p, target)
+            chosen = iterated_search(p, chosen, target, rounds=search_rounds, seed=seed, bound=bound[0])
             method = "gnd+reinsertion+search"
         elif search_rounds > 0 and search_seconds > 0:
-            chosen = iterated_search(p, chosen, target, rounds=1000, seed=seed, seconds=search_seconds)
+            chosen = iterated_search(p, chosen, target, rounds=1000, seed=seed, seconds=search_seconds, cut=cut)
             method = "gnd+reinsertion+search"
     order, sizes = order_removals(p, chosen)
     achievable = sizes[-1] if sizes else max((len(c) for c in components(p, set())), default=0)
-    return Result(order, sizes, target, reached, False, method, max(target, achievable) if not reached else target)
+    res = Result(order, sizes, target, reached, False, method, max(target, achievable) if not reached else target,
+                 time_cut=bool(cut))
+    if bound is not None:
+        res.lower_bound, res.bound_method = bound
+    return res

@@ -1,7 +1,10 @@
 """A small undirected graph over nodes 0..n-1 and the helpers every dismantling algorithm shares.
 
 Groups are at most a few dozen nominals (method.md section 4 caps them at `max_group_size`), so the
-algorithms here work on Python lists: building a C++ graph per group would cost more than the work.
+algorithms here work on Python lists and ints: building a C++ graph per group would cost more than
+the work. The hot loops (pieces, splits, reinsertion, witnesses) use ints as bitsets (bit v = node v;
+`Problem.amask` holds each node's neighbours), which OR a whole neighbourhood in one operation and
+give the same answers as the list versions, tie for tie (tests/test_dismantle_bitsets.py).
 Neighbour lists keep insertion order on purpose: the published Montagna curves are reproduced only
 when betweenness sums run in the same order as the reference implementation (see baselines.py).
 """
@@ -47,6 +50,9 @@ class Problem:
             self.weight[key] = w
             self.adj[a].append(b)
             self.adj[b].append(a)
+        # Bitsets (bit v = node v): neighbour masks, for the search's hot loops (components, splits).
+        self.amask: list[int] = [_mask(nb) for nb in self.adj]
+        self.full: int = (1 << self.n) - 1
 
     def w(self, a: int, b: int) -> float:
         return self.weight[(a, b) if a < b else (b, a)]
@@ -67,27 +73,57 @@ class Result:
     lower_bound: int | None = None
     # Which bound `lower_bound` is: `exact`, `packing`, `counting`, `packing+counting` (bounds.py), `ilp`.
     bound_method: str | None = None
+    # A wall-time safety net (search or proof seconds) cut this group's work: rerun on a faster or idler
+    # machine, its row could differ. Counted in the stage's facts (`groups_cut_by_time`).
+    time_cut: bool = False
+
+
+def _mask(nodes) -> int:
+    m = 0
+    for v in nodes:
+        m |= 1 << v
+    return m
+
+
+def bits(m: int) -> list[int]:
+    """The nodes of a bitset, ascending."""
+    out = []
+    while m:
+        b = m & -m
+        out.append(b.bit_length() - 1)
+        m ^= b
+    return out
+
+
+def piece_of(amask: list[int], alive: int, low: int) -> int:
+    """The piece (bitset) of `alive` holding the node of bit `low`: breadth-first by whole layers."""
+    comp = frontier = low
+    while frontier:
+        nb = 0
+        while frontier:
+            b = frontier & -frontier
+            nb |= amask[b.bit_length() - 1]
+            frontier ^= b
+        frontier = nb & alive & ~comp
+        comp |= frontier
+    return comp
+
+
+def piece_masks(p: Problem, alive: int) -> list[int]:
+    """Connected pieces of the nodes of bitset `alive`, as bitsets, in order of their smallest node."""
+    amask = p.amask
+    out = []
+    while alive:
+        comp = piece_of(amask, alive, alive & -alive)
+        alive &= ~comp
+        out.append(comp)
+    return out
 
 
 def components(p: Problem, removed: set[int] | list[bool]) -> list[list[int]]:
     """Connected pieces of the graph without `removed`, each sorted, in order of their smallest node."""
-    # The hot loop of the search: plain lists and local names, no per-node function calls.
-    seen = list(removed) if isinstance(removed, list) else [i in removed for i in range(p.n)]
-    adj = p.adj
-    out = []
-    for s in range(p.n):
-        if seen[s]:
-            continue
-        seen[s] = True
-        piece = [s]
-        for v in piece:  # the list grows while it is walked: a breadth-first search
-            for u in adj[v]:
-                if not seen[u]:
-                    seen[u] = True
-                    piece.append(u)
-        piece.sort()
-        out.append(piece)
-    return out
+    gone = _mask(i for i, r in enumerate(removed) if r) if isinstance(removed, list) else _mask(removed)
+    return [bits(c) for c in piece_masks(p, p.full & ~gone)]
 
 
 def largest_piece(p: Problem, removed) -> int:
@@ -169,27 +205,48 @@ def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int],
             alive[v] = False
             order.append(v)
         return order, largest_after_each(p, order)
-    left = set(chosen)
-    removed: set[int] = set()
+    # Greedy, on bitsets: removing v changes only v's own piece, so the largest piece after it is
+    # the larger of v's piece's largest part and the largest other piece (the same key as a full search).
+    todo = sorted(set(chosen))
+    present = p.full
     order, sizes = [], []
-    while left:
+    amask = p.amask
+    while todo:
+        pieces = piece_masks(p, present)
+        where = {}
+        for c in pieces:
+            for v in todo:
+                if c >> v & 1:
+                    where[v] = c
+        counts = sorted((c.bit_count() for c in pieces), reverse=True)
         best = None
-        for v in left:
-            size = largest_piece(p, removed | {v})
+        for v in todo:
+            c = where[v]
+            size_c = c.bit_count()
+            # The largest other piece: the runner-up when v's piece is (one of) the largest.
+            others = counts[0] if size_c < counts[0] else (counts[1] if len(counts) > 1 else 0)
+            rest = c & ~(1 << v)
+            inner = 0
+            while rest:
+                q = piece_of(amask, rest, rest & -rest)
+                rest &= ~q
+                inner = max(inner, q.bit_count())
+            size = max(others, inner)
             key = (size, -p.harm[v], p.tie[v])
             if best is None or key < best[0]:
                 best = (key, v)
-        assert best is not None  # `left` is not empty: the loop above set it
+        assert best is not None  # `todo` is not empty: the loop above set it
         v = best[1]
-        left.discard(v)
-        removed.add(v)
+        todo.remove(v)
+        present &= ~(1 << v)
         order.append(v)
         sizes.append(best[0][0])
     return order, sizes
 
 
 def swap_search(
-    p: Problem, removed: list[int], target: int, max_rounds: int = 1000, deadline: float | None = None
+    p: Problem, removed: list[int], target: int, max_rounds: int = 1000, deadline: float | None = None,
+    cut: dict | None = None,
 ) -> list[int]:
     """Local search after reinsertion: replace two removed nodes by one while the target still holds.
 
@@ -199,27 +256,52 @@ def swap_search(
     can be replaced: the set is then minimal and 2-for-1 optimal.
     """
     current = sorted(removed)
+    amask, harm, tie, flagged = p.amask, p.harm, p.tie, p.flagged
     for _ in range(max_rounds):
         if deadline is not None and time.perf_counter() > deadline:
+            if cut is not None:
+                cut["time"] = True
             return current  # time-bounded (large groups): the set is valid, maybe not 2-for-1 optimal
         improved = False
+        cur = _mask(current)
+        # Putting u and v back changes only the pieces they join: u's piece is u and the pieces next
+        # to it (`near`), the same for v, one piece when they touch or share a piece; no search needed.
+        base = piece_masks(p, p.full & ~cur)
+        base_big = [c for c in base if c.bit_count() > target]  # none when `current` meets the target
+        near = {}
+        for v in current:
+            nb, m = amask[v] & ~cur, 1 << v
+            for c in base:
+                if c & nb:
+                    m |= c
+            near[v] = m
         for i in range(len(current)):
+            u = current[i]
+            cu0 = near[u]
             for j in range(i + 1, len(current)):
-                rest = set(current) - {current[i], current[j]}
-                big = [c for c in components(p, rest) if len(c) > target]
+                v = current[j]
+                cv0 = near[v]
+                if cu0 & cv0 or amask[u] >> v & 1:
+                    cu, cv = cu0 | cv0, 0
+                else:
+                    cu, cv = cu0, cv0
+                joined = cu | cv
+                big = [c for c in base_big if not c & joined]
+                big += [c for c in (cu, cv) if c and c.bit_count() > target]
                 if len(big) != 1:
                     continue
-                best = None
-                piece = set(big[0])
-                for w in big[0]:
-                    if p.flagged[w]:
-                        continue
-                    if _splits(p, piece, w, target):
-                        key = (-p.harm[w], p.tie[w])
-                        if best is None or key < best[0]:
-                            best = (key, w)
-                if best is not None:
-                    current = reinsert(p, sorted(rest | {best[1]}), target)
+                piece = big[0]
+                # The first splitting node in (most harm, tie order) is the one the full scan would keep.
+                # A node of d links inside the piece leaves at most d parts, so it cannot split a piece
+                # of more than d * target + 1 nodes: skip those without the search (same answer).
+                size = piece.bit_count()
+                cand = sorted((w for w in bits(piece) if not flagged[w]
+                               and (amask[w] & piece).bit_count() * target + 1 >= size),
+                              key=lambda w: (-harm[w], tie[w]))
+                pick = next((w for w in cand if _splits_mask(amask, piece, w, target)), None)
+                if pick is not None:
+                    rest = set(current) - {current[i], current[j]}
+                    current = reinsert(p, sorted(rest | {pick}), target)
                     improved = True
                     break
             if improved:
@@ -231,21 +313,25 @@ def swap_search(
 
 def _splits(p: Problem, piece: set[int], w: int, target: int) -> bool:
     """True when removing w leaves no part of `piece` above `target` (a search inside the piece only)."""
-    seen = {w}
-    for s in piece:
-        if s in seen:
-            continue
-        seen.add(s)
-        stack, size = [s], 1
-        while stack:
-            v = stack.pop()
-            for u in p.adj[v]:
-                if u in piece and u not in seen:
-                    seen.add(u)
-                    stack.append(u)
-                    size += 1
-                    if size > target:
-                        return False
+    return _splits_mask(p.amask, _mask(piece), w, target)
+
+
+def _splits_mask(amask: list[int], piece: int, w: int, target: int) -> bool:
+    """_splits on bitsets: grows each part of `piece` without w layer by layer, stopping past `target`."""
+    rest = piece & ~(1 << w)
+    while rest:
+        comp = frontier = rest & -rest
+        while frontier:
+            nb = 0
+            while frontier:
+                b = frontier & -frontier
+                nb |= amask[b.bit_length() - 1]
+                frontier ^= b
+            frontier = nb & rest & ~comp
+            comp |= frontier
+            if comp.bit_count() > target:
+                return False
+        rest &= ~comp
     return True
 
 
@@ -255,22 +341,19 @@ def reinsert(p: Problem, removed: list[int], target: int) -> list[int]:
     Damage = size of the piece the node would rejoin. Ties: lower harm first (high-harm nominals stay
     removed), then the node that loses the tie order.
     """
-    out = set(removed)
+    out = _mask(removed)
+    harm, tie, amask = p.harm, p.tie, p.amask
     while True:
-        label = [-1] * p.n
-        sizes = []
-        for i, c in enumerate(components(p, out)):
-            for v in c:
-                label[v] = i
-            sizes.append(len(c))
+        alive = p.full & ~out
+        pieces = [(c, c.bit_count()) for c in piece_masks(p, alive)]
         best = None
-        for v in out:
-            pieces = {label[u] for u in p.adj[v] if label[u] >= 0}
-            size = 1 + sum(sizes[i] for i in pieces)
+        for v in bits(out):
+            nb = amask[v] & alive
+            size = 1 + sum(s for c, s in pieces if c & nb)
             if size <= target:
-                key = (size, p.harm[v], -p.tie[v])
+                key = (size, harm[v], -tie[v])
                 if best is None or key < best[0]:
                     best = (key, v)
         if best is None:
-            return sorted(out)
-        out.discard(best[1])
+            return bits(out)
+        out &= ~(1 << best[1])

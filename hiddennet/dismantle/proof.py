@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hiddennet.dismantle.exact import _lower_bound
-from hiddennet.dismantle.graph import Problem, components
+from hiddennet.dismantle.graph import Problem, _mask, components
 
 # HiGHS answers within this of an integer are that integer (its objective is a float).
 _EPS = 1e-6
@@ -55,6 +55,8 @@ class Proof:
     best: list[int] | None
     harm_proven: bool
     seconds: float
+    # The wall-time budget, not the work limits, ended a phase: the answer may differ on a faster machine.
+    time_cut: bool = False
 
 
 def _grow(p: Problem, s: int, inside: set[int], size: int, free: np.ndarray, greedy: bool) -> tuple[int, ...]:
@@ -164,8 +166,10 @@ def _all_connected_sets(p: Problem, size: int, cap: int) -> list[tuple[int, ...]
     return out
 
 
-def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bound=None):
-    """Solve with lazily added cuts until the solution meets `level` (returned) or time runs out (None)."""
+def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bound=None, cut=None):
+    """Solve with lazily added cuts until the solution meets `level` (returned) or time runs out (None).
+
+    `cut` (a dict) gets "time" = True when the wall-time deadline, not a work limit, stopped it."""
     cuts: dict[tuple[int, ...], int] = {}
     every = _all_connected_sets(p, level + 1, ALL_SETS_MAX)
     for c in every or ():
@@ -174,8 +178,12 @@ def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bou
     for _ in range(MAX_ROUNDS):
         left = deadline - time.perf_counter()
         if left <= 0:
+            if cut is not None:
+                cut["time"] = True
             return None
         res = _solve(p, cost, ub, cuts, fixed_count, left)
+        if res.status == 1 and time.perf_counter() >= deadline and cut is not None:
+            cut["time"] = True  # HiGHS stopped at its time limit (status 1 is also the node limit)
         if res.status == 2:  # infeasible: no set of the allowed sizes meets even these cuts
             return INFEASIBLE
         if on_bound is not None:
@@ -204,11 +212,12 @@ def prove(
     deadline = t0 + seconds
     if not any(len(c) > level for c in components(p, set())):
         return Proof(level, 0, [], True, time.perf_counter() - t0)
-    lb = _lower_bound(p, [False] * p.n, list(p.flagged), level)
+    lb = _lower_bound(p, 0, _mask(v for v in range(p.n) if p.flagged[v]), level)
     if lb >= 10**9:
         raise ValueError("level below what flagged nominals allow")
     lb = max(lb, known_bound)
     state: dict[str, int] = {"lb": lb}
+    cut: dict[str, bool] = {}
 
     if incumbent is not None and any(len(c) > level for c in components(p, set(incumbent))):
         incumbent = None  # only a set that meets the level may prove the count
@@ -224,7 +233,7 @@ def prove(
         # With an incumbent, ask only for a smaller set: HiGHS prunes with that bound from the start,
         # and "none exists" proves the incumbent.
         sizes = None if upper is None or not BELOW_INCUMBENT else (0, upper - 1)
-        chosen = _lazy(p, level, np.ones(p.n), _count_bounds(p, level), sizes, deadline, raise_bound)
+        chosen = _lazy(p, level, np.ones(p.n), _count_bounds(p, level), sizes, deadline, raise_bound, cut)
         if chosen is INFEASIBLE and upper is not None:  # only asked with an incumbent: it is proven
             chosen, state["lb"] = None, upper
         elif chosen is not None:
@@ -232,7 +241,7 @@ def prove(
     k = state["lb"]
     proven_count = chosen is not None or (upper is not None and k >= upper)
     if not proven_count:
-        return Proof(level, k, None, False, time.perf_counter() - t0)
+        return Proof(level, k, None, False, time.perf_counter() - t0, bool(cut))
     # Most harm among the fewest: a second solve with the count fixed, when harm can differ.
     harm = np.array([0.0 if f else h for h, f in zip(p.harm, p.flagged, strict=True)])
     candidates = [c for c in (incumbent, chosen) if c is not None and len(c) == k]
@@ -240,10 +249,14 @@ def prove(
     # Proven without solving when the set holds the k most harmful removable nominals (or harm is all 0).
     top = math.fsum(sorted(harm, reverse=True)[:k])
     harm_proven = best is not None and math.fsum(p.harm[v] for v in best) >= top - 1e-9
-    if not harm_proven and time.perf_counter() < deadline:
-        richest = _lazy(p, level, -harm, np.array([0.0 if f else 1.0 for f in p.flagged]), (k, k), deadline)
+    if not harm_proven and time.perf_counter() >= deadline:
+        cut["time"] = True
+    elif not harm_proven:
+        richest = _lazy(p, level, -harm, np.array([0.0 if f else 1.0 for f in p.flagged]), (k, k), deadline,
+                        cut=cut)
         if richest is not None and richest is not INFEASIBLE:
             harm_proven = True
             if best is None or math.fsum(p.harm[v] for v in richest) > math.fsum(p.harm[v] for v in best) + 1e-9:
                 best = richest
-    return Proof(level, k, sorted(best) if best is not None else None, harm_proven, time.perf_counter() - t0)
+    return Proof(level, k, sorted(best) if best is not None else None, harm_proven, time.perf_counter() - t0,
+                 bool(cut))

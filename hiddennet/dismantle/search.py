@@ -43,8 +43,9 @@ def _better_or_equal(p: Problem, a: list[int], b: list[int], speed: dict | None 
     return sorted(p.tie[v] for v in a) <= sorted(p.tie[v] for v in b)
 
 
-def polish(p: Problem, removed: list[int], target: int, deadline: float | None = None) -> list[int]:
-    return swap_search(p, reinsert(p, removed, target), target, deadline=deadline)
+def polish(p: Problem, removed: list[int], target: int, deadline: float | None = None, cut: dict | None = None
+           ) -> list[int]:
+    return swap_search(p, reinsert(p, removed, target), target, deadline=deadline, cut=cut)
 
 
 def _repair(p: Problem, removed: set[int], target: int, rng: random.Random) -> set[int]:
@@ -65,24 +66,39 @@ def _repair(p: Problem, removed: set[int], target: int, rng: random.Random) -> s
 
 
 def iterated_search(
-    p: Problem, start: list[int], target: int, *, rounds: int = 100, seed: int = 0, seconds: float | None = None
+    p: Problem, start: list[int], target: int, *, rounds: int = 100, seed: int = 0, seconds: float | None = None,
+    cut: dict | None = None, bound: int | None = None,
 ) -> list[int]:
     """`seconds`: stop after this much wall time too (large groups only: the result then depends on
-    the machine's speed; without it the search is deterministic for a given seed)."""
+    the machine's speed; without it the search is deterministic for a given seed). `cut` (a dict) gets
+    "time" = True when that deadline stopped the search before its rounds were done.
+
+    `bound`: a proven lower bound on the removals; once the best set has that many and holds the
+    most harm any set of that many can (the most harmful removable nominals' sum), no round can
+    improve it by count or harm, so the rounds stop. Only the pace and tie rules could still pick a
+    different set of equal count and harm, and they are not pursued further (documented)."""
     deadline = None if seconds is None else time.perf_counter() + seconds
     rng = random.Random(seed)
-    current = polish(p, start, target, deadline)
+    current = polish(p, start, target, deadline, cut)
     best = current
     speed: dict = {}
+    top = sorted((0.0 if f else h for h, f in zip(p.harm, p.flagged, strict=True)), reverse=True)
     for _ in range(rounds):
-        if not current or (deadline is not None and time.perf_counter() > deadline):
+        if bound is not None and len(best) <= bound and math.fsum(p.harm[v] for v in best) >= math.fsum(
+                top[: len(best)]) - 1e-9:
+            break
+        if not current:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            if cut is not None:
+                cut["time"] = True
             break
         k = min(len(current), rng.choice((1, 2, 2, 3)))
         drop = set(rng.sample(current, k))
         trial = _repair(p, set(current) - drop, target, rng)
         if any(len(c) > target for c in components(p, trial)):
             continue  # flagged nodes block this repair
-        trial_l = polish(p, sorted(trial), target, deadline)
+        trial_l = polish(p, sorted(trial), target, deadline, cut)
         if trial_l == current:
             continue  # the round came back to where it started
         if _better_or_equal(p, trial_l, current, speed):
