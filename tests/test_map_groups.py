@@ -93,3 +93,34 @@ def test_rows_without_a_group_key_are_not_dropped(monkeypatch):
         e.register_arrow("input", pa.table({"g": ["a", None, "b", "a", None], "x": x}))
         e.map_groups("out", "SELECT * FROM input", "g", per_group, OUT)
         assert e.fetch_rows("SELECT * FROM out ORDER BY g NULLS LAST") == [("a", 2, 5), ("b", 1, 3), (None, 2, 7)]
+
+
+def costly_group(batch: pa.Table, seen: str) -> pa.Table:
+    """per_group, noting the worker process and the groups of each batch in a file."""
+    import os
+
+    with open(seen, "a") as f:
+        f.write(f"{os.getpid()} {','.join(sorted(set(batch.column('g').to_pylist())))}\n")
+    return per_group(batch)
+
+
+def test_costly_groups_go_to_the_workers_one_group_a_batch(tmp_path):
+    """6 groups of 2 rows, far under the pool's row minimum: with `costly` and two workers every batch
+    holds one group, the batches run outside the main process, and the rows equal the main process's."""
+    data = pa.table({"g": [f"G{i % 6}" for i in range(12)], "x": pa.array(range(12), pa.int64())})
+    out = []
+    for workers in (1, 2):
+        seen = tmp_path / f"seen{workers}.txt"
+        with DuckDBEngine(group_workers=workers) as e:
+            e.register_arrow("input", data)
+            e.map_groups("out", "SELECT * FROM input", "g", partial(costly_group, seen=str(seen)), OUT, costly=True)
+            out.append(e.fetch_arrow("SELECT * FROM out"))
+        lines = [ln.split() for ln in seen.read_text().splitlines()]
+        if workers == 2:
+            import os
+
+            assert len(lines) == 6 and all("," not in gs for _, gs in lines)
+            assert all(int(pid) != os.getpid() for pid, _ in lines)
+        else:
+            assert len(lines) == 1  # one batch in the main process: costly changes nothing there
+    assert out[0].equals(out[1]) and out[0].num_rows == 6

@@ -330,7 +330,8 @@ def _prove_pass(engine, settings, select_sql: str) -> tuple[int, str]:
             LEFT JOIN _dismantle_all d ON x.kind = 'node' AND d.group_id = x.group_id AND d.nominal_id = x.nominal_id
                 AND d.step > {_SUMMARY_STEP}"""
         deadline = time.time() + float(settings.dismantle_proof_stage_seconds)
-        engine.map_groups("_dismantle_proved", prove_sql, "proof_rank", _prove_fn(settings, deadline), SCHEMA)
+        engine.map_groups("_dismantle_proved", prove_sql, "proof_rank", _prove_fn(settings, deadline), SCHEMA,
+                          costly=True)
         engine.create_table("_dismantle_kept", """
             SELECT * FROM _dismantle_all WHERE group_id NOT IN (SELECT group_id FROM _dismantle_rank)
             UNION ALL SELECT * FROM _dismantle_proved""")

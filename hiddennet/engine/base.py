@@ -141,12 +141,15 @@ class Engine(abc.ABC):
 
     # -- per-group graph work ---------------------------------------------------------------------
     @abc.abstractmethod
-    def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
+    def map_groups(
+        self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema, *, costly: bool = False
+    ) -> None:
         """Apply `fn` to the rows of each group of `select_sql` (by `group_col`); store the union as `name`.
 
         `fn` gets batches of one or more whole groups, in any order, possibly in other processes: it
         must pickle (a module-level function, or a `functools.partial` of one) and give each group
-        the same rows whatever else is in its batch.
+        the same rows whatever else is in its batch. `costly`: each group is long work for few rows (an
+        integer program): an engine with worker processes spreads even a few groups over them.
         """
 
     # -- scratch namespaces ------------------------------------------------------------------------

@@ -158,10 +158,12 @@ class CheckingEngine(DuckDBEngine):
         finally:
             self._frames = frames
 
-    def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
+    def map_groups(
+        self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema, *, costly: bool = False
+    ) -> None:
         # The stage reads what `select_sql` reads and writes `name`; the engine's own staging tables
         # (a sorted copy of the input, the batches) are its business, not the stage's.
         self._statement(select_sql)
         self._writes({name})
         with self._engine_internal():
-            super().map_groups(name, select_sql, group_col, fn, schema)
+            super().map_groups(name, select_sql, group_col, fn, schema, costly=costly)

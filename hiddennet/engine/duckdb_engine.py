@@ -201,7 +201,9 @@ class DuckDBEngine(Engine):
             raise InputContractError("not a readable Parquet file", file=file) from None
         return [r[0] for r in described]
 
-    def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
+    def map_groups(
+        self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema, *, costly: bool = False
+    ) -> None:
         """Streams: the input is sorted by group into a temporary table inside DuckDB (so it spills
         under the memory limit, as the old whole fetch's sort did), fetched a batch of whole groups
         at a time (a range of group keys: the sorted table's zone maps skip the rest), and each
@@ -215,10 +217,11 @@ class DuckDBEngine(Engine):
             per_key = self.con.execute(
                 f"SELECT {key}, count(*) FROM {staged} GROUP BY {key} ORDER BY {key} NULLS LAST").fetchall()
             total = sum(int(n) for _, n in per_key)
-            pooled = self.group_workers > 1 and total >= _POOL_MIN_ROWS
+            # Costly groups (seconds of solver for a few rows each) go to the workers one group a batch.
+            pooled = self.group_workers > 1 and (costly or total >= _POOL_MIN_ROWS)
             size = _BATCH_ROWS
             if pooled:
-                size = min(size, math.ceil(total / (self.group_workers * _BATCHES_PER_WORKER)))
+                size = 1 if costly else min(size, math.ceil(total / (self.group_workers * _BATCHES_PER_WORKER)))
             keyed = [(k, int(n)) for k, n in per_key if k is not None]
             cuts = _whole_group_ranges([n for _, n in keyed], size)
             ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in cuts]

@@ -361,11 +361,14 @@ class SparkEngine(Engine):
         return names
 
     # -- per-group graph work ----------------------------------------------------------------------
-    def map_groups(self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema) -> None:
+    def map_groups(
+        self, name: str, select_sql: str, group_col: str, fn: GroupFn, schema: pa.Schema, *, costly: bool = False
+    ) -> None:
         """groupBy(group_col) then `fn` once per group in the Python workers, as Arrow.
 
         Spark 4 has `applyInArrow` (Arrow in, Arrow out: no pandas round trip, so integer columns
         with NULLs keep their type); with Spark 3.5 we fall back to `applyInPandas` and convert.
+        `costly` changes nothing here: Spark already runs the groups as tasks over its executors.
         """
         self.last_statement = f"CREATE TABLE {name} AS {select_sql}"
         from pyspark.sql.pandas.types import from_arrow_schema
