@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from hiddennet import tables
 from hiddennet.engine.base import Engine
 from hiddennet.resolve.merge import Pair, Record, Resolution, resolve_people
-from hiddennet.resolve.model import ModelPair, score_pairs
+from hiddennet.resolve.model import IDENTIFIERS, ModelPair, score_pairs
 from hiddennet.settings import Settings
 from hiddennet.sql import lit, q
 
@@ -50,9 +50,12 @@ def write_empty(engine: Engine) -> None:
 
 def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
     cpu0 = time.process_time()  # this process's CPU (every thread of it): the shared machine's load aside
+    # The optional identifiers (docs/input-contract.md) the force's person records hold, carried by ingest as extras.
+    extra = [c for c in IDENTIFIERS if c in engine.columns("nominals")]
     records = engine.fetch_arrow(
         f"SELECT nominal_id, coalesce(source_system, {lit(settings.resolve_source_system)}) AS source_system, "
-        "forename, surname, date_of_birth, sex, ethnicity, pnc_id FROM nominals ORDER BY nominal_id"
+        f"forename, surname, date_of_birth, sex, ethnicity, pnc_id{''.join(', ' + q(c) for c in extra)} "
+        "FROM nominals ORDER BY nominal_id"
     )
     crosswalk = engine.fetch_rows("SELECT source_system, source_id, nominal_id FROM nominal_crosswalk "
                                   "ORDER BY source_system, source_id")
