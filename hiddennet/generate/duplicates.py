@@ -2,8 +2,13 @@
 
 Run after every table is written, on the written files, with its own random stream: a force generated
 without `--duplicates` is byte-identical to one generated before this module existed. With it:
-- every person gets a name from a wider list (the base generator draws from 16 forenames and 24
-  surnames per sex, far fewer than a force's records hold, which would make most people namesakes);
+- every person gets a name from wider lists (the base generator draws from 16 forenames and 24
+  surnames per sex, far fewer than a force's records hold, which would make most people namesakes):
+  a forename of their sex from hundreds with a skewed frequency (forenames.py), a surname from ~19,000;
+- and the identifiers a force's person record holds: a postcode (80% of records, about six records to a
+  postcode) and a mobile number (45%); a second record of a person has them with realistic gaps and
+  changes (a quarter without the postcode, a quarter another one: moved; half without a phone, a quarter
+  another number), so they are evidence for the model, never a key;
 - a share `rate` of the people named in crimes get one or two more records (2-3 ids per person):
   recorded twice in the crime system, once in prison records (`pins`) or in intelligence (`intel`),
   each with one or two of: a surname typo, a nickname, day and month swapped, a digit of the date of
