@@ -136,13 +136,17 @@ def _rename_people(rng: np.random.Generator, nominals: pa.Table) -> pa.Table:
 
 
 def _postcodes(rng: np.random.Generator, k: int) -> list[str]:
-    """`k` distinct postcodes of the force's areas (outward code, space, inward code)."""
+    """`k` distinct postcodes of the force's areas (outward code, space, inward code), drawn in bulk."""
+    letters = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))  # the inward code's letters (no C, I, K, M, O, V)
     out: set[str] = set()
     while len(out) < k:
-        area = _AREAS[int(rng.integers(0, len(_AREAS)))]
-        letters = "ABDEFGHJLNPQRSTUWXYZ"  # the inward code's letters (no C, I, K, M, O, V)
-        out.add(f"{area}{int(rng.integers(1, 40))} {int(rng.integers(0, 10))}"
-                f"{letters[int(rng.integers(0, 20))]}{letters[int(rng.integers(0, 20))]}")
+        m = 2 * (k - len(out))
+        area = np.array(_AREAS)[rng.integers(0, len(_AREAS), m)]
+        district, sector = rng.integers(1, 40, m), rng.integers(0, 10, m)
+        unit = np.char.add(letters[rng.integers(0, 20, m)], letters[rng.integers(0, 20, m)])
+        for a, d, s, u in zip(area.tolist(), district.tolist(), sector.tolist(), unit.tolist(), strict=True):
+            if len(out) < k:
+                out.add(f"{a}{d} {s}{u}")
     return sorted(out)
 
 
