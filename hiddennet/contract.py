@@ -205,7 +205,8 @@ FORCE_INPUTS: dict[str, TableContract] = {
 }
 # Optional columns a force may add to a contract table, carried as extra columns (VARCHAR, after the table's
 # own) so that a file without them is read exactly as before (docs/input-contract.md, docs/all-age.md).
-OPTIONAL_EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"crimes": ("location_key",)}
+# `nominals`' postcode and phone: identifiers a person record holds, compared by entity resolution (docs/resolve.md).
+OPTIONAL_EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"crimes": ("location_key",), "nominals": ("postcode", "phone")}
 
 
 class _InputTables(Mapping[str, TableContract]):

@@ -369,7 +369,7 @@ _REGISTRY: tuple[Table, ...] = (
         """
         nominal_id_a       VARCHAR    one record
         nominal_id_b       VARCHAR    the other
-        comparison         VARCHAR    `forename_std`, `surname`, `dob`, `sex` or `ethnicity`
+        comparison         VARCHAR    `forename_std`, `surname`, `dob`, `sex`, `ethnicity`, `pnc`, `postcode`, `phone`
         level              INTEGER    Splink's comparison level (-1: a value missing)
         label              VARCHAR    the level in words, e.g. `Exact match on surname`
         match_weight       DOUBLE     log2 of the level's Bayes factor: above 0 for, below 0 against

@@ -261,3 +261,22 @@ def test_end_to_end_with_resolve_on(tmp_path):
     assert sorted(r["source_id"] for r in m if r["canonical_id"] == "N1") == ["N1", "N3", "N4", "P77"]
     # N3 and N4 are person records merged into N1; P77 is a crosswalk id, counted apart.
     assert result.manifest["stages"]["ingest"]["resolve"]["records_merged"] == 2
+
+
+def test_postcode_and_phone_are_compared_when_the_extract_has_them(tmp_path):
+    """The optional identifiers (docs/input-contract.md): with `postcode` and `phone` columns, the model
+    compares them after standardising (case, spaces; the phone's digits, +44 as 0), so N1 and N3 agree
+    exactly on both; the other comparisons are the same as without them."""
+    lines = NOMINALS.splitlines()
+    pc = {"N1": "B12 3XY", "N3": "b123xy", "N2": "WS1 1AA", "N5": "WS1 1AA"}
+    ph = {"N1": "07700 900123", "N3": "+44 7700 900123"}
+    text = lines[0] + ",postcode,phone\n" + "".join(
+        f"{line},{pc.get(line.split(',')[0], '')},{ph.get(line.split(',')[0], '')}\n" for line in lines[1:])
+    engine, _ = ingest_on(tiny_force(tmp_path, **{"nominals.csv": text}))
+    rows = {r[0]: r for r in engine.fetch_rows(
+        "SELECT comparison, level, label, match_weight FROM match_explanations WHERE nominal_id_a = 'N1' "
+        "AND nominal_id_b = 'N3'")}
+    assert set(rows) == {"forename_std", "surname", "dob", "sex", "ethnicity", "pnc", "postcode", "phone"}
+    assert rows["postcode"][2] == "Exact match on postcode" and rows["phone"][2] == "Exact match on phone"
+    assert engine.fetch_rows("SELECT canonical_id FROM nominal_map WHERE source_id = 'N3'") == [("N1",)]
+    engine.close()

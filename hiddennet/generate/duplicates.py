@@ -2,8 +2,13 @@
 
 Run after every table is written, on the written files, with its own random stream: a force generated
 without `--duplicates` is byte-identical to one generated before this module existed. With it:
-- every person gets a name from a wider list (the base generator draws from 16 forenames and 24
-  surnames per sex, far fewer than a force's records hold, which would make most people namesakes);
+- every person gets a name from wider lists (the base generator draws from 16 forenames and 24
+  surnames per sex, far fewer than a force's records hold, which would make most people namesakes):
+  a forename of their sex from hundreds with a skewed frequency (forenames.py), a surname from ~19,000;
+- and the identifiers a force's person record holds: a postcode (80% of records, about six records to a
+  postcode) and a mobile number (45%); a second record of a person has them with realistic gaps and
+  changes (a quarter without the postcode, a quarter another one: moved; half without a phone, a quarter
+  another number), so they are evidence for the model, never a key;
 - a share `rate` of the people named in crimes get one or two more records (2-3 ids per person):
   recorded twice in the crime system, once in prison records (`pins`) or in intelligence (`intel`),
   each with one or two of: a surname typo, a nickname, day and month swapped, a digit of the date of
@@ -24,20 +29,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from hiddennet.generate.forenames import FORENAMES_F, FORENAMES_M, forename_weights
 from hiddennet.resolve.names import NICKNAMES
 
-_FORENAMES = {
-    "F": ("Amelia", "Olivia", "Isla", "Ava", "Mia", "Ella", "Grace", "Lily", "Sophie", "Chloe", "Aisha", "Zara",
-          "Holly", "Megan", "Jade", "Leah", "Isabella", "Elizabeth", "Katherine", "Rebecca", "Eleanor", "Madison",
-          "Hannah", "Freya", "Evie", "Ruby", "Poppy", "Erin", "Phoebe", "Maryam", "Amber", "Niamh", "Jasmine",
-          "Fatima", "Lucy", "Abigail", "Caitlin", "Bethany", "Naomi", "Tia", "Keira", "Shannon", "Courtney",
-          "Danielle", "Natalie", "Paige", "Kayleigh", "Laura", "Samantha", "Victoria"),
-    "M": ("Oliver", "Jack", "Harry", "George", "Noah", "Charlie", "Jacob", "Thomas", "Mohammed", "Daniel", "Liam",
-          "Ryan", "Connor", "Kyle", "Adam", "Lewis", "James", "William", "Samuel", "Joseph", "Benjamin", "Michael",
-          "Matthew", "Christopher", "Robert", "Nicholas", "Joshua", "Alfred", "Edward", "Henry", "Jonathan", "Stephen",
-          "Zachary", "Callum", "Ethan", "Owen", "Reece", "Bradley", "Jordan", "Aaron", "Dylan", "Tyler", "Jamal",
-          "Hassan", "Imran", "Tariq", "Kieran", "Nathan", "Luke", "Aidan"),
-}
+_FORENAMES = {"F": FORENAMES_F, "M": FORENAMES_M}
 _SYLLABLES = ("ash", "bar", "ber", "bram", "brook", "cal", "car", "craw", "dal", "den", "dun", "el", "far", "fen",
               "gar", "hal", "har", "hart", "hol", "ing", "kel", "ken", "lan", "lee", "lin", "mar", "mer", "mil",
               "mor", "nor", "pem", "ran", "red", "ros", "sal", "shaw", "stan", "ston", "tal", "ter", "thorn", "wal",
@@ -45,6 +40,7 @@ _SYLLABLES = ("ash", "bar", "ber", "bram", "brook", "cal", "car", "craw", "dal",
 _ENDINGS = ("ton", "ley", "by", "field", "ford", "ham", "well", "wood", "worth", "son", "man", "er", "den", "more",
             "dale", "ridge", "s", "croft", "hurst", "wick")
 _SYSTEMS = ("crime", "pins", "intel")
+_AREAS = ("B", "WS", "WV", "DY", "CV", "ST", "WR")
 _FULL_TO_NICK: dict[str, list[str]] = {}
 for _nick, _full in sorted(NICKNAMES.items()):
     _FULL_TO_NICK.setdefault(_full, []).append(_nick)
@@ -60,6 +56,7 @@ def plant_duplicates(out: Path, fmt: str, rng: np.random.Generator, rate: float)
     row_of = {nid: i for i, nid in enumerate(ids)}
     chosen = sorted(nid for nid in used[rng.random(len(used)) < rate] if nid in row_of)
     cols = {c: nominals.column(c).to_pylist() for c in nominals.column_names}
+    pool = sorted({p for p in cols["postcode"] if p})
     new_rows: list[dict] = []
     truth: list[tuple[str, str, str, str]] = []
     crosswalk: list[tuple[str, str, str]] = []
@@ -73,6 +70,7 @@ def plant_duplicates(out: Path, fmt: str, rng: np.random.Generator, rate: float)
             system = _SYSTEMS[int(rng.choice(3, p=(0.5, 0.25, 0.25)))]
             dup_id = f"D{system[0].upper()}{counter:07d}"
             record, how = _corrupt(rng, dict(base))
+            _identifiers(rng, record, pool)
             record.update(nominal_id=dup_id, source_system=system)
             if not (base["pnc_id"] and rng.random() < 0.5):
                 record["pnc_id"] = None
@@ -115,17 +113,65 @@ def _write(out: Path, name: str, fmt: str, table: pa.Table) -> None:
 
 
 def _rename_people(rng: np.random.Generator, nominals: pa.Table) -> pa.Table:
-    """Every person a forename of their sex from the wider list and a surname from ~19,000."""
+    """Every person a forename of their sex from hundreds, with a skewed frequency (forenames.py), a surname
+    from ~19,000, and the identifiers a force's person record holds: a postcode (80% of records) and a
+    mobile number (45%)."""
     n = nominals.num_rows
     sex = nominals.column("sex").to_pylist()
-    f_pick = rng.integers(0, len(_FORENAMES["F"]), n)
-    m_pick = rng.integers(0, len(_FORENAMES["M"]), n)
+    f_pick = rng.choice(len(_FORENAMES["F"]), n, p=forename_weights(len(_FORENAMES["F"])))
+    m_pick = rng.choice(len(_FORENAMES["M"]), n, p=forename_weights(len(_FORENAMES["M"])))
     forenames = [_FORENAMES["F"][f] if s == "F" else _FORENAMES["M"][m] for s, f, m in zip(sex, f_pick, m_pick,
                                                                                         strict=True)]
     a, b, c = (rng.integers(0, k, n) for k in (len(_SYLLABLES), len(_SYLLABLES), len(_ENDINGS)))
     surnames = [(_SYLLABLES[x] + _SYLLABLES[y] + _ENDINGS[z]).capitalize() for x, y, z in zip(a, b, c, strict=True)]
+    pool = _postcodes(rng, max(50, n // 6))  # about six person records to a postcode: households, flats
+    postcodes = [pool[i] if keep else None for i, keep in zip(rng.integers(0, len(pool), n).tolist(),
+                                                               (rng.random(n) < 0.8).tolist(), strict=True)]
+    phones = [f"07{x:09d}" if keep else None for x, keep in zip(rng.integers(0, 10**9, n).tolist(),
+                                                                 (rng.random(n) < 0.45).tolist(), strict=True)]
     nominals = nominals.set_column(nominals.column_names.index("forename"), "forename", pa.array(forenames))
-    return nominals.set_column(nominals.column_names.index("surname"), "surname", pa.array(surnames))
+    nominals = nominals.set_column(nominals.column_names.index("surname"), "surname", pa.array(surnames))
+    return nominals.append_column("postcode", pa.array(postcodes, pa.string())).append_column(
+        "phone", pa.array(phones, pa.string()))
+
+
+def _postcodes(rng: np.random.Generator, k: int) -> list[str]:
+    """`k` distinct postcodes of the force's areas (outward code, space, inward code), drawn in bulk."""
+    letters = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))  # the inward code's letters (no C, I, K, M, O, V)
+    out: set[str] = set()
+    while len(out) < k:
+        m = 2 * (k - len(out))
+        area = np.array(_AREAS)[rng.integers(0, len(_AREAS), m)]
+        district, sector = rng.integers(1, 40, m), rng.integers(0, 10, m)
+        unit = np.char.add(letters[rng.integers(0, 20, m)], letters[rng.integers(0, 20, m)])
+        for a, d, s, u in zip(area.tolist(), district.tolist(), sector.tolist(), unit.tolist(), strict=True):
+            if len(out) < k:
+                out.add(f"{a}{d} {s}{u}")
+    return sorted(out)
+
+
+def _phone(rng: np.random.Generator) -> str:
+    return f"07{int(rng.integers(0, 10**9)):09d}"  # a UK mobile number
+
+
+def _identifiers(rng: np.random.Generator, record: dict, pool: list[str]) -> None:
+    """A second record's postcode and phone as another system holds them: often not taken (missing), a
+    person who moved or changed number between the two records, and now and then a mistyped postcode."""
+    if record.get("postcode") is not None or rng.random() < 0.5:
+        u = rng.random()
+        if u < 0.25:
+            record["postcode"] = None
+        elif u < 0.5:
+            record["postcode"] = pool[int(rng.integers(0, len(pool)))]  # moved (or an earlier address)
+        elif u < 0.53 and record.get("postcode"):
+            pc = record["postcode"]
+            i = int(rng.integers(0, len(pc)))
+            record["postcode"] = pc[:i] + pc[i + 1:] if pc[i] != " " else pc.replace(" ", "")
+    u = rng.random()
+    if u < 0.5:
+        record["phone"] = None
+    elif u < 0.75 or record.get("phone") is None:
+        record["phone"] = _phone(rng) if rng.random() < 0.6 else None  # a new number, or none taken
 
 
 def _corrupt(rng: np.random.Generator, record: dict) -> tuple[dict, str]:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from hiddennet import tables
 from hiddennet.engine.base import Engine
 from hiddennet.resolve.merge import Pair, Record, Resolution, resolve_people
-from hiddennet.resolve.model import ModelPair, score_pairs
+from hiddennet.resolve.model import IDENTIFIERS, ModelPair, score_pairs
 from hiddennet.settings import Settings
 from hiddennet.sql import lit, q
 
@@ -50,31 +50,36 @@ def write_empty(engine: Engine) -> None:
 
 def run(engine: Engine, settings: Settings, as_of: dt.date) -> dict:
     cpu0 = time.process_time()  # this process's CPU (every thread of it): the shared machine's load aside
+    # The optional identifiers (docs/input-contract.md) the force's person records hold, carried by ingest as extras.
+    extra = [c for c in IDENTIFIERS if c in engine.columns("nominals")]
     records = engine.fetch_arrow(
         f"SELECT nominal_id, coalesce(source_system, {lit(settings.resolve_source_system)}) AS source_system, "
-        "forename, surname, date_of_birth, sex, ethnicity, pnc_id FROM nominals ORDER BY nominal_id"
+        f"forename, surname, date_of_birth, sex, ethnicity, pnc_id{''.join(', ' + q(c) for c in extra)} "
+        "FROM nominals ORDER BY nominal_id"
     )
     crosswalk = engine.fetch_rows("SELECT source_system, source_id, nominal_id FROM nominal_crosswalk "
                                   "ORDER BY source_system, source_id")
     decisions = {(min(a, b), max(a, b)): d for a, b, d in engine.fetch_rows(
         "SELECT nominal_id_a, nominal_id_b, decision FROM review_decisions ORDER BY nominal_id_a, nominal_id_b")}
-    ids = set(records.column("nominal_id").to_pylist())
+    # Which of the crosswalk's ids are person records, asked of the id column (no Python set of every record).
+    is_record = _membership(records, [x for _, s, n in crosswalk for x in (s, n)])
     model_pairs, model_facts = score_pairs(records, settings.resolve_review_probability, settings.resolve_seed)
-    pairs = _pnc_pairs(records) + [Pair(s, n, 1.0, "crosswalk") for _, s, n in crosswalk if s in ids]
+    pairs = _pnc_pairs(records) + [Pair(s, n, 1.0, "crosswalk") for _, s, n in crosswalk if is_record[s]]
     pairs += [Pair(p.a, p.b, p.probability, "model") for p in model_pairs]
     # Only records named by a pair or a decision can be merged: the rest stay people of their own.
     touched = {x for p in pairs for x in (p.a, p.b)} | {x for k in decisions for x in k}
     people = _people(records, as_of, settings.child_age, touched)
     res = resolve_people(people, pairs, decisions, settings.resolve_match_probability,
                          settings.resolve_review_probability, settings.resolve_source_system)
-    res.canonical = {**{i: i for i in ids}, **res.canonical}
-    outside = [(sys, s, n) for sys, s, n in crosswalk if s not in ids and n in res.canonical]
+    # res.canonical covers the touched records; every other record is its own canonical id.
+    outside = [(sys, s, n) for sys, s, n in crosswalk if not is_record[s] and is_record[n]]
     _write_map(engine, records, res, outside)
     _write_review(engine, res)
     _write_explanations(engine, res, model_pairs)
     _rewrite(engine)
     merged = sum(1 for r, c in res.canonical.items() if r != c)
-    return {**model_facts, "records_merged": merged, "people": len(set(res.canonical.values())),
+    # Each person's canonical id is one of its records, so people = records - records merged into another.
+    return {**model_facts, "records_merged": merged, "people": records.num_rows - merged,
             "review_pairs": len(res.review), "held_child_and_adult": res.held_child_adult,
             "kept_apart_by_decision": res.kept_apart, "decisions": len(decisions),
             "crosswalk_ids": len(crosswalk), "cpu_seconds": round(time.process_time() - cpu0, 3)}
@@ -97,12 +102,26 @@ def _age(dob: dt.date, as_of: dt.date) -> int:
     return as_of.year - dob.year - ((as_of.month, as_of.day) < (dob.month, dob.day))
 
 
+def _membership(records: pa.Table, values: list[str]) -> dict[str, bool]:
+    """value -> whether it is the id of a person record."""
+    if not values:
+        return {}
+    found = pc.is_in(pa.array(values, pa.string()), value_set=records.column("nominal_id").combine_chunks())
+    return dict(zip(values, found.to_pylist(), strict=True))
+
+
 def _pnc_pairs(records: pa.Table) -> list[Pair]:
-    """Records with the same PNC id (ignoring case and spaces): a chain through each id's records."""
+    """Records with the same PNC id (ignoring case and spaces): a chain through each id's records. Only the
+    records whose id is shared reach Python."""
+    pnc = pc.utf8_upper(pc.replace_substring_regex(records.column("pnc_id"), r"\s+", ""))
+    t = pa.table({"pnc": pnc, "nominal_id": records.column("nominal_id")}).filter(
+        pc.fill_null(pc.not_equal(pnc, ""), False))
+    counts = t.group_by("pnc").aggregate([("nominal_id", "count")])
+    shared = counts.filter(pc.greater(counts.column("nominal_id_count"), 1)).column("pnc")
+    t = t.filter(pc.is_in(t.column("pnc"), value_set=shared.combine_chunks()))
     by_pnc: dict[str, list[str]] = {}
-    for nid, pnc in zip(records.column("nominal_id").to_pylist(), records.column("pnc_id").to_pylist(), strict=True):
-        if pnc and pnc.strip():
-            by_pnc.setdefault("".join(pnc.upper().split()), []).append(nid)
+    for key, nid in zip(t.column("pnc").to_pylist(), t.column("nominal_id").to_pylist(), strict=True):
+        by_pnc.setdefault(key, []).append(nid)
     pairs = []
     for same in by_pnc.values():
         first, *others = sorted(same)
@@ -111,21 +130,35 @@ def _pnc_pairs(records: pa.Table) -> list[Pair]:
 
 
 def _write_map(engine: Engine, records: pa.Table, res: Resolution, outside: list[tuple[str, str, str]]) -> None:
-    """One row per record (in id order), then the crosswalk's ids that have no record."""
-    ids = records.column("nominal_id").to_pylist()
-    joined = [res.joined_by.get(i) for i in ids]
+    """One row per record (in id order), then the crosswalk's ids that have no record. Built column-wise: the
+    records no pair touched (nearly all) are `single`, their own canonical id, without a Python pass over them."""
+    ids = records.column("nominal_id").combine_chunks()
+    linked = sorted(res.canonical)
+    edges = [res.joined_by.get(i) for i in linked]
+    at = pc.index_in(ids, value_set=pa.array(linked, pa.string()))  # null: a record no pair touched
+
+    def column(values: list, kind: pa.DataType, default: pa.Array | pa.Scalar) -> pa.Array:
+        return pc.if_else(pc.is_valid(at), pc.take(pa.array(values, kind), at), default)
+
+    canonical = column([res.canonical[i] for i in linked], pa.string(), ids)
+    probability = column([None if e is None else e.probability for e in edges], pa.float64(),
+                         pa.scalar(None, pa.float64()))
+    rule = column(["single" if e is None else e.rule for e in edges], pa.string(), pa.scalar("single"))
+    linked_id = column([None if e is None else (e.b if e.a == i else e.a) for i, e in zip(linked, edges, strict=True)],
+                       pa.string(), pa.scalar(None, pa.string()))
+    canon_of = {i: res.canonical.get(i, i) for o in outside for i in [o[2]]}
     rows = {
-        "source_system": records.column("source_system").to_pylist() + [o[0] for o in outside],
-        "source_id": ids + [o[1] for o in outside],
-        "canonical_id": [res.canonical[i] for i in ids] + [res.canonical[o[2]] for o in outside],
-        "match_probability": [None if e is None else e.probability for e in joined] + [1.0] * len(outside),
-        "rule": ["single" if e is None else e.rule for e in joined] + ["crosswalk"] * len(outside),
-        "linked_id": [None if e is None else (e.b if e.a == i else e.a) for i, e in zip(ids, joined, strict=True)]
-        + [o[2] for o in outside],
+        "source_system": pa.concat_arrays([records.column("source_system").combine_chunks().cast(pa.string()),
+                                           pa.array([o[0] for o in outside], pa.string())]),
+        "source_id": pa.concat_arrays([ids, pa.array([o[1] for o in outside], pa.string())]),
+        "canonical_id": pa.concat_arrays([canonical, pa.array([canon_of[o[2]] for o in outside], pa.string())]),
+        "match_probability": pa.concat_arrays([probability, pa.array([1.0] * len(outside), pa.float64())]),
+        "rule": pa.concat_arrays([rule, pa.array(["crosswalk"] * len(outside), pa.string())]),
+        "linked_id": pa.concat_arrays([linked_id, pa.array([o[2] for o in outside], pa.string())]),
     }
     schema = tables.arrow_schema("nominal_map")  # the columns in the order of `rows`
     engine.register_arrow("nominal_map", pa.Table.from_arrays(
-        [pa.array(v, type=f.type) for v, f in zip(rows.values(), schema, strict=True)], schema=schema))
+        [v.cast(f.type) for v, f in zip(rows.values(), schema, strict=True)], schema=schema))
 
 
 def _write_review(engine: Engine, res: Resolution) -> None:
