@@ -2,15 +2,16 @@
 
 A small table of common English short forms (the generator's forenames and their usual nicknames);
 a force's own list can replace it. Both the record and the candidate are standardised the same way,
-so `Jim` and `James` agree exactly while `Jim` and `Jake` do not.
+so `Jim` and `James` agree exactly while `Jim` and `Jake` do not. A name that is a full name in its own
+right (Ali, Gemma) is never a short form here: mapping it would merge two different names.
 """
 
 from __future__ import annotations
 
 NICKNAMES = {
-    "alfie": "alfred", "ali": "aliyah", "bella": "isabella", "ben": "benjamin", "charlie": "charles",
+    "alfie": "alfred", "bella": "isabella", "ben": "benjamin", "charlie": "charles",
     "chris": "christopher", "dan": "daniel", "danny": "daniel", "dave": "david", "ed": "edward", "ellie": "eleanor",
-    "gemma": "jemima", "harry": "henry", "izzy": "isabella", "jack": "john", "jake": "jacob", "jim": "james",
+    "harry": "henry", "izzy": "isabella", "jack": "john", "jake": "jacob", "jim": "james",
     "jimmy": "james", "jon": "jonathan", "kate": "katherine", "katie": "katherine", "liz": "elizabeth",
     "lizzie": "elizabeth", "maddie": "madison", "matt": "matthew", "meg": "megan", "mike": "michael", "mo": "mohammed",
     "mohammad": "mohammed", "muhammad": "mohammed", "nick": "nicholas", "olly": "oliver", "ollie": "oliver",
