@@ -8,6 +8,7 @@ imports an engine. Every engine failure is reported once, naming the stage and t
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -72,8 +73,21 @@ def _run_into(
     out_dir.mkdir(parents=True, exist_ok=True)
     database = out_dir / "hiddennet.duckdb"
     database.unlink(missing_ok=True)
-    with make_engine(settings, database=database) as engine:
-        manifest = run_stages(engine, Path(input_dir), out_dir, settings, progress)
+    in_memory = settings.engine == "duckdb" and settings.duckdb_database == "memory"
+    spill = None
+    if in_memory and settings.duckdb_temp_directory is None:
+        # An in-memory database would otherwise spill to `.tmp` in the working directory.
+        spill = out_dir / "hiddennet.duckdb.tmp"
+        settings = settings.model_copy(update={"duckdb_temp_directory": str(spill)})
+    try:
+        with make_engine(settings, database=":memory:" if in_memory else database) as engine:
+            manifest = run_stages(engine, Path(input_dir), out_dir, settings, progress)
+            if in_memory:
+                # Written once, after the manifest: the run folder's commit lists and hashes it with the rest.
+                engine.save_database(database)
+    finally:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)  # spill files are scratch, never part of the run
     return RunResult(out_dir=out_dir, manifest=manifest)
 
 

@@ -207,8 +207,15 @@ class Settings(BaseModel):
         "TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM).",
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: one per core).")
+    duckdb_database: Literal["memory", "file"] = Field(
+        "memory",
+        description="Where a DuckDB run keeps its working tables: `memory` (spilling to `duckdb_temp_directory` "
+        "under `duckdb_memory_limit`), copied into the run's `hiddennet.duckdb` once every stage is done; `file`: in "
+        "`hiddennet.duckdb` from the start. Same tables either way; `memory` is faster (every table is not written "
+        "to disk as it is made), `file` holds less in memory when no limit is set.",
+    )
     duckdb_temp_directory: str | None = Field(
-        None, description="Where DuckDB spills to disk (default: next to the run's database)."
+        None, description="Where DuckDB spills to disk (default: `hiddennet.duckdb.tmp` in the run's folder)."
     )
     duckdb_group_workers: int | None = Field(
         None,

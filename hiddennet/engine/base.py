@@ -170,6 +170,10 @@ class Engine(abc.ABC):
         yield
 
     # -- life cycle -----------------------------------------------------------------------------------
+    def save_database(self, path: Path) -> None:
+        """Copy every table into a new database file at `path` (engines that can hold a run in memory)."""
+        raise NotImplementedError(f"the {self.name} engine keeps no database file")
+
     def close(self) -> None:  # noqa: B027 - optional for engines without resources
         """Release the engine's resources."""
 

@@ -76,6 +76,19 @@ class DuckDBEngine(Engine):
                     self.con.close()
                     raise SettingsError(f"{setting}: DuckDB does not accept this value") from None
 
+    def save_database(self, path: Path) -> None:
+        """Copy every table and view of this in-memory database into a new database file at `path`
+        (the run's `hiddennet.duckdb`)."""
+        target = Path(path).as_posix()
+        try:
+            self.con.execute(f"ATTACH {_quote(target)} AS __run_database")
+            try:
+                self.con.execute("COPY FROM DATABASE memory TO __run_database")
+            finally:
+                self.con.execute("DETACH __run_database")
+        except duckdb.Error as e:
+            raise OutputWriteError(f"cannot write the run's database {target}: {_io_reason(e)}") from None
+
     def execute(self, sql: str) -> None:
         self.last_statement = sql
         self.con.execute(sql)
