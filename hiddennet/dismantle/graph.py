@@ -244,6 +244,43 @@ def order_removals(p: Problem, chosen: list[int] | set[int]) -> tuple[list[int],
     return order, sizes
 
 
+def _near_pieces(p: Problem, current: list[int], cur: int, base: list[int]) -> dict[int, int]:
+    """For each removed node v: the mask of v and the pieces (of `base`, the graph without `cur`) next to it."""
+    near = {}
+    for v in current:
+        nb, m = p.amask[v] & ~cur, 1 << v
+        for c in base:
+            if c & nb:
+                m |= c
+        near[v] = m
+    return near
+
+
+def _swap_for_pair(p: Problem, target: int, base_big: list[int], near: dict[int, int], u: int, v: int) -> int | None:
+    """The node that can replace removed nodes u and v, or None: putting both back must leave exactly one
+    piece above the target, and the node (most harm, then tie order) must bring it to the target."""
+    amask = p.amask
+    cu0, cv0 = near[u], near[v]
+    if cu0 & cv0 or amask[u] >> v & 1:
+        cu, cv = cu0 | cv0, 0
+    else:
+        cu, cv = cu0, cv0
+    joined = cu | cv
+    big = [c for c in base_big if not c & joined]
+    big += [c for c in (cu, cv) if c and c.bit_count() > target]
+    if len(big) != 1:
+        return None
+    piece = big[0]
+    # The first splitting node in (most harm, tie order) is the one the full scan would keep. A node
+    # of d links inside the piece leaves at most d parts, so it cannot split a piece of more than
+    # d * target + 1 nodes: skip those without the search (same answer).
+    size = piece.bit_count()
+    cand = sorted((w for w in bits(piece) if not p.flagged[w]
+                   and (amask[w] & piece).bit_count() * target + 1 >= size),
+                  key=lambda w: (-p.harm[w], p.tie[w]))
+    return next((w for w in cand if _splits_mask(amask, piece, w, target)), None)
+
+
 def swap_search(
     p: Problem, removed: list[int], target: int, max_rounds: int = 1000, deadline: float | None = None,
     cut: dict | None = None,
@@ -256,58 +293,25 @@ def swap_search(
     can be replaced: the set is then minimal and 2-for-1 optimal.
     """
     current = sorted(removed)
-    amask, harm, tie, flagged = p.amask, p.harm, p.tie, p.flagged
     for _ in range(max_rounds):
         if deadline is not None and time.perf_counter() > deadline:
             if cut is not None:
                 cut["time"] = True
             return current  # time-bounded (large groups): the set is valid, maybe not 2-for-1 optimal
-        improved = False
         cur = _mask(current)
         # Putting u and v back changes only the pieces they join: u's piece is u and the pieces next
-        # to it (`near`), the same for v, one piece when they touch or share a piece; no search needed.
+        # to it, the same for v, one piece when they touch or share a piece; no search needed.
         base = piece_masks(p, p.full & ~cur)
         base_big = [c for c in base if c.bit_count() > target]  # none when `current` meets the target
-        near = {}
-        for v in current:
-            nb, m = amask[v] & ~cur, 1 << v
-            for c in base:
-                if c & nb:
-                    m |= c
-            near[v] = m
-        for i in range(len(current)):
-            u = current[i]
-            cu0 = near[u]
-            for j in range(i + 1, len(current)):
-                v = current[j]
-                cv0 = near[v]
-                if cu0 & cv0 or amask[u] >> v & 1:
-                    cu, cv = cu0 | cv0, 0
-                else:
-                    cu, cv = cu0, cv0
-                joined = cu | cv
-                big = [c for c in base_big if not c & joined]
-                big += [c for c in (cu, cv) if c and c.bit_count() > target]
-                if len(big) != 1:
-                    continue
-                piece = big[0]
-                # The first splitting node in (most harm, tie order) is the one the full scan would keep.
-                # A node of d links inside the piece leaves at most d parts, so it cannot split a piece
-                # of more than d * target + 1 nodes: skip those without the search (same answer).
-                size = piece.bit_count()
-                cand = sorted((w for w in bits(piece) if not flagged[w]
-                               and (amask[w] & piece).bit_count() * target + 1 >= size),
-                              key=lambda w: (-harm[w], tie[w]))
-                pick = next((w for w in cand if _splits_mask(amask, piece, w, target)), None)
-                if pick is not None:
-                    rest = set(current) - {current[i], current[j]}
-                    current = reinsert(p, sorted(rest | {pick}), target)
-                    improved = True
-                    break
-            if improved:
-                break
-        if not improved:
+        near = _near_pieces(p, current, cur, base)
+        swap = next(((i, j, w) for i in range(len(current)) for j in range(i + 1, len(current))
+                     if (w := _swap_for_pair(p, target, base_big, near, current[i], current[j])) is not None), None)
+        if swap is None:
             return current
+        i, j, pick = swap
+        rest = set(current) - {current[i], current[j]}
+        current = reinsert(p, sorted(rest | {pick}), target)
+    return current
     return current
 
 

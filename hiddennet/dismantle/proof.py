@@ -199,6 +199,29 @@ def _lazy(p: Problem, level: int, cost, ub, fixed_count, deadline: float, on_bou
     return None
 
 
+def _most_harm(
+    p: Problem, level: int, k: int, known: list[list[int]], deadline: float, cut: dict[str, bool]
+) -> tuple[list[int] | None, bool]:
+    """Most harm among the sets of k removals (k proven fewest): the best of the `known` sets of size k,
+    proven without solving when it holds the k most harmful removable nominals (or harm is all 0), else
+    by a second solve with the count fixed. Returns (best set or None, whether its harm is proven)."""
+    harm = np.array([0.0 if f else h for h, f in zip(p.harm, p.flagged, strict=True)])
+    candidates = [c for c in known if len(c) == k]
+    best = max(candidates, key=lambda c: math.fsum(p.harm[v] for v in c)) if candidates else None
+    top = math.fsum(sorted(harm, reverse=True)[:k])
+    harm_proven = best is not None and math.fsum(p.harm[v] for v in best) >= top - 1e-9
+    if not harm_proven and time.perf_counter() >= deadline:
+        cut["time"] = True
+    elif not harm_proven:
+        richest = _lazy(p, level, -harm, np.array([0.0 if f else 1.0 for f in p.flagged]), (k, k), deadline,
+                        cut=cut)
+        if richest is not None and richest is not INFEASIBLE:
+            harm_proven = True
+            if best is None or math.fsum(p.harm[v] for v in richest) > math.fsum(p.harm[v] for v in best) + 1e-9:
+                best = richest
+    return best, harm_proven
+
+
 def prove(
     p: Problem, level: int, seconds: float, incumbent: list[int] | None = None, known_bound: int = 0
 ) -> Proof:
@@ -242,21 +265,6 @@ def prove(
     proven_count = chosen is not None or (upper is not None and k >= upper)
     if not proven_count:
         return Proof(level, k, None, False, time.perf_counter() - t0, bool(cut))
-    # Most harm among the fewest: a second solve with the count fixed, when harm can differ.
-    harm = np.array([0.0 if f else h for h, f in zip(p.harm, p.flagged, strict=True)])
-    candidates = [c for c in (incumbent, chosen) if c is not None and len(c) == k]
-    best = max(candidates, key=lambda c: math.fsum(p.harm[v] for v in c)) if candidates else None
-    # Proven without solving when the set holds the k most harmful removable nominals (or harm is all 0).
-    top = math.fsum(sorted(harm, reverse=True)[:k])
-    harm_proven = best is not None and math.fsum(p.harm[v] for v in best) >= top - 1e-9
-    if not harm_proven and time.perf_counter() >= deadline:
-        cut["time"] = True
-    elif not harm_proven:
-        richest = _lazy(p, level, -harm, np.array([0.0 if f else 1.0 for f in p.flagged]), (k, k), deadline,
-                        cut=cut)
-        if richest is not None and richest is not INFEASIBLE:
-            harm_proven = True
-            if best is None or math.fsum(p.harm[v] for v in richest) > math.fsum(p.harm[v] for v in best) + 1e-9:
-                best = richest
+    best, harm_proven = _most_harm(p, level, k, [c for c in (incumbent, chosen) if c is not None], deadline, cut)
     return Proof(level, k, sorted(best) if best is not None else None, harm_proven, time.perf_counter() - t0,
                  bool(cut))

@@ -591,16 +591,9 @@ def _row_rules(c: TableContract, t: str, errs: dict) -> tuple[str, str]:
     return reason, column
 
 
-def _check_rows(engine: Engine, src: _Source, sources: dict[str, _Source]) -> None:
-    """Build __ing_rej_<t> (__row, reason, column): the valid rows rejected as duplicates or orphans,
-    and `src.rejected` when they are few. Accepted rows are `_ok(src)`."""
+def _duplicate_checks(engine: Engine, src: _Source, status: str) -> tuple[list[str], list[str], list[str]]:
+    """The joins and CASE branches (reason, column) that reject duplicates of `src`'s valid rows."""
     c, t = src.contract, src.contract.name
-    status, rej = f"__ing_status_{t}", f"__ing_rej_{t}"
-    if src.raw is None:
-        engine.create_table(rej, "SELECT CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS reason, "
-                            "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
-        src.rejected = []
-        return
     # 3. Duplicates among valid rows, by key (all contract columns when the table has none): exact
     #    copies collapse to the first; a key with two contents (some other column has two values,
     #    or a value and a blank) rejects every version. An aggregate finds the few keys involved.
@@ -621,7 +614,9 @@ def _check_rows(engine: Engine, src: _Source, sources: dict[str, _Source]) -> No
     # intel_nominals' 3.1 M keys); the first row of a repeated key is found in the second pass.
     engine.create_table(f"__ing_dupkeys_{t}", f"SELECT {key} FROM {status} "
                         f"WHERE __vreason IS NULL GROUP BY {key} HAVING count(*) > 1")
-    joins, whens, columns = [], [], []
+    joins: list[str] = []
+    whens: list[str] = []
+    columns: list[str] = []
     if engine.count(f"__ing_dupkeys_{t}"):
         dkey = ", ".join(f"d.{q(k)}" for k in key_cols)
         engine.create_table(
@@ -632,6 +627,20 @@ def _check_rows(engine: Engine, src: _Source, sources: dict[str, _Source]) -> No
         joins.append(f"LEFT JOIN __ing_dups_{t} d ON {on}")
         whens += ["WHEN d.prio = 1 THEN 'conflicting_duplicate'", "WHEN s.__row > d.__first THEN 'duplicate_row'"]
         columns += ["WHEN d.prio = 1 THEN NULL", "WHEN s.__row > d.__first THEN NULL"]
+    return joins, whens, columns
+
+
+def _check_rows(engine: Engine, src: _Source, sources: dict[str, _Source]) -> None:
+    """Build __ing_rej_<t> (__row, reason, column): the valid rows rejected as duplicates or orphans,
+    and `src.rejected` when they are few. Accepted rows are `_ok(src)`."""
+    t = src.contract.name
+    status, rej = f"__ing_status_{t}", f"__ing_rej_{t}"
+    if src.raw is None:
+        engine.create_table(rej, "SELECT CAST(NULL AS BIGINT) AS __row, CAST(NULL AS VARCHAR) AS reason, "
+                            "CAST(NULL AS VARCHAR) AS \"column\" WHERE false")
+        src.rejected = []
+        return
+    joins, whens, columns = _duplicate_checks(engine, src, status)
     # 4. Orphans: a reference to no accepted row of the parent table. One pass finds both.
     for (child, col), (parent, pcol, why) in _PARENTS.items():
         if child == t:
