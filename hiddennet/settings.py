@@ -212,7 +212,9 @@ class Settings(BaseModel):
         description="Where a DuckDB run keeps its working tables: `memory` (spilling to `duckdb_temp_directory` "
         "under `duckdb_memory_limit`), copied into the run's `hiddennet.duckdb` once every stage is done; `file`: in "
         "`hiddennet.duckdb` from the start. Same tables either way; `memory` is faster (every table is not written "
-        "to disk as it is made), `file` holds less in memory when no limit is set.",
+        "to disk as it is made: a scale-1 force 46 s against 54 s on 2 cores), `file` holds less in memory when no "
+        "limit is set (peak 0.8 GB against 1.8 GB at scale 1; `memory` with `duckdb_memory_limit = \"600MB\"`: 0.9 GB, "
+        "50 s).",
     )
     duckdb_temp_directory: str | None = Field(
         None, description="Where DuckDB spills to disk (default: `hiddennet.duckdb.tmp` in the run's folder)."
