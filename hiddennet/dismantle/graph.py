@@ -95,8 +95,10 @@ def bits(m: int) -> list[int]:
     return out
 
 
-def piece_of(amask: list[int], alive: int, low: int) -> int:
-    """The piece (bitset) of `alive` holding the node of bit `low`: breadth-first by whole layers."""
+def piece_of(amask: list[int], alive: int, low: int, limit: int | None = None) -> int:
+    """The piece (bitset) of `alive` holding the node of bit `low`: breadth-first by whole layers.
+    With `limit`, it may stop as soon as the piece has more than `limit` nodes (callers that only ask
+    "is it above the target?" need no more)."""
     comp = frontier = low
     while frontier:
         nb = 0
@@ -106,6 +108,8 @@ def piece_of(amask: list[int], alive: int, low: int) -> int:
             frontier ^= b
         frontier = nb & alive & ~comp
         comp |= frontier
+        if limit is not None and comp.bit_count() > limit:
+            break
     return comp
 
 
@@ -324,17 +328,9 @@ def _splits_mask(amask: list[int], piece: int, w: int, target: int) -> bool:
     """_splits on bitsets: grows each part of `piece` without w layer by layer, stopping past `target`."""
     rest = piece & ~(1 << w)
     while rest:
-        comp = frontier = rest & -rest
-        while frontier:
-            nb = 0
-            while frontier:
-                b = frontier & -frontier
-                nb |= amask[b.bit_length() - 1]
-                frontier ^= b
-            frontier = nb & rest & ~comp
-            comp |= frontier
-            if comp.bit_count() > target:
-                return False
+        comp = piece_of(amask, rest, rest & -rest, target)
+        if comp.bit_count() > target:
+            return False
         rest &= ~comp
     return True
 
