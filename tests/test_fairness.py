@@ -222,3 +222,27 @@ def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
             tables.append(e.fetch_arrow("SELECT * FROM fairness"))
     assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
     assert tables[0].filter(pa.compute.equal(tables[0].column("measure"), "top10_stability")).num_rows == 13
+
+
+def test_a_stability_worker_gets_its_share_of_the_memory_limit_and_spills_in_the_run_folder(tmp_path):
+    """Two workers under a 3GB limit: each worker's engine is made with 1.5GB, one thread, and a spill
+    folder inside the rerun's temporary folder (never DuckDB's default `.tmp` in the working directory)."""
+    from hiddennet.engine.duckdb_engine import DuckDBEngine
+    from hiddennet.safeguard.fairness import _rerun_worker
+
+    made = []
+
+    def factory(s):
+        made.append(s)
+        return DuckDBEngine(memory_limit=s.duckdb_memory_limit, threads=s.duckdb_threads,
+                            temp_directory=s.duckdb_temp_directory)
+
+    def rerun(engine, base, variant, scope):
+        return pa.table({"memory_limit": [engine.scalar("SELECT current_setting('memory_limit')")]})
+
+    base = Settings(duckdb_memory_limit="3GB")
+    got = _rerun_worker(str(tmp_path), [], base, rerun, factory, 2, ("intel_left_out", base))
+    (own,) = made
+    assert own.duckdb_memory_limit == "1.5GB" and own.duckdb_threads == 1
+    assert own.duckdb_temp_directory == str(tmp_path / "spill-intel_left_out")
+    assert got.column("memory_limit")[0].as_py().startswith("1.3")  # DuckDB shows 1.5 GB as 1.3 GiB

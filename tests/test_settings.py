@@ -62,3 +62,17 @@ def test_spark_settings_from_toml_numbers_and_booleans_become_text(tmp_path):
     p.write_text('[spark]\n"spark.executor.cores" = 4\n"spark.sql.adaptive.enabled" = false\n"spark.master" = "local[2]"\n')
     s = load_settings(p)
     assert s.spark == {"spark.executor.cores": "4", "spark.sql.adaptive.enabled": "false", "spark.master": "local[2]"}
+
+
+def test_memory_share_divides_a_limit_in_its_own_unit():
+    """Stability workers each get limit / workers: 4GB over 2 is 2GB, 80% over 2 is 40%, 1.5GB over 2 is
+    0.75GB (DuckDB takes decimals), no limit stays none; every share is itself a valid limit."""
+    from hiddennet.settings import memory_share
+
+    assert memory_share("4GB", 2) == "2GB"
+    assert memory_share("80%", 2) == "40%"
+    assert memory_share("1.5GB", 2) == "0.75GB"
+    assert memory_share("512MiB", 4) == "128MiB"
+    assert memory_share(None, 2) is None
+    for share in ("2GB", "40%", "0.75GB", "128MiB"):
+        assert Settings(duckdb_memory_limit=share).duckdb_memory_limit == share

@@ -36,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from hiddennet.engine import Engine
-from hiddennet.settings import Settings
+from hiddennet.settings import Settings, memory_share
 from hiddennet.sql import age_years, date_lit, lit
 from hiddennet.stage import EngineFactory, Stage, StageOutput
 from hiddennet.tables import arrow_schema
@@ -271,15 +271,21 @@ def _reruns_in_processes(
     with tempfile.TemporaryDirectory(prefix="hiddennet-stability-") as folder:
         for n in names:
             engine.write_parquet(n, Path(folder) / f"{n}.parquet")
-        work = partial(_rerun_worker, folder, names, base, rerun_stages, engine_factory)
+        work = partial(_rerun_worker, folder, names, base, rerun_stages, engine_factory, workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
             return list(pool.map(work, jobs))
 
 
 def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: RerunStages,
-                  engine_factory: EngineFactory, job) -> pa.Table:
+                  engine_factory: EngineFactory, workers: int, job) -> pa.Table:
     name, variant = job
-    own = base.model_copy(update={"duckdb_threads": 1, "duckdb_group_workers": 1})
+    # Each worker's DuckDB gets its share of the run's memory limit (all of them together stay within
+    # it) and spills into the run's owner-only temporary folder, never into the working directory.
+    own = base.model_copy(update={
+        "duckdb_threads": 1, "duckdb_group_workers": 1,
+        "duckdb_memory_limit": memory_share(base.duckdb_memory_limit, workers),
+        "duckdb_temp_directory": str(Path(folder) / f"spill-{name}"),
+    })
     with engine_factory(own) as e:  # the worker's own engine: DuckDB, like the run's
         e.execute("SET enable_progress_bar = false")  # a worker's bar would interleave with the run's output
         for n in names:
