@@ -85,36 +85,10 @@ def _assemble(engine: Engine) -> None:
     )
 
 
-def _columns(engine: Engine, name: str) -> list[str]:
-    """Column names of a table, in order. On DuckDB from an empty result's schema: `engine.columns`
-    queries information_schema, about 10 ms a call there, and publish asks for every published table."""
-    if engine.name == "duckdb":
-        return engine.fetch_arrow(f"SELECT * FROM {name} LIMIT 0").schema.names
-    return engine.columns(name)
-
-
 def _write_sorted(engine: Engine, name: str, path: Path, meta: dict[str, str]) -> int:
-    """Write table `name` as Parquet at `path`, its rows sorted on every column; returns its row count.
-
-    Sorted so that a rerun on the same input writes the same files whatever order the engine's
-    threads or partitions produced the rows in.
-    """
-    order = ", ".join(f'"{c}"' for c in _columns(engine, name))
-    sorted_sql = f"SELECT * FROM {name} ORDER BY {order}"
-    if engine.name == "duckdb":
-        # A view: DuckDB's writer streams the sort straight into the file (the same bytes, half the
-        # CPU), where a sorted table would first be written into the run's database and read back.
-        engine.execute(f"CREATE OR REPLACE VIEW __publish AS {sorted_sql}")
-    else:  # Spark's tables are views already; its writer wants a materialised one
-        engine.create_table("__publish", sorted_sql)
-    try:
-        with private_umask():  # the engine's writer creates the file
-            engine.write_parquet("__publish", path, metadata=meta)
-    finally:
-        if engine.name == "duckdb":  # (DuckDB's DROP TABLE IF EXISTS refuses a view)
-            engine.execute("DROP VIEW IF EXISTS __publish")
-        else:
-            engine.drop("__publish")
+    """Write table `name` as Parquet at `path`, its rows sorted on every column; returns its row count."""
+    with private_umask():  # the engine's writer creates the file
+        engine.write_parquet_sorted(name, path, metadata=meta)
     return engine.count(name)
 
 

@@ -35,7 +35,7 @@ def test_write_sorted_sorts_on_every_column_nulls_last_and_leaves_nothing_behind
     ]
     assert pq.read_metadata(path).metadata[b"as_of"] == b"2021-03-15"
     # No sorted copy is left in the run's database, as a table or a view; the source is untouched.
-    assert not engine.has_table("__publish")
+    assert not engine.has_table("__sorted_parquet")
     assert engine.count("groups_in") == 6
     # The same table written again gives the same bytes (reruns publish identical files).
     again = tmp_path / "again.parquet"
@@ -48,7 +48,7 @@ def test_write_sorted_drops_its_view_when_the_writer_fails(engine, tmp_path):
     (tmp_path / "taken").write_text("a file where the tables folder should be")
     with pytest.raises(Exception):  # noqa: B017 - the engine's own I/O error; only the clean-up matters here
         publish._write_sorted(engine, "edges_in", tmp_path / "taken" / "edges_in.parquet", {})
-    assert not engine.has_table("__publish")
+    assert not engine.has_table("__sorted_parquet")
 
 
 def test_write_sorted_counts_an_empty_table(engine, tmp_path):
@@ -87,7 +87,15 @@ def test_sha256_all_raises_for_a_missing_file(tmp_path):
 
 
 def test_columns_are_the_tables_columns_in_order(engine):
+    """The column list publish sorts on: table order, quoted and mixed-case names, empty tables; a missing
+    table has none; inside a scope the scope's table comes before the main one of the same name."""
     engine.create_table("wide_in", 'SELECT 1 AS "z", 2 AS "a", 3 AS "group", 4 AS "Mixed Case"')
-    assert publish._columns(engine, "wide_in") == engine.columns("wide_in") == ["z", "a", "group", "Mixed Case"]
+    assert engine.columns("wide_in") == ["z", "a", "group", "Mixed Case"]
     engine.create_table("empty_in", "SELECT 'x' AS b, 1 AS a WHERE false")
-    assert publish._columns(engine, "empty_in") == ["b", "a"]
+    assert engine.columns("empty_in") == ["b", "a"]
+    assert engine.columns("not_a_table") == []
+    with engine.scope("scratch_cols"):
+        assert engine.columns("empty_in") == ["b", "a"]  # read through to the main namespace
+        engine.create_table("empty_in", "SELECT 1 AS c")
+        assert engine.columns("empty_in") == ["c"]
+    assert engine.columns("empty_in") == ["b", "a"]

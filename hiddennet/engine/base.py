@@ -104,6 +104,17 @@ class Engine(abc.ABC):
     def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
         """Write a table as one Parquet file, with `metadata` as the file's key-value metadata."""
 
+    def write_parquet_sorted(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        """`write_parquet` of table `name` with its rows sorted on every column (in column order, NULLs
+        last), so that a rerun on the same input writes the same file whatever order the engine's
+        threads or partitions produced the rows in."""
+        order = ", ".join(f'"{c}"' for c in self.columns(name))
+        self.create_table("__sorted_parquet", f"SELECT * FROM {name} ORDER BY {order}")
+        try:
+            self.write_parquet("__sorted_parquet", path, metadata)
+        finally:
+            self.drop("__sorted_parquet")
+
     @abc.abstractmethod
     def read_parquet(self, name: str, path: Path) -> None:
         """Materialise a Parquet file (or a folder of them) as table `name`."""

@@ -140,6 +140,11 @@ class CheckingEngine(DuckDBEngine):
         self._reads({name})
         super().write_parquet(name, path, metadata)
 
+    def write_parquet_sorted(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        self._reads({name})
+        with self._engine_internal():  # its sorted view is the engine's, not the stage's
+            super().write_parquet_sorted(name, path, metadata)
+
     def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         self._writes({name})
         with self._engine_internal():  # its reject tables are the engine's, not the stage's

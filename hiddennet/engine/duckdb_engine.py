@@ -76,6 +76,16 @@ class DuckDBEngine(Engine):
                     self.con.close()
                     raise SettingsError(f"{setting}: DuckDB does not accept this value") from None
 
+    def write_parquet_sorted(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        # Through a view: DuckDB's writer streams the sort straight into the file (the same bytes, about
+        # half the CPU), where a sorted table would first be written into the database and read back.
+        order = ", ".join(q(c) for c in self.columns(name))
+        self.con.execute(f"CREATE OR REPLACE VIEW __sorted_parquet AS SELECT * FROM {name} ORDER BY {order}")
+        try:
+            self.write_parquet("__sorted_parquet", path, metadata)
+        finally:
+            self.con.execute("DROP VIEW IF EXISTS __sorted_parquet")
+
     def save_database(self, path: Path) -> None:
         """Copy every table and view of this in-memory database into a new database file at `path`
         (the run's `hiddennet.duckdb`)."""
@@ -133,13 +143,12 @@ class DuckDBEngine(Engine):
         return n > 0
 
     def columns(self, name: str) -> list[str]:
-        rows = self.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = "
-            "(SELECT table_schema FROM information_schema.tables WHERE table_name = ? AND table_schema IN (?, 'main') "
-            "ORDER BY table_schema = 'main' LIMIT 1) ORDER BY ordinal_position",
-            [name, name, self._schema],
-        ).fetchall()
-        return [r[0] for r in rows]
+        # An empty result's schema: the search path finds the scope's table before the main one, and
+        # it costs a fraction of a millisecond where information_schema costs 2-10 ms a call.
+        try:
+            return self.con.sql(f"SELECT * FROM {q(name)} LIMIT 0").columns
+        except duckdb.CatalogException:
+            return []
 
     def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
