@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from hiddennet.engine.base import Engine, GroupFn
+from hiddennet.engine.threads import blas_limited, one_blas_thread
 from hiddennet.errors import InputContractError, OutputWriteError, SettingsError, engine_io_reason
 from hiddennet.sql import lit as _quote, q
 
@@ -26,6 +27,9 @@ _POOL_MIN_ROWS = 100_000
 # Batches per worker: groups differ widely in cost (the largest come first), so smaller batches
 # spread the work more evenly.
 _BATCHES_PER_WORKER = 8
+# Input rows of the batches a pool may hold in flight or finished but waiting for a slower batch
+# ahead of them (see _map_in_processes); a scale-1 force's dismantling input is about 200,000.
+_WINDOW_ROWS = 1_000_000
 
 
 def _cores() -> int:
@@ -252,9 +256,13 @@ class DuckDBEngine(Engine):
             batches = (self._fetch_groups(staged, key, lo, hi) for lo, hi in ranges)
             self.register_arrow(name, schema.empty_table())
             pooled = pooled and len(ranges) > 1
-            parts = _map_in_processes(fn, batches, self.group_workers) if pooled else map(fn, batches)
-            for part in parts:
-                self._append(name, part.cast(schema))
+            if pooled:
+                for part in _map_in_processes(fn, batches, self.group_workers):
+                    self._append(name, part.cast(schema))
+            else:
+                with blas_limited():
+                    for part in map(fn, batches):
+                        self._append(name, part.cast(schema))
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {staged}")
 
@@ -294,18 +302,25 @@ def _whole_group_ranges(counts: list[int], size: int) -> list[tuple[int, int]]:
 def _map_in_processes(fn: GroupFn, batches: Iterator[pa.Table], workers: int) -> Iterator[pa.Table]:
     """fn over the batches in worker processes, results in batch order (so the output is the same
     as in one process: every per-group function gives each group the same rows whatever batch it
-    is in). At most 2 x workers batches are in flight, so memory stays bounded however many there
-    are. forkserver, not fork: this process runs DuckDB's threads, and forking a threaded process can
-    leave a lock held in the child."""
+    is in). A slow batch does not idle the other workers: they go on with the batches behind it
+    while its finished followers wait their turn, as long as the batches in flight or waiting hold
+    at most _WINDOW_ROWS rows (and always at least 2 x workers batches), so memory stays bounded
+    however many there are. forkserver, not fork: this process runs DuckDB's threads, and forking a
+    threaded process can leave a lock held in the child."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        window: deque = deque()
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=one_blas_thread) as pool:
+        window: deque = deque()  # (future, input rows), in batch order
+        rows = 0
         for batch in batches:
-            window.append(pool.submit(fn, batch))
-            if len(window) >= 2 * workers:
-                yield window.popleft().result()
+            window.append((pool.submit(fn, batch), batch.num_rows))
+            rows += batch.num_rows
+            while len(window) >= 2 * workers and (rows > _WINDOW_ROWS or window[0][0].done()):
+                future, n = window.popleft()
+                rows -= n
+                yield future.result()
         while window:
-            yield window.popleft().result()
+            yield window.popleft()[0].result()
 
 
 def _io_reason(e: Exception) -> str:

@@ -402,6 +402,9 @@ def _arrow_group_fn(fn: GroupFn, schema: pa.Schema):
     """
 
     def per_group(table: pa.Table) -> pa.Table:
+        from hiddennet.engine.threads import one_blas_thread
+
+        one_blas_thread()  # a Python worker per core already (engine/threads.py)
         return fn(_like_duckdb(table)).cast(schema)
 
     return per_group
@@ -413,6 +416,9 @@ class _PandasGroupFn:  # pragma: no cover - Spark 3.5 only
         self.schema = schema
 
     def __call__(self, frame):
+        from hiddennet.engine.threads import one_blas_thread
+
+        one_blas_thread()
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return self.fn(_like_duckdb(table)).cast(self.schema).to_pandas()
 
