@@ -124,3 +124,37 @@ def test_costly_groups_go_to_the_workers_one_group_a_batch(tmp_path):
         else:
             assert len(lines) == 1  # one batch in the main process: costly changes nothing there
     assert out[0].equals(out[1]) and out[0].num_rows == 6
+
+
+def _slow_first(batch: pa.Table) -> pa.Table:
+    """Batch 0 sleeps long enough for the others to finish behind it; each returns its number."""
+    import time
+
+    k = batch.column("k")[0].as_py()
+    if k == 0:
+        time.sleep(1.5)
+    return pa.table({"k": [k]})
+
+
+def _pulled(batches: list[pa.Table], log: list[int]):
+    for i, b in enumerate(batches):
+        log.append(i)
+        yield b
+
+
+def test_a_slow_batch_does_not_idle_the_other_workers(monkeypatch):
+    """Ten one-row batches, the first slow: by the time its result is given back, every batch has
+    been handed to the pool (the old fixed window of 2 x workers stopped at four), and results
+    still come back in batch order. Under a window of no rows, the pool holds 2 x workers batches."""
+    batches = [pa.table({"k": [i]}) for i in range(10)]
+    log: list[int] = []
+    parts = duckdb_engine._map_in_processes(_slow_first, _pulled(batches, log), 2)
+    first = next(parts)
+    assert first.column("k").to_pylist() == [0] and len(log) == 10
+    assert [p.column("k")[0].as_py() for p in parts] == list(range(1, 10))
+    monkeypatch.setattr(duckdb_engine, "_WINDOW_ROWS", 0)
+    log.clear()
+    parts = duckdb_engine._map_in_processes(_slow_first, _pulled(batches, log), 2)
+    next(parts)
+    assert len(log) <= 2 * 2 + 1
+    assert [p.column("k")[0].as_py() for p in parts] == list(range(1, 10))
