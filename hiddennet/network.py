@@ -170,11 +170,29 @@ def _connected_pieces(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, part:
     return np.asarray(cc.getPartition().getVector(), dtype=np.int64)
 
 
+# Leiden sees the weights on an integer grid of this many steps up to the piece's largest weight.
+_LEIDEN_GRID = 2.0**30
+
+
+def leiden_weights(w: np.ndarray) -> np.ndarray:
+    """The weights as whole numbers from 1 to 2^30, in proportion (modularity does not change when
+    every weight is scaled). NetworKit's ParallelLeiden adds and subtracts community volumes as it
+    moves nodes; with fractional weights those sums pick up round-off, a node alone in its
+    community can then see a gain in leaving it, and the move phase never ends: it allocated
+    memory until the process died (a 17-node star at resolution 2 did it). Sums of whole numbers
+    below 2^53 are exact, so a node alone has nothing to gain. Weights under 2^-30 of the largest
+    count as 2^-30 of it."""
+    if not len(w):
+        return w.astype(np.float64)
+    top = float(np.max(w))
+    return np.maximum(1.0, np.rint(w.astype(np.float64) * (_LEIDEN_GRID / top)))
+
+
 def _leiden(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, seed: int, gamma: float) -> np.ndarray:
     import networkit as nk
 
     nk.engineering.setSeed(int(seed), False)
-    g = _nk_graph(n, a, b, w)  # held here: NetworKit algorithms do not own their graph
+    g = _nk_graph(n, a, b, leiden_weights(w))  # held here: NetworKit algorithms do not own their graph
     leiden = nk.community.ParallelLeiden(g, randomize=True, iterations=3, gamma=float(gamma))
     leiden.run()
     return np.asarray(leiden.getPartition().getVector(), dtype=np.int64)

@@ -22,6 +22,7 @@ from hiddennet.engine import Engine, make_engine
 from hiddennet.safeguard import fairness
 from hiddennet.settings import Settings
 from hiddennet.stage import Stage, StageContext, StageOutput, run_stage
+from hiddennet.tables import table as registry_table
 
 # Called with (stage name, "start" | "done", seconds so far) so the CLI can show progress.
 ProgressFn = Callable[[str, str, float], None]
@@ -122,36 +123,171 @@ def rerun_priority(engine: Engine, base: Settings, settings: Settings, scope: st
     """Rerun the layers-to-priority stages with other settings in a scratch namespace.
 
     Returns the members of the ranked groups (group_id, priority_rank, nominal_id) as Arrow, for the
-    stability checks of the fairness stage. The run's own tables are untouched. What a rerun cannot
-    change is reused from the run: when only the layer weights differ from the run's (`base`), the
-    run's `edges` (layers do not read the weights); the run's `crime_harm` always (harm reads only
+    stability checks of the fairness stage: ranks 1..TOP at least (the whole ranking when the rerun is
+    whole). The run's own tables are untouched and the namespace is emptied afterwards. What a rerun
+    cannot change is reused from the run: when only the layer weights differ from the run's (`base`),
+    the run's `edges` (layers do not read the weights); the run's `crime_harm` always (harm reads only
     settings no variant changes); the run's `safeguarding` when the variant's network holds the same
     people (who is flagged depends on the network's people, not on its groups: safeguard/__init__.py).
+
+    A half-life variant reruns select first: the victim layer's weights are the final table's, which
+    select weighs by the time between crimes and their recency (the half-lives).
+
+    A variant that only reweights the run's links (layer weights, half-lives: the same pairs linked)
+    has the run's components, so every group of a component up to max_group_size is the run's, with
+    the run's harm. Only the larger components are rerun (`_stable_links`: the run's stages on their
+    links alone; Leiden splits each component on its own), and their new groups are ranked against the
+    run's other groups (`_merged_top`). When a tie at rank TOP would need the group ids (which a
+    partial rerun names differently), the whole rerun decides instead.
     """
     engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
     try:
-        return _rerun_in_scope(engine, base, settings, scope)
+        if _only_reweights(base, settings) and _positive_layers(settings) == _positive_layers(base):
+            top = _rerun_in_scope(engine, base, settings, scope, partial=True)
+            if top is not None:
+                return top
+        whole = _rerun_in_scope(engine, base, settings, scope, partial=False)
+        assert whole is not None
+        return whole
     finally:
         engine.drop("_stability_people")
 
 
-def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: str) -> pa.Table:
+# Ranks a stability rerun must get right (fairness.TOP_N), and the settings a reweighting variant may change.
+_TOP = fairness.TOP_N
+_REWEIGHTING = {"layer_weight", "gap_half_life", "recency_half_life"}
+
+
+def _only_reweights(base: Settings, settings: Settings) -> bool:
+    return settings.model_dump(exclude=_REWEIGHTING) == base.model_dump(exclude=_REWEIGHTING)
+
+
+def _positive_layers(settings: Settings) -> set[str]:
+    # A layer weighted 0 links nothing (network.combined_sql): leaving one out changes the links.
+    return {k for k, v in settings.layer_weight.model_dump().items() if v > 0}
+
+
+def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: str, *, partial: bool
+                    ) -> pa.Table | None:
+    """The variant's ranked members, whole or (`partial`) from the large components alone; None when
+    the partial rerun cannot decide (links differ from the run's, or a tie at rank TOP)."""
     with engine.scope(scope):
-        if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
-            _nested(engine, layers.STAGE, lambda: layers.run(engine, settings))
-        _nested(engine, network.STAGE, lambda: network.run(engine, settings, ranking_only=True))
-        if not _same_people(engine):
-            _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
-        _nested(engine, _HARM_RANKING, lambda: harm.run(engine, settings, ranking_only=True))
-        return engine.fetch_arrow(
-            "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
-            "JOIN network_nominals n USING (group_id) WHERE g.priority_rank IS NOT NULL"
-        )
+        try:
+            if (settings.gap_half_life, settings.recency_half_life) != (base.gap_half_life, base.recency_half_life):
+                _nested(engine, select.STAGE, lambda: select.run(engine, settings))
+            if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
+                _nested(engine, layers.STAGE, lambda: layers.run(engine, settings))
+            if partial:
+                return _partial_rerun(engine, settings, _same_pairs(base, settings))
+            _nested(engine, network.STAGE, lambda: network.run(engine, settings, ranking_only=True))
+            if not _same_people(engine):
+                _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
+            _nested(engine, _HARM_RANKING, lambda: harm.run(engine, settings, ranking_only=True))
+            return engine.fetch_arrow(
+                "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
+                "JOIN network_nominals n USING (group_id) WHERE g.priority_rank IS NOT NULL"
+            )
+        finally:
+            # 13 reruns must not hold 13 copies of the network: the namespace is scratch.
+            for name in (*_SCOPE_TABLES, "_stability_kept"):
+                engine.drop(name)
+
+
+def _same_pairs(base: Settings, settings: Settings) -> bool:
+    """The variant links the run's pairs, knowably without SQL: it changes layer weights only (so the
+    run's `edges`), and the same layers keep a positive weight (network.combined_sql keeps a pair
+    when a layer with positive weight links it with positive weight)."""
+    return (settings.model_dump(exclude={"layer_weight"}) == base.model_dump(exclude={"layer_weight"})
+            and _positive_layers(settings) == _positive_layers(base))
+
+
+def _partial_rerun(engine: Engine, settings: Settings, same_pairs: bool) -> pa.Table | None:
+    measure = "rank_harm_ons" if settings.priority_measure == "ons" else "rank_harm_cchi"
+    large = _large_components_sql(settings)
+    # The run's best-ranked groups outside the large components, before the scope's tables hide the run's.
+    engine.create_table("_stability_kept", f"""
+        SELECT g.group_id, g.{measure} AS measure, g.size, n.nominal_id
+        FROM (SELECT * FROM group_harm WHERE priority_rank IS NOT NULL AND group_id NOT IN (
+                  SELECT group_id FROM network_groups WHERE parent_component IN ({large}))
+              ORDER BY priority_rank LIMIT {_TOP + 1}) g
+        JOIN network_nominals n ON n.group_id = g.group_id""")
+    links = _nested(engine, _STABLE_LINKS, lambda: _stable_links(engine, settings, same_pairs))
+    if not links.facts["same_links"]:
+        return None
+    _nested(engine, network.STAGE, lambda: network.run(engine, settings, ranking_only=True))
+    # Same people as the run, so the run's safeguarding flags hold (see rerun_priority).
+    _nested(engine, _HARM_RANKING, lambda: harm.run(engine, settings, ranking_only=True))
+    rows = engine.fetch_arrow(f"""
+        SELECT group_id, measure, size, nominal_id FROM _stability_kept
+        UNION ALL
+        SELECT g.group_id, g.{measure}, g.size, n.nominal_id FROM group_harm g
+        JOIN network_nominals n USING (group_id)
+        WHERE g.group_id IN (SELECT group_id FROM group_harm WHERE priority_rank IS NOT NULL
+                             ORDER BY priority_rank LIMIT {_TOP + 1})""")
+    return _merged_top(rows)
+
+
+def _large_components_sql(settings: Settings) -> str:
+    """The run's components over max_group_size (the ones Leiden splits), by parent component name."""
+    return (f"SELECT parent_component FROM network_groups GROUP BY parent_component "
+            f"HAVING sum(size) > {int(settings.max_group_size)}")
+
+
+def _stable_links(engine: Engine, settings: Settings, same_pairs: bool = False) -> StageOutput:
+    """When the variant links exactly the run's pairs (`same_pairs`: known so, else compared in SQL),
+    `edges` in the scope becomes the links of the run's large components only (components are
+    closed under links, so no link leaves them)."""
+    if not same_pairs:
+        engine.create_table("_stable_pairs", network.combined_sql(settings))
+        differ = engine.scalar(
+            "SELECT count(*) FROM _stable_pairs v FULL OUTER JOIN combined_edges c ON c.nominal_a = v.nominal_a "
+            "AND c.nominal_b = v.nominal_b WHERE v.nominal_a IS NULL OR c.nominal_a IS NULL")
+        engine.drop("_stable_pairs")
+        if differ:
+            return StageOutput(tables=(), facts={"same_links": False})
+    engine.create_table("_stable_edges", f"""
+        SELECT e.* FROM edges e WHERE e.nominal_a IN (
+            SELECT n.nominal_id FROM network_nominals n JOIN network_groups g USING (group_id)
+            WHERE g.parent_component IN ({_large_components_sql(settings)}))""")
+    engine.create_table("edges", "SELECT * FROM _stable_edges")
+    engine.drop("_stable_edges")
+    return StageOutput(tables=("edges",), facts={"same_links": True})
+
+
+def _merged_top(rows: pa.Table) -> pa.Table | None:
+    """Ranks 1..TOP of the run's kept groups and the rerun's new ones, by harm's order (measure, then
+    size, both descending); None when rank TOP and the next share both, so that the group ids
+    (harm's last tie-break) would decide."""
+    groups: dict[str, tuple[float, int, list[str]]] = {}
+    for g, m, size, nominal in zip(*(rows.column(c).to_pylist() for c in ("group_id", "measure", "size", "nominal_id")),
+                                   strict=True):
+        groups.setdefault(g, (m, size, []))[2].append(nominal)
+    order = sorted(groups.values(), key=lambda t: (-t[0], -t[1]))
+    if len(order) > _TOP and order[_TOP - 1][:2] == order[_TOP][:2]:
+        return None
+    out: dict[str, list] = {"group_id": [], "priority_rank": [], "nominal_id": []}
+    for rank, (_, _, members) in enumerate(order[:_TOP], start=1):
+        for nominal in members:
+            out["group_id"].append(f"rank-{rank}")
+            out["priority_rank"].append(rank)
+            out["nominal_id"].append(nominal)
+    return pa.table(out, schema=pa.schema([("group_id", pa.string()), ("priority_rank", pa.int32()),
+                                           ("nominal_id", pa.string())]))
 
 
 # harm in a rerun: the ranking tables only, crime_harm read from the run (harm.run ranking_only).
 _HARM_RANKING = replace(harm.STAGE, reads=(*(t for t in harm.STAGE.reads if t != "crimes"), "crime_harm"),
                         writes=("nominal_harm", "group_harm"))
+
+
+# What a rerun's stages write in its namespace (all dropped when it ends).
+_SCOPE_TABLES = tuple(dict.fromkeys(
+    registry_table(t).sql_name for stage in (select.STAGE, layers.STAGE, network.STAGE, safeguard.STAGE, harm.STAGE)
+    for t in stage.writes))
+# The partial rerun's own step: it reads the run's network and rewrites `edges` in the namespace.
+_STABLE_LINKS = Stage("stability_links", lambda engine, settings, ctx: _stable_links(engine, settings),
+                      reads=("edges", "network_nominals", "network_groups"), optional_reads=("combined_edges",),
+                      writes=("edges",))
 
 
 def _same_people(engine: Engine) -> bool:

@@ -387,7 +387,7 @@ STAGE = Stage(
         engine_factory=ctx.engine_factory,
     ),
     reads=("network_nominals", "input_nominals"),
-    optional_reads=("group_harm", "safeguarding", "dismantling", "full_table", "demographic_conflicts", "quarantine",
-                    "crime_harm", "selection_summary"),
+    optional_reads=("group_harm", "network_groups", "safeguarding", "dismantling", "full_table",
+                    "demographic_conflicts", "quarantine", "crime_harm", "selection_summary"),
     writes=("fairness", "data_gaps"),
 )
