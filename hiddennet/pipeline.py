@@ -140,17 +140,13 @@ def rerun_priority(engine: Engine, base: Settings, settings: Settings, scope: st
     run's other groups (`_merged_top`). When a tie at rank TOP would need the group ids (which a
     partial rerun names differently), the whole rerun decides instead.
     """
-    engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
-    try:
-        if _only_reweights(base, settings) and _positive_layers(settings) == _positive_layers(base):
-            top = _rerun_in_scope(engine, base, settings, scope, partial=True)
-            if top is not None:
-                return top
-        whole = _rerun_in_scope(engine, base, settings, scope, partial=False)
-        assert whole is not None
-        return whole
-    finally:
-        engine.drop("_stability_people")
+    if _only_reweights(base, settings) and _positive_layers(settings) == _positive_layers(base):
+        top = _rerun_in_scope(engine, base, settings, scope, partial=True)
+        if top is not None:
+            return top
+    whole = _rerun_in_scope(engine, base, settings, scope, partial=False)
+    assert whole is not None
+    return whole
 
 
 # Ranks a stability rerun must get right (fairness.TOP_N), and the settings a reweighting variant may change.
@@ -173,6 +169,8 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
     the partial rerun cannot decide (links differ from the run's, or a tie at rank TOP)."""
     with engine.scope(scope):
         try:
+            # In the namespace, so that reruns side by side (fairness._reruns_in_threads) keep their own.
+            engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
             if (settings.gap_half_life, settings.recency_half_life) != (base.gap_half_life, base.recency_half_life):
                 _nested(engine, select.STAGE, lambda: select.run(engine, settings))
             if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
@@ -189,7 +187,7 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
             )
         finally:
             # 13 reruns must not hold 13 copies of the network: the namespace is scratch.
-            for name in (*_SCOPE_TABLES, "_stability_kept"):
+            for name in (*_SCOPE_TABLES, "_stability_kept", "_stability_people"):
                 engine.drop(name)
 
 

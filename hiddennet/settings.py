@@ -184,8 +184,15 @@ class Settings(BaseModel):
     stability_workers: int | None = Field(
         1, ge=1,
         description="Processes that run the stability reruns side by side on DuckDB, each with one DuckDB thread and "
-        "its own in-memory database over Parquet copies of the run's tables (1, the default: one after another in "
-        "the run's database; empty: one per core). Results do not depend on it.",
+        "its own in-memory database over Parquet copies of the run's tables (1, the default: none, the reruns run "
+        "in the run's database, see `stability_threads`; empty: one per core). Results do not depend on it.",
+    )
+    stability_threads: int | None = Field(
+        None, ge=1,
+        description="Threads that run the stability reruns side by side in the run's own database, each on its own "
+        "connection to it, on engines that allow it (DuckDB; Spark runs them one after another). Empty, the default: "
+        "one per core; 1: one after another. Not used when `stability_workers` is above 1. Results do not depend "
+        "on it.",
     )
 
     # -- ingest ----------------------------------------------------------------------------------------

@@ -196,8 +196,8 @@ def test_identical_variants_are_rerun_once(duck):
 
 def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
     """A generated force (scale 0.02, seed 3) through ingest..dismantle, then the fairness stage with
-    the 13 reruns one after another in the run's database (stability_workers = 1, the old path) and
-    in two worker processes over Parquet copies of the tables: the two `fairness` tables are equal,
+    the 13 reruns one after another in the run's database, in two worker processes over Parquet
+    copies of the tables, and in two threads on the run's database: the `fairness` tables are equal,
     row for row."""
     from hiddennet import dismantle, harm, ingest, layers, network, safeguard, select
     from hiddennet.engine import make_engine
@@ -212,15 +212,18 @@ def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
         for stage in (select, layers, network, safeguard, harm, dismantle):
             stage.run(e, s)
         tables = []
-        # One after another; in 2 workers with engines from the factory; 2 workers asked for but no
-        # factory given (a stage never makes an engine): one after another again.
-        for workers, stages, factory in ((1, None, None), (2, rerun_priority, make_engine), (2, rerun_priority, None)):
-            sw = s.model_copy(update={"stability_workers": workers})
+        # One after another (no rerun_stages; then stability_threads 1); in 2 workers with engines from
+        # the factory; 2 workers asked for but no factory given (a stage never makes an engine): in
+        # threads, as with stability_threads 2.
+        for workers, threads, stages, factory in ((1, None, None, None), (1, 1, rerun_priority, None),
+                                                  (2, None, rerun_priority, make_engine),
+                                                  (2, None, rerun_priority, None), (1, 2, rerun_priority, None)):
+            sw = s.model_copy(update={"stability_workers": workers, "stability_threads": threads})
             out = fairness.run(e, sw, rerun=lambda v, scope, sw=sw: rerun_priority(e, sw, v, scope), rerun_stages=stages,
                                engine_factory=factory)
             assert out.facts["stability"]["top_groups"] == 10
             tables.append(e.fetch_arrow("SELECT * FROM fairness"))
-    assert tables[0].equals(tables[1]) and tables[0].equals(tables[2])
+    assert all(tables[0].equals(t) for t in tables[1:])
     assert tables[0].filter(pa.compute.equal(tables[0].column("measure"), "top10_stability")).num_rows == 13
 
 

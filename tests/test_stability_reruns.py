@@ -29,11 +29,7 @@ def _prepared(engine, folder, settings: Settings) -> Settings:
 
 
 def _whole(engine, s: Settings, v: Settings, scope: str) -> pa.Table:
-    engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
-    try:
-        top = pipeline._rerun_in_scope(engine, s, v, scope, partial=False)
-    finally:
-        engine.drop("_stability_people")
+    top = pipeline._rerun_in_scope(engine, s, v, scope, partial=False)
     assert top is not None
     return top
 

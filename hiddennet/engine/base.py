@@ -185,6 +185,12 @@ class Engine(abc.ABC):
         """Copy every table into a new database file at `path` (engines that can hold a run in memory)."""
         raise NotImplementedError(f"the {self.name} engine keeps no database file")
 
+    def sibling(self) -> Engine | None:
+        """Another handle on the same tables, for work in another thread: its own scratch namespace
+        and stage context, the same database. None (the default) when the engine has none; the
+        caller then does the work one piece after another on this engine. Close it after use."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional for engines without resources
         """Release the engine's resources."""
 

@@ -69,6 +69,15 @@ class CheckingEngine(DuckDBEngine):
         # Per stage name: every table it read and wrote (union over its runs), for tests to inspect.
         self.seen: dict[str, dict[str, set[str]]] = {}
 
+    def sibling(self) -> CheckingEngine | None:
+        """A cursor on the same database (DuckDBEngine.sibling) that goes on checking: it starts inside
+        the stages this engine is in now, and records what it sees in the same `seen`."""
+        twin = super().sibling()
+        assert isinstance(twin, CheckingEngine)
+        twin._frames = list(self._frames)
+        twin.seen = self.seen
+        return twin
+
     # -- the check -----------------------------------------------------------------------------------
     @contextmanager
     def in_stage(self, stage: Stage) -> Iterator[None]:

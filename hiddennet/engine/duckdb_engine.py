@@ -282,6 +282,18 @@ class DuckDBEngine(Engine):
         finally:
             self.con.unregister(view)
 
+    def sibling(self) -> DuckDBEngine | None:
+        """A cursor on the same database: DuckDB runs its statements beside this connection's, and
+        `USE` and the search path (a scope), temporary tables and registered Arrow views are its own.
+        Database-wide settings (memory limit, threads, temp directory) are shared."""
+        twin = object.__new__(type(self))
+        twin.database = self.database
+        twin.group_workers = self.group_workers
+        twin.con = self.con.cursor()
+        twin.con.execute("SET enable_progress_bar = false")
+        twin._schema = "main"
+        return twin
+
     def close(self) -> None:
         self.con.close()
 

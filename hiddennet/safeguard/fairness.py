@@ -28,8 +28,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -243,10 +244,14 @@ def _variant_tops(
     for name, v in named:
         distinct.setdefault(v.model_dump_json(), (name, v))
     workers = min(settings.stability_workers or _cores(), len(distinct))
+    threads = min(settings.stability_threads or _cores(), len(distinct))
     jobs = list(distinct.values())
+    members: list[pa.Table] | None = None
     if rerun_stages is not None and engine_factory is not None and engine.name == "duckdb" and workers > 1:
         members = _reruns_in_processes(engine, settings, jobs, rerun_stages, engine_factory, workers)
-    else:
+    elif rerun_stages is not None and threads > 1:
+        members = _reruns_in_threads(engine, settings, jobs, rerun_stages, threads)
+    if members is None:
         members = [rerun(v, f"stability_{name}") for name, v in jobs]
     by_key = {key: top_groups(m) for key, m in zip(distinct, members, strict=True)}
     return {name: by_key[v.model_dump_json()] for name, v in named}
@@ -257,6 +262,44 @@ def _cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _reruns_in_threads(
+    engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, threads: int
+) -> list[pa.Table] | None:
+    """The variants side by side in `threads` threads, each on its own sibling of `engine` (the same
+    database, its own namespaces), taking the next variant as it finishes one; None when the engine
+    has no siblings. Each variant's rerun reads only the run's tables and writes only its own
+    namespace, so the order they run in changes nothing."""
+    twins: list[Engine] = []
+    for _ in range(threads):
+        twin = engine.sibling()
+        if twin is None:
+            break
+        twins.append(twin)
+    try:
+        if len(twins) < 2:
+            return None
+        results: list[pa.Table | None] = [None] * len(jobs)
+        lock = threading.Lock()
+        todo = iter(range(len(jobs)))
+
+        def work(twin: Engine) -> None:
+            while True:
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    return
+                name, variant = jobs[i]
+                results[i] = rerun_stages(twin, base, variant, f"stability_{name}")
+
+        with ThreadPoolExecutor(max_workers=len(twins)) as pool:
+            for future in [pool.submit(work, t) for t in twins]:
+                future.result()
+        return [r for r in results if r is not None]
+    finally:
+        for twin in twins:
+            twin.close()
 
 
 def _reruns_in_processes(
