@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -82,24 +83,63 @@ def _run_into(
         settings = settings.model_copy(update={"duckdb_temp_directory": str(spill)})
     try:
         with make_engine(settings, database=":memory:" if in_memory else database) as engine:
-            manifest = run_stages(engine, Path(input_dir), out_dir, settings, progress)
-            if in_memory:
-                # Written once, after the manifest: the run folder's commit lists and hashes it with the rest.
-                engine.save_database(database)
+            copy = _DatabaseCopy(engine, database) if in_memory else None
+            try:
+                manifest = run_stages(engine, Path(input_dir), out_dir, settings, progress,
+                                      tables_final=copy.start if copy else None)
+                if copy is not None:
+                    copy.finish()  # before the run folder's commit, which lists and hashes it with the rest
+            finally:
+                if copy is not None:
+                    copy.close()
     finally:
         if spill is not None:
             shutil.rmtree(spill, ignore_errors=True)  # spill files are scratch, never part of the run
     return RunResult(out_dir=out_dir, manifest=manifest)
 
 
+class _DatabaseCopy:
+    """An in-memory run's tables copied once into the run's `hiddennet.duckdb`: from the moment
+    publish's tables are final (`start`), on a sibling of the engine in a thread, so that the copy
+    runs while publish writes the Parquet files; after them on the engine itself when it has no
+    sibling or `start` was never called."""
+
+    def __init__(self, engine: Engine, path: Path):
+        self.engine, self.path = engine, path
+        self._pool: ThreadPoolExecutor | None = None
+        self._twin: Engine | None = None
+        self._future: Future | None = None
+
+    def start(self) -> None:
+        self._twin = self.engine.sibling()
+        if self._twin is not None:
+            self._pool = ThreadPoolExecutor(max_workers=1)
+            self._future = self._pool.submit(self._twin.save_database, self.path)
+
+    def finish(self) -> None:
+        """Wait for the copy (its error raised here), or make it now."""
+        if self._future is None:
+            self.engine.save_database(self.path)
+        else:
+            self._future.result()
+
+    def close(self) -> None:
+        # After a failure too: the thread must end before the engine it reads is closed.
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._twin is not None:
+            self._twin.close()
+
+
 def run_stages(
     engine: Engine, input_dir: Path, out_dir: Path, settings: Settings, progress: ProgressFn | None = None,
-    stages: tuple[Stage, ...] = STAGES,
+    stages: tuple[Stage, ...] = STAGES, tables_final: Callable[[], None] | None = None,
 ) -> dict:
-    """Run `stages` in order on `engine`; returns the manifest publish wrote."""
+    """Run `stages` in order on `engine`; returns the manifest publish wrote. `tables_final`: see
+    StageContext (publish calls it once the run's tables are final)."""
     ctx = StageContext(
         input_dir=input_dir, out_dir=out_dir, rerun=partial(rerun_priority, engine), rerun_stages=rerun_priority,
-        engine_factory=make_engine,
+        engine_factory=make_engine, tables_final=tables_final,
     )
     # The timings of the stages before publish are the manifest's; publish itself is not timed.
     for stage in stages:

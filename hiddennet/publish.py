@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -106,11 +107,15 @@ def run(
     timings: dict[str, float],
     *,
     input_dir: Path,
+    tables_final: Callable[[], None] | None = None,
 ) -> dict:
     """Write the tables and manifest.json into `out_dir` (owner-only files). The run folder's commit
-    (hiddennet.rundir) then adds the list of files with sizes and checksums that makes it a run."""
+    (hiddennet.rundir) then adds the list of files with sizes and checksums that makes it a run.
+    `tables_final` is called once the last tables are made, before any file is written."""
     _identities(engine, settings)
     _assemble(engine)
+    if tables_final is not None:
+        tables_final()
     tables_dir = private_dir(Path(out_dir) / "tables")
     names = ["input_nominals" if t == "nominals" else t for o in outputs.values() for t in o.tables]
     names += [*ASSEMBLED, IDENTITIES]
@@ -142,7 +147,8 @@ def run(
 
 def _run_stage(engine: Engine, settings: Settings, ctx: StageContext) -> StageOutput:
     # Copies: the manifest is written now; what the pipeline records after publish is not in it.
-    manifest = run(engine, settings, ctx.out_dir, dict(ctx.outputs), dict(ctx.timings), input_dir=ctx.input_dir)
+    manifest = run(engine, settings, ctx.out_dir, dict(ctx.outputs), dict(ctx.timings), input_dir=ctx.input_dir,
+                   tables_final=ctx.tables_final)
     return StageOutput(tables=("input_nominals", *ASSEMBLED, IDENTITIES), facts={"manifest": manifest})
 
 

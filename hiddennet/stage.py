@@ -52,6 +52,8 @@ class StageContext:
     so that fairness can run the reruns in worker processes; `engine_factory`: makes those workers'
     own engines (picklable; the pipeline gives `hiddennet.engine.make_engine`), since a stage never
     makes or imports an engine itself. Without it, fairness runs its reruns one after another.
+    `tables_final`: called by publish once the run's tables are final, before it writes any file,
+    so that the pipeline can copy them into the run's database meanwhile.
     """
 
     input_dir: Path
@@ -61,6 +63,7 @@ class StageContext:
     rerun: Rerun | None = None
     rerun_stages: Callable[..., Any] | None = None
     engine_factory: EngineFactory | None = None
+    tables_final: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

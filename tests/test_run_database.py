@@ -39,3 +39,47 @@ def test_memory_and_file_databases_publish_the_same_run(tmp_path):
     assert not (mem.out_dir / "hiddennet.duckdb.tmp").exists()
     listed = set(mem.manifest.get("files", {})) if isinstance(mem.manifest.get("files"), dict) else set()
     assert not any(str(f).startswith("hiddennet.duckdb.tmp") for f in listed)
+
+
+def test_the_copy_runs_beside_publish_on_a_sibling(tmp_path, monkeypatch):
+    """The in-memory run's copy into hiddennet.duckdb starts once publish's tables are final, on a
+    sibling of the engine in another thread, while publish writes its Parquet files; the database
+    holds the tables publish made (nominals, groups) and no temporary view of the writer."""
+    import threading
+
+    from hiddennet.engine.duckdb_engine import DuckDBEngine
+
+    real = DuckDBEngine.save_database
+    calls = []
+
+    def spy(self, path):
+        calls.append(threading.current_thread() is threading.main_thread())
+        return real(self, path)
+
+    monkeypatch.setattr(DuckDBEngine, "save_database", spy)
+    generate_force(tmp_path / "in", scale=0.02, seed=6)
+    run = run_pipeline(tmp_path / "in", tmp_path / "out", Settings(stability_checks=False))
+    assert calls == [False]
+    got = {(s, t) for s, t, _ in _database_tables(run.out_dir / "hiddennet.duckdb")}
+    assert {("main", "nominals"), ("main", "groups"), ("main", "nominal_identities")} <= got
+    con = duckdb.connect(str(run.out_dir / "hiddennet.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '__sorted_parquet'").fetchall() == [(0,)]
+    finally:
+        con.close()
+
+
+def test_a_failed_copy_fails_the_run_and_leaves_no_run_folder(tmp_path, monkeypatch):
+    """The copy's error comes out of the run (the output-write error of cli.md), after the thread has
+    ended, and nothing is committed at --out."""
+    from hiddennet.engine.duckdb_engine import DuckDBEngine
+    from hiddennet.errors import OutputWriteError
+
+    def broken(self, path):
+        raise OutputWriteError("cannot write the run's database: no space left on device")
+
+    monkeypatch.setattr(DuckDBEngine, "save_database", broken)
+    generate_force(tmp_path / "in", scale=0.02, seed=6)
+    with pytest.raises(OutputWriteError):
+        run_pipeline(tmp_path / "in", tmp_path / "out", Settings(stability_checks=False))
+    assert not (tmp_path / "out").exists() or not (tmp_path / "out" / "manifest.json").exists()

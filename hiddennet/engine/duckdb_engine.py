@@ -84,7 +84,8 @@ class DuckDBEngine(Engine):
         # Through a view: DuckDB's writer streams the sort straight into the file (the same bytes, about
         # half the CPU), where a sorted table would first be written into the database and read back.
         order = ", ".join(q(c) for c in self.columns(name))
-        self.con.execute(f"CREATE OR REPLACE VIEW __sorted_parquet AS SELECT * FROM {name} ORDER BY {order}")
+        # A temporary view: this connection's own, never part of the database a sibling may be copying.
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW __sorted_parquet AS SELECT * FROM {name} ORDER BY {order}")
         try:
             self.write_parquet("__sorted_parquet", path, metadata)
         finally:
