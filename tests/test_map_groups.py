@@ -158,3 +158,31 @@ def test_a_slow_batch_does_not_idle_the_other_workers(monkeypatch):
     next(parts)
     assert len(log) <= 2 * 2 + 1
     assert [p.column("k")[0].as_py() for p in parts] == list(range(1, 10))
+
+
+def test_the_worker_processes_are_kept_for_the_engines_life(tmp_path):
+    """Two pooled calls on one engine run in the same worker processes (started once), a sibling
+    makes its own, and closing the engine ends them."""
+    data = pa.table({"g": [f"G{i % 4}" for i in range(8)], "x": pa.array(range(8), pa.int64())})
+    pids = []
+    e = DuckDBEngine(group_workers=2)
+    try:
+        e.register_arrow("input", data)
+        for k in range(2):
+            seen = tmp_path / f"seen{k}.txt"
+            e.map_groups(f"out{k}", "SELECT * FROM input", "g", partial(costly_group, seen=str(seen)), OUT, costly=True)
+            pids.append({ln.split()[0] for ln in seen.read_text().splitlines()})
+        pool = e._pool
+        # Two workers in all: a pool per call would have started two more for the second.
+        assert pool is not None and len(pids[0] | pids[1]) <= 2
+        twin = e.sibling()
+        assert twin is not None and twin._pool is None
+        twin.close()
+        assert e._pool is pool  # a sibling's close leaves the engine's workers alone
+    finally:
+        e.close()
+    assert e._pool is None
+    import pytest
+
+    with pytest.raises(RuntimeError):
+        pool.submit(len, [])  # shut down: no new work

@@ -64,6 +64,7 @@ class DuckDBEngine(Engine):
         # DuckDB draws a progress bar on stdout for long queries, terminal or not: stdout is for results.
         self.con.execute("SET enable_progress_bar = false")
         self._schema = "main"
+        self._pool: ProcessPoolExecutor | None = None  # worker processes of map_groups, made when first needed
         # Settings are validated (settings.py) and still quoted as literals, never pasted bare.
         for setting, name, value in (
             ("duckdb_memory_limit", "memory_limit", memory_limit),
@@ -258,7 +259,11 @@ class DuckDBEngine(Engine):
             self.register_arrow(name, schema.empty_table())
             pooled = pooled and len(ranges) > 1
             if pooled:
-                for part in _map_in_processes(fn, batches, self.group_workers):
+                if self._pool is None:
+                    # Made once and kept until close: the dismantling's two passes and the centrality
+                    # would each pay the workers' start (about half a second at scale 1) again.
+                    self._pool = worker_pool(self.group_workers)
+                for part in _map_in_processes(fn, batches, self.group_workers, self._pool):
                     self._append(name, part.cast(schema))
             else:
                 with blas_limited():
@@ -293,9 +298,13 @@ class DuckDBEngine(Engine):
         twin.con = self.con.cursor()
         twin.con.execute("SET enable_progress_bar = false")
         twin._schema = "main"
+        twin._pool = None  # its own workers when it needs any
         return twin
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         self.con.close()
 
 
@@ -312,18 +321,27 @@ def _whole_group_ranges(counts: list[int], size: int) -> list[tuple[int, int]]:
     return out
 
 
-def _map_in_processes(fn: GroupFn, batches: Iterator[pa.Table], workers: int) -> Iterator[pa.Table]:
-    """fn over the batches in worker processes, results in batch order (so the output is the same
-    as in one process: every per-group function gives each group the same rows whatever batch it
-    is in). A slow batch does not idle the other workers: they go on with the batches behind it
-    while its finished followers wait their turn, as long as the batches in flight or waiting hold
-    at most _WINDOW_ROWS rows (and always at least 2 x workers batches), so memory stays bounded
-    however many there are. forkserver, not fork: this process runs DuckDB's threads, and forking a
-    threaded process can leave a lock held in the child."""
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for the per-group work, one BLAS thread each (engine/threads.py). forkserver, not
+    fork: this process runs DuckDB's threads, and forking a threaded process can leave a lock held
+    in the child."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=one_blas_thread) as pool:
-        window: deque = deque()  # (future, input rows), in batch order
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=one_blas_thread)
+
+
+def _map_in_processes(fn: GroupFn, batches: Iterator[pa.Table], workers: int,
+                      pool: ProcessPoolExecutor | None = None) -> Iterator[pa.Table]:
+    """fn over the batches in worker processes (`pool`, else a pool of its own), results in batch
+    order (so the output is the same as in one process: every per-group function gives each group
+    the same rows whatever batch it is in). A slow batch does not idle the other workers: they go on
+    with the batches behind it while its finished followers wait their turn, as long as the batches
+    in flight or waiting hold at most _WINDOW_ROWS rows (and always at least 2 x workers batches), so
+    memory stays bounded however many there are."""
+    own = pool is None
+    pool = worker_pool(workers) if pool is None else pool
+    window: deque = deque()  # (future, input rows), in batch order
+    try:
         rows = 0
         for batch in batches:
             window.append((pool.submit(fn, batch), batch.num_rows))
@@ -334,6 +352,11 @@ def _map_in_processes(fn: GroupFn, batches: Iterator[pa.Table], workers: int) ->
                 yield future.result()
         while window:
             yield window.popleft()[0].result()
+    finally:
+        for future, _ in window:
+            future.cancel()  # after a failure: the batches not started yet are not run at all
+        if own:
+            pool.shutdown(wait=True)
 
 
 def _io_reason(e: Exception) -> str:
