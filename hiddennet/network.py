@@ -386,11 +386,17 @@ def _components_summary(engine, table: str) -> dict:
     return {"groups": int(row[0]), "largest_group": int(row[1]), "nominals": int(row[2])}
 
 
-def ablation(engine, settings: Settings) -> dict:
-    """Components (no Leiden split) with all layers and with each layer left out in turn."""
+def ablation(engine, settings: Settings, all_layers: str | None = None) -> dict:
+    """Components (no Leiden split) with all layers and with each layer left out in turn.
+
+    `all_layers`: a table (nominal_id, component_id) of the components with every layer, already
+    made (`run`'s `_net_cc`, from the same pairs), so that they are not searched for twice."""
     result = {}
     for leave_out in (None, *LAYER_NAMES):
         key = "all_layers" if leave_out is None else f"without_{leave_out}"
+        if leave_out is None and all_layers is not None:
+            result[key] = _components_summary(engine, all_layers)
+            continue
         connected_components(engine, combined_sql(settings, leave_out), "_net_ablation", prefix="_net_abl")
         result[key] = _components_summary(engine, "_net_ablation")
         engine.drop("_net_ablation")
@@ -440,7 +446,7 @@ def run(engine, settings: Settings, *, ranking_only: bool = False) -> StageOutpu
     _network_groups_table(engine)
     facts.update(_group_facts(engine, n_components))
     if not ranking_only:
-        facts["ablation"] = ablation(engine, settings)
+        facts["ablation"] = ablation(engine, settings, all_layers="_net_cc")
     for name in ("_net_combined", "_net_cc", "_net_components", "_net_nodes", "_net_leiden", "_net_members",
                  "_net_centrality"):
         engine.drop(name)
