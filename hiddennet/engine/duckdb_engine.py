@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -64,7 +65,10 @@ class DuckDBEngine(Engine):
         # DuckDB draws a progress bar on stdout for long queries, terminal or not: stdout is for results.
         self.con.execute("SET enable_progress_bar = false")
         self._schema = "main"
-        self._pool: ProcessPoolExecutor | None = None  # worker processes of map_groups, made when first needed
+        # Worker processes of map_groups, made when first needed and shared with the siblings.
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_owner: DuckDBEngine = self
+        self._pool_lock = threading.Lock()
         # Settings are validated (settings.py) and still quoted as literals, never pasted bare.
         for setting, name, value in (
             ("duckdb_memory_limit", "memory_limit", memory_limit),
@@ -259,11 +263,7 @@ class DuckDBEngine(Engine):
             self.register_arrow(name, schema.empty_table())
             pooled = pooled and len(ranges) > 1
             if pooled:
-                if self._pool is None:
-                    # Made once and kept until close: the dismantling's two passes and the centrality
-                    # would each pay the workers' start (about half a second at scale 1) again.
-                    self._pool = worker_pool(self.group_workers)
-                for part in _map_in_processes(fn, batches, self.group_workers, self._pool):
+                for part in _map_in_processes(fn, batches, self.group_workers, self._workers()):
                     self._append(name, part.cast(schema))
             else:
                 with blas_limited():
@@ -288,6 +288,16 @@ class DuckDBEngine(Engine):
         finally:
             self.con.unregister(view)
 
+    def _workers(self) -> ProcessPoolExecutor:
+        """The engine's worker processes, made once and kept until it closes (the dismantling's two
+        passes and the centrality would each pay the workers' start, about half a second at scale 1,
+        again); a sibling uses its engine's, so threads side by side never start more than one pool."""
+        owner = self._pool_owner
+        with owner._pool_lock:
+            if owner._pool is None:
+                owner._pool = worker_pool(owner.group_workers)
+            return owner._pool
+
     def sibling(self) -> DuckDBEngine | None:
         """A cursor on the same database: DuckDB runs its statements beside this connection's, and
         `USE` and the search path (a scope), temporary tables and registered Arrow views are its own.
@@ -298,11 +308,13 @@ class DuckDBEngine(Engine):
         twin.con = self.con.cursor()
         twin.con.execute("SET enable_progress_bar = false")
         twin._schema = "main"
-        twin._pool = None  # its own workers when it needs any
+        twin._pool = None
+        twin._pool_owner = self._pool_owner  # the engine's workers (closed with the engine, not the twin)
+        twin._pool_lock = self._pool_lock
         return twin
 
     def close(self) -> None:
-        if self._pool is not None:
+        if self._pool is not None and self._pool_owner is self:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self.con.close()
