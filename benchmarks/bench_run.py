@@ -38,7 +38,7 @@ from bench_ingest import baseline_tree  # noqa: E402
 
 # Runs `hiddennet` with the given package on the path and prints the peak RSS of its largest process.
 _RUNNER = (
-    "import resource, runpy, subprocess, sys\n"
+    "import resource, subprocess, sys\n"
     "done = subprocess.run([sys.executable, '-m', 'hiddennet', *sys.argv[1:]], stdout=subprocess.DEVNULL)\n"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     "sys.exit(done.returncode)\n"

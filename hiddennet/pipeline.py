@@ -209,14 +209,19 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
     the partial rerun cannot decide (links differ from the run's, or a tie at rank TOP)."""
     with engine.scope(scope):
         try:
-            # In the namespace, so that reruns side by side (fairness._reruns_in_threads) keep their own.
-            engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
             if (settings.gap_half_life, settings.recency_half_life) != (base.gap_half_life, base.recency_half_life):
                 _nested(engine, select.STAGE, lambda: select.run(engine, settings))
-            if settings.model_dump(exclude={"layer_weight"}) != base.model_dump(exclude={"layer_weight"}):
+            # Only the layer weights differ: the run's `edges` serve (layers do not read the weights).
+            run_edges = settings.model_dump(exclude={"layer_weight"}) == base.model_dump(exclude={"layer_weight"})
+            if not run_edges:
                 _nested(engine, layers.STAGE, lambda: layers.run(engine, settings))
             if partial:
-                return _partial_rerun(engine, settings, _same_pairs(base, settings))
+                # The run's edges with the same layers above 0 (rerun_priority checked) link the same
+                # pairs: network.combined_sql keeps a pair some positively weighted layer links.
+                return _partial_rerun(engine, settings, same_pairs=run_edges)
+            # The run's people, before the namespace's network hides the run's; in the namespace, so
+            # that reruns side by side (fairness._reruns_in_threads) keep their own.
+            engine.create_table("_stability_people", "SELECT DISTINCT nominal_id FROM network_nominals")
             _nested(engine, network.STAGE, lambda: network.run(engine, settings, ranking_only=True))
             if not _same_people(engine):
                 _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
@@ -229,14 +234,6 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
             # 13 reruns must not hold 13 copies of the network: the namespace is scratch.
             for name in (*_SCOPE_TABLES, "_stability_kept", "_stability_people"):
                 engine.drop(name)
-
-
-def _same_pairs(base: Settings, settings: Settings) -> bool:
-    """The variant links the run's pairs, knowably without SQL: it changes layer weights only (so the
-    run's `edges`), and the same layers keep a positive weight (network.combined_sql keeps a pair
-    when a layer with positive weight links it with positive weight)."""
-    return (settings.model_dump(exclude={"layer_weight"}) == base.model_dump(exclude={"layer_weight"})
-            and _positive_layers(settings) == _positive_layers(base))
 
 
 def _partial_rerun(engine: Engine, settings: Settings, same_pairs: bool) -> pa.Table | None:
