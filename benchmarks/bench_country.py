@@ -12,7 +12,8 @@ Printed (Markdown on stdout, progress on stderr), per run: pipeline seconds and 
 baseline, seconds per stage (from the run's manifest), peak memory (the largest resident set of the
 run's process tree, its worker processes included, sampled every second from /proc), the most disk
 DuckDB spilled at once (size of the spill folder, sampled with the memory) and the size of the run's
-database and published tables. Outputs are deleted after each run unless `--keep`.
+database and published tables, and the peak memory of the large run stage by stage. Outputs are
+deleted after each run unless `--keep`.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from pathlib import Path
 from hiddennet.pipeline import run_pipeline
 from hiddennet.settings import Settings
 force, out, overrides = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+events = []
 t0 = time.perf_counter()
-result = run_pipeline(Path(force), Path(out), Settings(engine="duckdb", **overrides))
+result = run_pipeline(Path(force), Path(out), Settings(engine="duckdb", **overrides),
+                      lambda stage, what, _s: events.append((stage, what, time.time())))
 seconds = time.perf_counter() - t0
 m = result.manifest
-print(json.dumps({"seconds": seconds, "timings": m.get("stage_seconds", {}),
+print(json.dumps({"seconds": seconds, "timings": m.get("stage_seconds", {}), "events": events,
                   "groups": m.get("stages", {}).get("network", {}).get("groups")}))
 """
 
@@ -60,19 +63,48 @@ def _run(force: Path, out: Path, spill: Path, overrides: dict) -> dict:
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(parents=True)
     overrides = {**overrides, "duckdb_temp_directory": str(spill)}
+    timeline: list = []
     result = run_measured(
         [_CHILD, str(force), str(out), json.dumps(overrides)], f"run with {overrides}", interval=1.0,
-        watch=lambda: _du(spill),
+        watch=lambda: _du(spill), timeline=timeline,
     )
+    result["stage_peaks"] = _stage_peaks(result.pop("events"), timeline)
     # Publishing (sorted Parquet writes, input checksums) has no stage timing of its own.
     result["timings"]["publish"] = round(result["seconds"] - sum(result["timings"].values()), 3)
     result["peak_mb"] = result["peak_mb"] or 0.0
+    result["process_peak_mb"] = result["process_peak_mb"] or 0.0
+    result["pss_peak_mb"] = result["pss_peak_mb"] or 0.0
     result["spill_mb"] = result.pop("watch_peak") / 2**20
     database = out / "hiddennet.duckdb"
     result["database_mb"] = database.stat().st_size / 2**20 if database.exists() else 0.0
     result["out_mb"] = _du(out) / 2**20
     shutil.rmtree(spill, ignore_errors=True)
     return result
+
+
+def _stage_peaks(events: list, timeline: list) -> dict:
+    """{stage: [peak tree MB, peak largest-process MB, peak tree PSS MB]} from the memory samples taken while it ran
+    ("start" of the pipeline: before the first stage; "publish": after the last, with the database copy)."""
+    spans, start, last = [], None, None
+    for stage, what, at in events:
+        if what == "start":
+            start = (stage, at)
+        elif start is not None and start[0] == stage:
+            spans.append((stage, start[1], at))
+            last = at
+    peaks: dict = {}
+
+    def stage_at(t: float) -> str:
+        if not spans or t < spans[0][1]:
+            return "start"
+        if last is not None and t >= last:
+            return "publish"
+        return [s for s, a, _b in spans if a <= t][-1]  # between two stages: the one before
+
+    for t, *mem in timeline:
+        p = peaks.setdefault(stage_at(t), [0.0, 0.0, 0.0])
+        p[:] = [max(a, b / 2**20) for a, b in zip(p, mem, strict=True)]
+    return peaks
 
 
 def _force(work: Path, scale: float, seed: int) -> Path:
@@ -117,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
             out = args.workdir / f"out-{scale:g}-{limit}"
             runs[scale] = _run(force, out, args.workdir / f"spill-{scale:g}-{limit}", overrides)
             r = runs[scale]
-            print(f"  {r['seconds']:.0f}s, peak {r['peak_mb']:.0f} MB, spilled at most {r['spill_mb']:.0f} MB",
+            print(f"  {r['seconds']:.0f}s, peak {r['peak_mb']:.0f} MB (largest process {r['process_peak_mb']:.0f} MB), "
+                  f"spilled at most {r['spill_mb']:.0f} MB",
                   file=sys.stderr, flush=True)
             # Each run's figures at once: an interrupted command keeps those of its finished runs.
             print(f"  {json.dumps(r)}", file=sys.stderr, flush=True)
@@ -128,14 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     growth = args.scale / args.baseline_scale
     goal = 1.25 * growth
     print(f"| memory limit | stability reruns | scale | pipeline s | / scale {args.baseline_scale:g} (goal <= {goal:g}x) "
-          "| peak RSS MB | most spilled MB | database MB | published + database MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| peak RSS MB (process tree) | largest process MB | tree PSS MB | most spilled MB | database MB | published + database MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for limit, stability, runs in rows:
         base = runs[args.baseline_scale]["seconds"]
         for scale, r in runs.items():
             ratio = f"{r['seconds'] / base:.1f}x" if scale != args.baseline_scale else ""
             print(f"| {limit} | {'on' if stability else 'off'} | {scale:g} | {r['seconds']:.0f} | {ratio} | "
-                  f"{r['peak_mb']:,.0f} | {r['spill_mb']:,.0f} | {r['database_mb']:,.0f} | {r['out_mb']:,.0f} |")
+                  f"{r['peak_mb']:,.0f} | {r['process_peak_mb']:,.0f} | {r['pss_peak_mb']:,.0f} | {r['spill_mb']:,.0f} | {r['database_mb']:,.0f} | {r['out_mb']:,.0f} |")
     print()
     for limit, stability, runs in rows:
         stages = list(dict.fromkeys(k for r in runs.values() for k in r["timings"]))
@@ -147,6 +180,11 @@ def main(argv: list[str] | None = None) -> None:
             a, b = small_t.get(st), big_t.get(st)
             ratio = f"{b / a:.1f}x" if a and b is not None else ""
             print(f"| {st} | {'' if a is None else f'{a:.1f}'} | {'' if b is None else f'{b:.1f}'} | {ratio} |")
+        print()
+        print(f"| {limit}, scale {args.scale:g}: stage | peak RSS MB, process tree | largest process MB | tree PSS MB |")
+        print("|---|---|---|---|")
+        for st, (tree, one, pss) in runs[args.scale]["stage_peaks"].items():
+            print(f"| {st} | {tree:,.0f} | {one:,.0f} | {pss:,.0f} |")
         print()
 
 

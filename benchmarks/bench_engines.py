@@ -42,8 +42,21 @@ print(json.dumps({"seconds": seconds, "timings": result.manifest.get("stage_seco
 """
 
 
-def _tree_rss(root: int) -> int | None:
-    """Resident bytes of `root` and all its descendants (Linux /proc), None when unavailable."""
+def _pss(pid: int) -> int:
+    """Proportional set size: pages shared by the processes (the worker processes' libraries) count
+    once over them, so a tree's sum is the memory it really holds; 0 when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_rss(root: int) -> tuple[int, int, int] | None:
+    """(resident bytes of `root` and all its descendants, of the largest single one of them, the
+    tree's proportional set size) from Linux /proc; None when unavailable."""
     proc = Path("/proc")
     if not proc.is_dir():
         return None
@@ -59,31 +72,40 @@ def _tree_rss(root: int) -> int | None:
             rss[int(d.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue  # the process ended while we looked
-    total, todo = 0, [root]
+    total, largest, pss, todo = 0, 0, 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        largest = max(largest, rss.get(pid, 0))
+        pss += _pss(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return total, largest, pss
 
 
-def run_measured(args: list[str], label: str, interval: float = 0.2, watch=None) -> dict:
+def run_measured(args: list[str], label: str, interval: float = 0.2, watch=None, timeline: list | None = None) -> dict:
     """Run a child Python (`python -c ...`) that prints a JSON object on its last line of stdout.
 
     Returns that object with `wall` (seconds, interpreter start included), `peak_mb` (largest RSS
-    of the child's process tree, sampled every `interval` s; None without /proc) and, when `watch`
-    (a function returning bytes) is given, `watch_peak` (its largest value at a sample).
+    of the child's process tree, its worker processes included, sampled every `interval` s; None
+    without /proc), `process_peak_mb` (the largest of any one process of the tree), `pss_peak_mb` (the
+tree's proportional set size: shared pages counted once) and, when `watch`
+    (a function returning bytes) is given, `watch_peak` (its largest value at a sample). `timeline`,
+    when given, gets (time.time(), tree bytes, largest process bytes, tree PSS bytes) at every sample.
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak: dict = {"rss": 0, "watch": 0}
+    peak: dict = {"rss": 0, "one": 0, "pss": 0, "watch": 0}
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(interval):
             if peak["rss"] is not None:
                 rss = _tree_rss(proc.pid)
-                peak["rss"] = None if rss is None else max(peak["rss"], rss)
+                peak["rss"] = None if rss is None else max(peak["rss"], rss[0])
+                peak["one"] = 0 if rss is None else max(peak["one"], rss[1])
+                peak["pss"] = 0 if rss is None else max(peak["pss"], rss[2])
+                if timeline is not None and rss is not None:
+                    timeline.append((time.time(), *rss))
             if watch is not None:
                 peak["watch"] = max(peak["watch"], watch())
 
@@ -99,6 +121,8 @@ def run_measured(args: list[str], label: str, interval: float = 0.2, watch=None)
     result = json.loads(stdout.strip().splitlines()[-1])
     result["wall"] = wall
     result["peak_mb"] = None if peak["rss"] is None else peak["rss"] / 2**20
+    result["process_peak_mb"] = None if peak["rss"] is None else peak["one"] / 2**20
+    result["pss_peak_mb"] = None if peak["rss"] is None else peak["pss"] / 2**20
     if watch is not None:
         result["watch_peak"] = peak["watch"]
     return result

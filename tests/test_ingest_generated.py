@@ -108,6 +108,35 @@ def test_few_rejects_filter_gives_the_tables_of_the_join_in_file_order(tmp_path,
         assert filtered[t] == joined[t], t
 
 
+@pytest.mark.slow
+def test_lines_from_a_streamed_table_are_the_lines_of_the_case(tmp_path, settings, monkeypatch):
+    """Physical lines (and the record numbers of re-read rows) given by a table written in batches,
+    as for a file with many rejects, equal those given by a CASE over the few changes."""
+    from hiddennet.ingest import lines as L
+
+    generate.generate_force(tmp_path, scale=0.05, seed=11, dirty=True)
+
+    def tables() -> dict[str, list[tuple]]:
+        with DuckDBEngine() as e:
+            out = ingest.run(e, settings, tmp_path)
+            return {t: e.fetch_rows(f"SELECT * FROM {t} ORDER BY ALL") for t in out.tables}
+
+    by_case = tables()
+    streamed = []
+    real = L.LineSteps.table
+
+    def spy(self, names, chunk=None):
+        streamed.append(names)
+        return real(self, names, chunk)
+
+    monkeypatch.setattr(ingest, "_MAX_STEPS", 0)
+    monkeypatch.setattr(L, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(L.LineSteps, "table", spy)
+    by_table = tables()
+    assert ("__row", "source_line") in streamed and ("__row", "__rec") in streamed, streamed
+    assert by_table == by_case
+
+
 def _utf8(line: bytes) -> bool:
     try:
         line.decode("utf-8")

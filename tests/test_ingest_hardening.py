@@ -460,10 +460,13 @@ def test_byte_scans_do_not_depend_on_where_reads_cut_the_file(tmp_path, monkeypa
     content = b'\xef\xbb\xbf"a",b\r\n"x\r\ny",2\r\n\r\n"q""",\t3\r\n"open'
     path = tmp_path / "x.csv"
     path.write_bytes(content)
-    whole = records.scan_file(path), lines.record_lines(path)
+    want = range(6)
+    whole = records.scan_file(path), lines.record_lines(path, want)
     monkeypatch.setattr(records, "_CHUNK", chunk)
     monkeypatch.setattr(lines, "_CHUNK", chunk)
-    cut = records.scan_file(path), lines.record_lines(path)
+    cut = records.scan_file(path), lines.record_lines(path, want)
     assert cut[0] == whole[0] and whole[0].plain_text is False  # the tab
-    for name in ("start_line", "blank", "start_pos"):
+    assert cut[1].records == whole[1].records == 5 and cut[1].start_pos == whole[1].start_pos
+    for name in ("blank", "extra_at", "extra"):
         assert np.array_equal(getattr(cut[1], name), getattr(whole[1], name)), name
+    assert cut[1].line_of(np.arange(5)).tolist() == [1, 2, 4, 5, 6]

@@ -68,8 +68,9 @@ class Engine(abc.ABC):
 
     # -- tables ---------------------------------------------------------------------------------
     @abc.abstractmethod
-    def register_arrow(self, name: str, table: pa.Table) -> None:
-        """Materialise an Arrow table under `name`, replacing any table of that name."""
+    def register_arrow(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
+        """Materialise an Arrow table under `name`, replacing any table of that name. A record batch
+        reader is read once, as a stream where the engine can (memory: one batch, not the table)."""
 
     @abc.abstractmethod
     def has_table(self, name: str) -> bool:

@@ -132,7 +132,7 @@ class CheckingEngine(DuckDBEngine):
         self._statement(select_sql)
         return super().fetch_arrow(select_sql)
 
-    def register_arrow(self, name: str, table: pa.Table) -> None:
+    def register_arrow(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         self._writes({name})
         super().register_arrow(name, table)
 

@@ -117,7 +117,7 @@ class DuckDBEngine(Engine):
         self.last_statement = select_sql
         return self.con.sql(select_sql).to_arrow_table()
 
-    def register_arrow(self, name: str, table: pa.Table) -> None:
+    def register_arrow(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         self.last_statement = f"CREATE TABLE {name} AS SELECT 1"
         view = f"__arrow_{name}"
         self.con.register(view, table)

@@ -303,8 +303,10 @@ class SparkEngine(Engine):
             raise SparkEngineError(f"table {name}: not found")
         return list(self.spark.table(self._resolve(name)).columns)
 
-    def register_arrow(self, name: str, table: pa.Table) -> None:
+    def register_arrow(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         self.last_statement = f"CREATE TABLE {name} AS SELECT 1"
+        if isinstance(table, pa.RecordBatchReader):
+            table = table.read_all()  # createDataFrame takes a whole table (the driver holds it anyway)
         self._register(name, self.spark.createDataFrame(_sparkable(table)), materialise=True)
 
     def write_parquet(self, name: str, path: Path, metadata: dict[str, str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""One BLAS thread for the per-group work.
+"""Threads: one BLAS thread for the per-group work; independent statements side by side.
 
 The per-group functions (dismantling's Fiedler vectors, gnd.py) solve many small eigenproblems,
 where OpenBLAS's thread pool costs more than it gains; and the engines already run that work one
@@ -10,9 +10,15 @@ so it holds whatever imported numpy first and whatever the environment says.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _limited = False
 
@@ -28,3 +34,51 @@ def one_blas_thread() -> None:
 def blas_limited() -> Any:
     """For per-group work in this process: one thread while it runs, then as before."""
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def side_by_side(engine: Any, items: Sequence[T], fn: Callable[[Any, T], R], threads: int) -> list[R] | None:
+    """`fn(twin, item)` for every item, in `threads` threads, each on its own sibling of `engine`
+    (DuckDB: a cursor on the same database; Engine.sibling), taking the next item in order as it
+    finishes one. Returns the results in item order; None, with nothing run, when fewer than two
+    siblings can be had (the caller then runs the items one after another).
+
+    The items must be independent. A failure stops the taking of new items; the error raised is the
+    one of the first item (in order) that failed, which is the one a run one after another meets,
+    since every item before it was taken, and so finished, first.
+    """
+    twins: list[Any] = []
+    for _ in range(min(threads, len(items))):
+        twin = engine.sibling()
+        if twin is None:
+            break
+        twins.append(twin)
+    try:
+        if len(twins) < 2:
+            return None
+        results: list[Any] = [None] * len(items)
+        errors: dict[int, BaseException] = {}
+        lock = threading.Lock()
+        todo = iter(range(len(items)))
+
+        def work(twin: Any) -> None:
+            while True:
+                with lock:
+                    i = None if errors else next(todo, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = fn(twin, items[i])
+                except BaseException as e:  # re-raised in the caller's thread, below
+                    with lock:
+                        errors[i] = e
+                    return
+
+        with ThreadPoolExecutor(max_workers=len(twins)) as pool:
+            for future in [pool.submit(work, t) for t in twins]:
+                future.result()
+        if errors:
+            raise errors[min(errors)]
+        return results
+    finally:
+        for twin in twins:
+            twin.close()

@@ -18,8 +18,10 @@ import datetime as dt
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -28,8 +30,9 @@ import pyarrow as pa
 from hiddennet import resolve
 from hiddennet.contract import FILE_SUFFIXES, INPUT_TABLES as TABLES, TableContract
 from hiddennet.engine.base import Engine
+from hiddennet.engine.threads import side_by_side
 from hiddennet.errors import InputContractError
-from hiddennet.ingest.lines import RecordLines, record_lines
+from hiddennet.ingest.lines import LineSteps, RecordLines, record_lines
 from hiddennet.ingest.records import (
     MAX_VALUE_CHARS,
     FileScan,
@@ -56,6 +59,7 @@ from hiddennet.tables import empty_sql
 __all__ = ["OUTPUT_TABLES", "REASONS", "run"]
 
 OUTPUT_TABLES = (*TABLES, "quarantine", "demographic_conflicts")
+T = TypeVar("T")
 # Tables whose accepted rows others are checked against come first.
 _ORDER = ("crimes", "nominals", "intel_logs", "crime_nominals", "intel_nominals", "custody_cells", "soc_nominals",
           "soc_edges", "sharing_basis", "referral_outcomes", "nominal_crosswalk", "review_decisions",
@@ -117,26 +121,27 @@ class _Source:
 
 
 def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
-    input_dir = Path(input_dir)
-    files = _find_files(input_dir)
-    for t in TABLES.values():
-        if t.required and t.name not in files:
-            raise InputContractError("required file missing (.csv, .csv.gz or .parquet)", file=f"{t.name}.csv")
-        for other in t.requires:
-            if t.name in files and other not in files:
-                raise InputContractError(f"required with {files[t.name].name}", file=f"{other}.csv")
+    files = _required_files(Path(input_dir))
+    threads = settings.duckdb_threads or _cores()
 
-    sources: dict[str, _Source] = {}
-    for name in _ORDER:
+    def read(e: Engine, name: str) -> _Source:
         # Resolve's inputs are read only when it is on (docs/resolve.md); otherwise they are ignored.
         path = files.get(name) if settings.resolve or name not in resolve.INPUTS else None
-        src = sources[name] = _read(engine, TABLES[name], path, settings.input_encoding)
-        _check_values(engine, src)
+        src = _read(e, TABLES[name], path, settings.input_encoding)
+        _check_values(e, src)
         if src.raw and not src.typed_on_read:
-            engine.drop(src.raw)  # the typed status table holds everything from here on (lines: to publish)
+            e.drop(src.raw)  # the typed status table holds everything from here on (lines: to publish)
+        return src
+
+    # Each table is read and typed on its own, so two are read at once (largest file first): the
+    # engine's CSV reader numbers rows in one thread, and a second table keeps the other core busy.
+    by_size = sorted(_ORDER, key=lambda n: -(files[n].stat().st_size if n in files else 0))
+    read_sources = dict(zip(by_size, _each(engine, by_size, read, threads), strict=True))
+    sources = {name: read_sources[name] for name in _ORDER}
     cutoff = _future_dates(engine, sources, settings)
-    for name in _ORDER:  # parents first: orphans are checked against accepted rows
-        _check_rows(engine, sources[name], sources)
+    # Parents first (orphans are checked against accepted rows); tables of one generation side by side.
+    for generation in _generations():
+        _each(engine, generation, lambda e, name: _check_rows(e, sources[name], sources), threads)
 
     latest = _latest_date(engine, sources)
     as_of = settings.as_of or latest
@@ -146,9 +151,13 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
             file=sources["crimes"].file,
         )
     bad_dob = _implausible_dob_sql(as_of, settings.max_age_years)
-    _resolve_demographics(engine, sources, bad_dob)
-    for name in _ORDER:
-        _publish(engine, sources[name], bad_dob)
+
+    def publish(e: Engine, name: str) -> None:
+        if name == "nominals":  # the person table takes the crime records' demographics
+            _resolve_demographics(e, sources, bad_dob)
+        _publish(e, sources[name], bad_dob)
+
+    _each(engine, ["nominals", *(n for n in by_size if n != "nominals")], publish, threads)
     _create_quarantine(engine, sources, bad_dob)
 
     facts = _facts(engine, sources, as_of, latest, settings)
@@ -166,6 +175,39 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
     facts["resolve"] = resolve.run(engine, settings, as_of)
     facts["resolve"]["seconds"] = round(time.perf_counter() - t0, 3)
     return StageOutput(tables=(*tables, *resolve.OUTPUTS), facts=facts)
+
+
+def _required_files(input_dir: Path) -> dict[str, Path]:
+    files = _find_files(input_dir)
+    for t in TABLES.values():
+        if t.required and t.name not in files:
+            raise InputContractError("required file missing (.csv, .csv.gz or .parquet)", file=f"{t.name}.csv")
+        for other in t.requires:
+            if t.name in files and other not in files:
+                raise InputContractError(f"required with {files[t.name].name}", file=f"{other}.csv")
+    return files
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _each(engine: Engine, names: list[str], fn: Callable[[Engine, str], T], threads: int) -> list[T]:
+    """fn(engine, name) for each table, side by side on the engine's siblings where it has them (the
+    tables' statements touch only that table's scratch), else one after another; results in order."""
+    done = side_by_side(engine, names, fn, threads) if threads > 1 else None
+    return done if done is not None else [fn(engine, n) for n in names]
+
+
+def _generations() -> list[list[str]]:
+    """_ORDER cut into generations: every parent (_PARENTS) in an earlier one than its children."""
+    level: dict[str, int] = {}
+    for name in _ORDER:  # parents come first in _ORDER
+        level[name] = 1 + max((level[p] for (t, _), (p, _, _) in _PARENTS.items() if t == name), default=-1)
+    return [[n for n in _ORDER if level[n] == g] for g in range(max(level.values()) + 1)]
 
 
 # -- finding and reading files -------------------------------------------------------------------------
@@ -264,7 +306,7 @@ def _read_csv(engine: Engine, src: _Source, path: Path, encoding: str) -> None:
     recs = read_records(path, len(header), required, encoding, scan.ends_with_newline)
     engine.register_arrow(src.raw, recs.table)
     src.raw_rows = recs.table.num_rows
-    src.line_sql = _line_sql(engine, src.lines, recs.start_line)
+    src.line_sql = _line_sql(engine, src.lines, LineSteps.of_values(recs.start_line))
     pos_to_name = {int(v[1:]): k for k, v in {**src.present, **src.extras}.items()}
     src.pre = {pos_to_name[p]: col for p, col in recs.pre.items()}
     _register_parse(engine, src, [r[0] for r in recs.rejects], [r[1] for r in recs.rejects],
@@ -292,68 +334,66 @@ def _read_csv_fast(engine: Engine, src: _Source, path: Path, raw_names: list[str
     if "unreadable" in errors or quote_elsewhere:
         engine.drop(status)
         return False
-    bad_bytes = "invalid_utf8" in errors  # those records are read again value by value (positions needed)
-    lines = _record_lines_of(engine, src, path, scan, raw_names, records, bad_bytes)
-    n = len(lines.start_line)
-    rec = np.asarray(rejects.column("record").to_numpy(zero_copy_only=False), dtype=np.int64) - 1  # 0-based
-    keep = ~lines.blank
-    keep[0] = False  # the header
-    keep[rec[(rec >= 0) & (rec < n)]] = False
-    idx = np.flatnonzero(keep)
-    if len(idx) != accepted or np.any((rec < 0) | (rec >= n)):
+    rec = np.array(rejects.column("record").to_pylist(), dtype=np.int64) - 1  # 0-based record indices
+    # Records with invalid bytes are read again value by value (their byte offsets are needed).
+    redo = [int(r) for r, e in zip(rec, errors, strict=True) if e == "invalid_utf8"]
+    lines = _record_lines_of(engine, src, path, scan, raw_names, records, {*redo, *(r + 1 for r in redo)})
+    n = lines.records
+    excluded = np.unique(np.concatenate([[0], lines.blank, rec]))  # the header, blank and rejected records
+    if np.any((rec < 0) | (rec >= n)) or n - np.count_nonzero(excluded < n) != accepted:
         engine.drop(status)  # the reader and the line scan disagree on where records start
         return False
     columns: list[str | None]
-    reasons, rej_lines, columns, redo = [], [], [], []
+    reasons, rej_lines, columns = [], [], []
     for r, err in zip(rec.tolist(), errors, strict=True):
         if err == "invalid_utf8":
-            redo.append(r)
             continue
         reason = _PARSE_REASON.get(err, "truncated_row")
         if reason == "too_few_columns" and r == n - 1 and not lines.ends_with_newline:
             reason = "truncated_row"  # the file stops in the middle of its last row
         reasons.append(reason)
-        rej_lines.append(int(lines.start_line[r]))
+        rej_lines.append(int(lines.line_of(r)))
         columns.append(None)
-    src.raw_rows, row_lines = len(idx), lines.start_line[idx]  # row_lines[__row] = its line
+    steps = LineSteps.of_kept(lines, excluded, line=True)  # each __row's line
+    src.raw_rows = steps.rows
     if redo:
-        got = _recover_records(engine, src, path, lines, idx, redo, (rej_lines, reasons, columns))
+        got = _recover_records(engine, src, path, lines, excluded, redo, (rej_lines, reasons, columns))
         if got is None:  # a re-read record breaks the records rule: the whole file is read by it
             engine.drop(status)
             src.pre.clear()
             return False
-        src.raw_rows, row_lines = got
-    src.line_sql = _line_sql(engine, src.lines, row_lines)
+        src.raw_rows, steps = got
+    src.line_sql = _line_sql(engine, src.lines, steps)
     _register_parse(engine, src, rej_lines, reasons, columns)
     src.typed_on_read = True
     return True
 
 
 def _record_lines_of(engine: Engine, src: _Source, path: Path, scan: FileScan, raw_names: list[str],
-                     records: int, bad_bytes: bool) -> RecordLines:
-    """Where each record of a file the fast reader read starts (see _read_csv_fast)."""
+                     records: int, want: set[int]) -> RecordLines:
+    """Where each record of a file the fast reader read starts (see _read_csv_fast); `want`: records
+    whose byte offset is needed (those re-read, and the record after each)."""
     physical = scan.newlines + (not scan.ends_with_newline)
-    if physical == records and not bad_bytes:
+    if physical == records and not want:
         # One line per record (no blank line, no line break inside a field): record number = line.
-        return RecordLines(np.arange(1, records + 1, dtype=np.int64), np.zeros(records, bool), scan.ends_with_newline)
-    lines = record_lines(path)
-    if src.plain and len(lines.start_line) != physical:
+        return RecordLines(records, scan.ends_with_newline)
+    lines = record_lines(path, want)
+    if src.plain and lines.records != physical:
         # A line end inside a quoted value (it may be at the value's end): typed again, full trim.
         src.plain = False
         engine.scan_csv(f"__ing_status_{src.contract.name}", path, raw_names, _status_sql(src, "__csv"))
     return lines
 
 
-def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, idx: np.ndarray,
-                     redo: list[int], rejected: tuple[list, list, list]) -> tuple[int, np.ndarray] | None:
+def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLines, excluded: np.ndarray,
+                     redo: list[int], rejected: tuple[list, list, list]) -> tuple[int, LineSteps] | None:
     """Records the fast reader rejected for invalid bytes, read again value by value: a bad required
     value rejects the record (invalid_utf8, column named); bad optional ones are cleared and the row
-    joins the status table, numbered by its record. Returns (raw rows, line of each __row value), or None when a
-    record does not read as one by the records rule."""
-    # Only record_lines gives byte offsets, and _read_csv_fast uses it whenever a record is re-read.
-    assert src.raw is not None and lines.start_pos is not None
+    joins the status table, numbered by its record. Returns (raw rows, the line of each __row value),
+    or None when a record does not read as one by the records rule."""
+    assert src.raw is not None  # only a file that was read has records to re-read
     pos = lines.start_pos
-    spans = [(int(pos[r]), int(pos[r + 1]) if r + 1 < len(pos) else -1) for r in redo]
+    spans = [(pos[r], pos.get(r + 1, -1) if r + 1 < lines.records else -1) for r in redo]
     required = {int(src.present[c][1:]) for c in src.contract.required_columns}
     names = {int(raw[1:]): name for name, raw in {**src.present, **src.extras}.items()}
     ncols = len(_raw_names(src))
@@ -365,7 +405,7 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
         return None
     for r, (values, why, reason, col) in zip(redo, decoded, strict=True):
         if values is None or len(values) != ncols:
-            rejected[0].append(int(lines.start_line[r]))
+            rejected[0].append(int(lines.line_of(r)))
             rejected[1].append(reason or "invalid_utf8")
             rejected[2].append(names.get(col))
             continue
@@ -373,36 +413,43 @@ def _recover_records(engine: Engine, src: _Source, path: Path, lines: RecordLine
             cleared.setdefault(i, {})[len(kept)] = code
         kept.append(values)
         kept_rec.append(r)
+    dense = LineSteps.of_kept(lines, excluded, line=False)  # the record of each fast reader's __row
     if not kept:
-        return len(idx), lines.start_line[idx]
+        return dense.rows, LineSteps.of_kept(lines, excluded, line=True)
     data = {f"c{i}": pa.array([v[i] for v in kept], pa.string()) for i in range(ncols)}
     for i, by_row in cleared.items():
         data[f"c{i}__pre"] = pa.array([by_row.get(k) for k in range(len(kept))], pa.string())
         src.pre[names[i]] = f"c{i}__pre"
     data["__row"] = pa.array(kept_rec, pa.int64())
+    engine.register_arrow(f"__ing_recov_{src.contract.name}", pa.table(data))
+    _join_recovered(engine, src, dense)
+    return dense.rows + len(kept), LineSteps.of_records(lines)
+
+
+def _join_recovered(engine: Engine, src: _Source, dense: LineSteps) -> None:
     t = src.contract.name
     status = f"__ing_status_{t}"
-    engine.register_arrow(f"__ing_recov_{t}", pa.table(data))
-    engine.register_arrow(f"__ing_recidx_{t}", pa.table({"__row": pa.array(np.arange(len(idx)), pa.int64()),
-                                                          "__rec": pa.array(idx, pa.int64())}))
     # The re-read rows typed by the same rule (with their cleared-on-reading reasons), then joined to
     # the fast reader's rows; __row becomes the record number for all (file order, no longer dense).
     engine.create_table(f"__ing_recst_{t}", _status_sql(src, f"__ing_recov_{t}"))
     fast = set(engine.columns(status))
     cols = engine.columns(f"__ing_recst_{t}")
-    old = ", ".join("x.__rec AS __row" if c == "__row" else f"s.{q(c)}" if c in fast
+    if len(dense.starts) <= _MAX_STEPS:
+        record, join = dense.sql("s.__row"), ""
+    else:
+        engine.register_arrow(f"__ing_recidx_{t}", dense.table(("__row", "__rec")))
+        record, join = "x.__rec", f" JOIN __ing_recidx_{t} x ON x.__row = s.__row"
+    old = ", ".join(f"{record} AS __row" if c == "__row" else f"s.{q(c)}" if c in fast
                     else f"CAST(NULL AS VARCHAR) AS {q(c)}" for c in cols)
     engine.create_table(
         f"{status}_x",
-        f"SELECT {old} FROM {status} s JOIN __ing_recidx_{t} x ON x.__row = s.__row "
-        f"UNION ALL SELECT {', '.join(q(c) for c in cols)} FROM __ing_recst_{t}",
+        f"SELECT {old} FROM {status} s{join} UNION ALL SELECT {', '.join(q(c) for c in cols)} FROM __ing_recst_{t}",
     )
     engine.drop(status)
     engine.create_table(status, f"SELECT * FROM {status}_x")
     src.file_order = False  # a join and a union: __row order is no longer the table's order
     for scratch in (f"{status}_x", f"__ing_recov_{t}", f"__ing_recidx_{t}", f"__ing_recst_{t}"):
         engine.drop(scratch)
-    return len(idx) + len(kept), lines.start_line
 
 
 def _raw_names(src: _Source) -> list[str]:
@@ -423,23 +470,14 @@ def _register_parse(engine: Engine, src: _Source, lines: list, reasons: list, co
 _MAX_STEPS = 32
 
 
-def _line_sql(engine: Engine, lines_table: str, start_line: np.ndarray) -> str:
-    """SQL for the physical line of raw row `r.__row`, given every accepted row's line.
-
-    Line = row + 2 plus an offset that only grows (at a rejected or blank record, or after a field
-    holding line breaks); with few changes a CASE says it without a join, else a lines table does.
-    """
-    n = len(start_line)
-    if n == 0:
+def _line_sql(engine: Engine, lines_table: str, steps: LineSteps) -> str:
+    """SQL for the physical line of raw row `r.__row` (see LineSteps): with few changes of offset a
+    CASE says it without a join, else a lines table does (written a chunk at a time)."""
+    if steps.rows == 0:
         return "CAST(NULL AS BIGINT)"
-    offset = start_line - (np.arange(n, dtype=np.int64) + 2)
-    changes = np.flatnonzero(np.diff(offset)) + 1
-    if len(changes) <= _MAX_STEPS:
-        whens = " ".join(f"WHEN r.__row >= {int(i)} THEN {int(offset[i])}" for i in changes[::-1])
-        base = int(offset[0])
-        return f"r.__row + 2 + CASE {whens} ELSE {base} END" if whens else f"r.__row + {2 + base}"
-    engine.register_arrow(lines_table, pa.table({"__row": pa.array(np.arange(n), pa.int64()),
-                                                 "source_line": pa.array(start_line, pa.int64())}))
+    if len(steps.starts) <= _MAX_STEPS:
+        return steps.sql("r.__row")
+    engine.register_arrow(lines_table, steps.table(("__row", "source_line")))
     return "l.source_line"
 
 

@@ -28,15 +28,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
-import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 
 from hiddennet.engine import Engine
+from hiddennet.engine.threads import side_by_side
 from hiddennet.settings import Settings, memory_share
 from hiddennet.sql import age_years, date_lit, lit
 from hiddennet.stage import EngineFactory, Stage, StageOutput
@@ -268,38 +268,10 @@ def _reruns_in_threads(
     engine: Engine, base: Settings, jobs, rerun_stages: RerunStages, threads: int
 ) -> list[pa.Table] | None:
     """The variants side by side in `threads` threads, each on its own sibling of `engine` (the same
-    database, its own namespaces), taking the next variant as it finishes one; None when the engine
-    has no siblings. Each variant's rerun reads only the run's tables and writes only its own
-    namespace, so the order they run in changes nothing."""
-    twins: list[Engine] = []
-    for _ in range(threads):
-        twin = engine.sibling()
-        if twin is None:
-            break
-        twins.append(twin)
-    try:
-        if len(twins) < 2:
-            return None
-        results: list[pa.Table | None] = [None] * len(jobs)
-        lock = threading.Lock()
-        todo = iter(range(len(jobs)))
-
-        def work(twin: Engine) -> None:
-            while True:
-                with lock:
-                    i = next(todo, None)
-                if i is None:
-                    return
-                name, variant = jobs[i]
-                results[i] = rerun_stages(twin, base, variant, f"stability_{name}")
-
-        with ThreadPoolExecutor(max_workers=len(twins)) as pool:
-            for future in [pool.submit(work, t) for t in twins]:
-                future.result()
-        return [r for r in results if r is not None]
-    finally:
-        for twin in twins:
-            twin.close()
+    database, its own namespaces); None when the engine has no siblings. Each variant's rerun reads
+    only the run's tables and writes only its own namespace, so the order they run in changes nothing."""
+    return side_by_side(engine, jobs, lambda twin, job: rerun_stages(twin, base, job[1], f"stability_{job[0]}"),
+                        threads)
 
 
 def _reruns_in_processes(
