@@ -493,6 +493,31 @@ def run(engine, settings: Settings) -> StageOutput:
     return StageOutput(tables=("edges",), facts=facts)
 
 
+# The layers whose weights gap_half_life moves: the victim layer (the final table's weights, which
+# select halves by the time between crimes) and the place layer (its own gap halving).
+GAP_LAYERS = ("victim", "place")
+
+
+def rebuild_gap_layers(engine, settings: Settings) -> StageOutput:
+    """`edges` for settings that differ from the run's only in gap_half_life (and layer weights,
+    which layers do not read): the run's `edges` of the other layers as they are (their weights
+    read only recency_half_life), the victim and place layers built again as `run` builds them.
+    The same table as `run` on those settings, without the intelligence and custody pairs' work."""
+    place = settings.place_layer and engine.has_table("profile_crimes")
+    kept = ", ".join(f"'{name}'" for name in GAP_LAYERS)
+    parts = [f"SELECT {EDGE_COLUMNS} FROM edges WHERE layer NOT IN ({kept})"]
+    if engine.has_table("final_table"):
+        parts.append(victim_sql())
+    if place:
+        build_place(engine, settings)
+        parts.append(place_sql())
+    body = " UNION ALL ".join(f"SELECT {EDGE_COLUMNS} FROM ({p})" for p in parts)
+    engine.create_table("edges", f"SELECT {EDGE_COLUMNS} FROM ({body}) ORDER BY layer, nominal_a, nominal_b")
+    for name in _SCRATCH:
+        engine.drop(name)
+    return StageOutput(tables=("edges",), facts={})
+
+
 STAGE = Stage(
     "layers",
     lambda engine, settings, ctx: run(engine, settings),

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from hiddennet import allage, continuity, dismantle, harm, ingest, layers, network, publish, safeguard, select
 from hiddennet.engine import Engine, make_engine
+from hiddennet.engine.threads import release_free_memory
 from hiddennet.safeguard import fairness
 from hiddennet.settings import Settings
 from hiddennet.stage import Stage, StageContext, StageOutput, run_stage
@@ -151,6 +152,10 @@ def run_stages(
             return result.facts["manifest"]
         ctx.timings[stage.name] = round(time.perf_counter() - t0, 3)
         ctx.outputs[stage.name] = result
+        # What a stage's Python work freed (arrays, Arrow buffers) goes back to the system, not kept
+        # by the allocators for reuse: the next stage's peak then starts from the tables alone.
+        pa.default_memory_pool().release_unused()
+        release_free_memory()
         if stage.resolves:
             # Later stages see the resolved values (as_of), never None.
             settings = settings.model_copy(update={k: result.facts[k] for k in stage.resolves})
@@ -171,7 +176,9 @@ def rerun_priority(engine: Engine, base: Settings, settings: Settings, scope: st
     people (who is flagged depends on the network's people, not on its groups: safeguard/__init__.py).
 
     A half-life variant reruns select first: the victim layer's weights are the final table's, which
-    select weighs by the time between crimes and their recency (the half-lives).
+    select weighs by the time between crimes and their recency (the half-lives). A gap_half_life
+    variant then rebuilds only the victim and place layers and keeps the run's others (their weights
+    read only recency_half_life: layers.rebuild_gap_layers); a recency one reruns the layers stage.
 
     A variant that only reweights the run's links (layer weights, half-lives: the same pairs linked)
     has the run's components, so every group of a component up to max_group_size is the run's, with
@@ -213,7 +220,12 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
                 _nested(engine, select.STAGE, lambda: select.run(engine, settings))
             # Only the layer weights differ: the run's `edges` serve (layers do not read the weights).
             run_edges = settings.model_dump(exclude={"layer_weight"}) == base.model_dump(exclude={"layer_weight"})
-            if not run_edges:
+            gap_only = (settings.model_dump(exclude={"layer_weight", "gap_half_life"})
+                        == base.model_dump(exclude={"layer_weight", "gap_half_life"}))
+            if not run_edges and gap_only:
+                # Only the victim and place layers' weights move: the run's other layers serve.
+                _nested(engine, _GAP_LAYERS, lambda: layers.rebuild_gap_layers(engine, settings))
+            elif not run_edges:
                 _nested(engine, layers.STAGE, lambda: layers.run(engine, settings))
             if partial:
                 # The run's edges with the same layers above 0 (rerun_priority checked) link the same
@@ -323,6 +335,13 @@ _SCOPE_TABLES = tuple(dict.fromkeys(
 _STABLE_LINKS = Stage("stability_links", lambda engine, settings, ctx: _stable_links(engine, settings),
                       reads=("edges", "network_nominals", "network_groups"), optional_reads=("combined_edges",),
                       writes=("edges",))
+
+
+# A gap_half_life rerun's layers: the run's edges, the victim and place layers built again.
+_GAP_LAYERS = Stage("stability_gap_layers", lambda engine, settings, ctx: layers.rebuild_gap_layers(engine, settings),
+                    reads=("edges",), optional_reads=("final_table", "profile_crimes", "crimes", "crime_nominals",
+                                                      "missing_episodes"),
+                    writes=("edges",))
 
 
 def _same_people(engine: Engine) -> bool:

@@ -221,7 +221,9 @@ class Settings(BaseModel):
     duckdb_memory_limit: str | None = Field(
         None,
         description="DuckDB memory limit: a number and a unit (`16GB`, `512MiB`; B, KB, MB, GB, TB, KiB, MiB, GiB, "
-        "TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM).",
+        "TiB) or a share of RAM (`80%`) (default: DuckDB's own, 80% of RAM). With a limit set, DuckDB's allocator "
+        "also hands memory its queries freed back to the system promptly (flush thresholds of 16 MB, background "
+        "threads), so the process stays near the limit instead of keeping it for reuse (a few percent slower).",
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: one per core).")
     duckdb_database: Literal["memory", "file"] = Field(

@@ -186,3 +186,71 @@ def test_the_worker_processes_are_kept_for_the_engines_life(tmp_path):
 
     with pytest.raises(RuntimeError):
         pool.submit(len, [])  # shut down: no new work
+
+
+def sized_group(batch: pa.Table, seen: str) -> pa.Table:
+    """per_group, noting each batch's rows in a file (the batch runs in a worker process)."""
+    with open(seen, "a") as f:
+        f.write(f"{batch.num_rows}\n")
+    return per_group(batch)
+
+
+def test_worker_batches_are_capped(tmp_path, monkeypatch):
+    """A worker's memory follows its batch, so pooled batches stop at _WORKER_BATCH_ROWS rows (up to
+    the group that reaches it) however large the input: 60 groups of 1-3 rows under a cap of 5 give
+    batches of at most 5 + 2 rows, more of them than the 2 x 8 the input alone would make, and the
+    same rows as one call on the whole input."""
+    import random
+
+    rng = random.Random(5)
+    g = [f"G{i:02d}" for i in range(60) for _ in range(rng.randint(1, 3))]
+    data = pa.table({"g": g, "x": pa.array(range(len(g)), pa.int64())})
+    monkeypatch.setattr(duckdb_engine, "_POOL_MIN_ROWS", 0)
+    monkeypatch.setattr(duckdb_engine, "_WORKER_BATCH_ROWS", 5)
+    seen = tmp_path / "seen.txt"
+    with DuckDBEngine(group_workers=2) as e:
+        e.register_arrow("input", data)
+        e.map_groups("out", "SELECT * FROM input", "g", partial(sized_group, seen=str(seen)), OUT)
+        got = e.fetch_arrow("SELECT * FROM out ORDER BY g")
+    sizes = [int(n) for n in seen.read_text().split()]
+    assert sum(sizes) == len(g) and max(sizes) <= 7 and len(sizes) > 16
+    assert got.equals(per_group(data))
+
+
+def test_under_a_memory_limit_freed_memory_goes_back():
+    """With duckdb_memory_limit set, DuckDB's allocator returns freed query memory (flush thresholds,
+    background threads), on the engine and on its siblings; without a limit, DuckDB's defaults."""
+    def allocator(e: DuckDBEngine) -> dict:
+        return dict(e.fetch_rows("SELECT name, value FROM duckdb_settings() WHERE name LIKE 'allocator%'"))
+
+    with DuckDBEngine(memory_limit="1GB") as e:
+        twin = e.sibling()
+        assert twin is not None
+        for got in (allocator(e), allocator(twin)):
+            assert got["allocator_background_threads"] == "true"
+            assert got["allocator_flush_threshold"] in ("16MB", "16.0 MiB", "15.2 MiB")
+        twin.close()
+    with DuckDBEngine() as e:
+        assert allocator(e)["allocator_background_threads"] == "false"
+
+
+def _fails(batch: pa.Table) -> pa.Table:
+    raise ValueError("boom")
+
+
+def test_a_worker_batch_hands_back_free_memory_after_it_runs(monkeypatch):
+    """_batch_then_trim returns the batch's result and trims the C heap afterwards, also when the
+    batch fails (its error unchanged)."""
+    import pytest
+
+    calls: list[int] = []
+    monkeypatch.setattr(duckdb_engine, "release_free_memory", lambda: calls.append(1))
+    data = pa.table({"g": ["a", "a", "b"], "x": pa.array([1, 2, 3], pa.int64())})
+    assert duckdb_engine._batch_then_trim(per_group, data).equals(per_group(data))
+    with pytest.raises(ValueError, match="boom"):
+        duckdb_engine._batch_then_trim(_fails, data)
+    assert calls == [1, 1]
+    from hiddennet.engine.threads import release_free_memory
+
+    release_free_memory()  # the real call, twice: loads libc once, never raises
+    release_free_memory()

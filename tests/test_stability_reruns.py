@@ -5,7 +5,8 @@ new groups ranked against the run's others (the partial rerun): its top groups m
 those of the whole rerun, for every variant, on generated forces, on both engines and through the
 checking engine. A tie at rank 10 that only group ids could break sends it to the whole rerun
 (hand-made rows). A half-life variant reruns select (the victim layer's weights are the final
-table's). A rerun leaves no table behind in its namespace.
+table's); a gap_half_life one rebuilds only the victim and place layers, which must give the layers
+stage's table exactly. A rerun leaves no table behind in its namespace.
 """
 
 from __future__ import annotations
@@ -152,3 +153,30 @@ def test_partial_reruns_on_spark(tmp_path, spark_engine):
         fast = pipeline.rerun_priority(e, s, named[name], f"stability_{name}")
         whole = _whole(e, s, named[name], f"stability_whole_{name}")
         assert set(fairness.top_groups(fast)) == set(fairness.top_groups(whole)), name
+
+
+@pytest.mark.parametrize("extra", [{}, {"profiles": ["cse", "cce", "msht"], "place_layer": True, "cooffending_layer": True}])
+def test_a_gap_variants_layers_are_those_of_the_whole_layers_stage(tmp_path, extra):
+    """gap_half_life moves only the victim and place layers: the run's other layers kept as they are
+    and those two built again give exactly the table the layers stage gives on the variant."""
+    generate_force(tmp_path / "input", scale=0.05, seed=4, dirty=not extra, all_age=bool(extra))
+    cols = layers.EDGE_COLUMNS
+    with DuckDBEngine() as e:
+        s = _prepared(e, tmp_path / "input", Settings(**extra))
+        v = s.model_copy(update={"gap_half_life": s.gap_half_life * 0.8})
+        for scope, build in (("gap_fast", layers.rebuild_gap_layers), ("gap_whole", layers.run)):
+            with e.scope(scope):
+                select.run(e, v)
+                build(e, v)
+        differ = e.scalar(f"""SELECT count(*) FROM (
+            (SELECT {cols} FROM gap_fast.edges EXCEPT ALL SELECT {cols} FROM gap_whole.edges) UNION ALL
+            (SELECT {cols} FROM gap_whole.edges EXCEPT ALL SELECT {cols} FROM gap_fast.edges))""")
+        assert differ == 0
+        by_layer = dict(e.fetch_rows("SELECT layer, count(*) FROM gap_fast.edges GROUP BY layer"))
+        assert by_layer.get("victim") and by_layer.get("intel")
+        if extra:
+            assert by_layer.get("place"), "the generated force gives no place links: the test shows nothing"
+        # The variant really moves the victim layer's weights (else the test could not tell).
+        moved = e.scalar("SELECT count(*) FROM gap_fast.edges f JOIN main.edges r USING (nominal_a, nominal_b, layer) "
+                         "WHERE f.layer = 'victim' AND f.weight <> r.weight")
+        assert moved > 0

@@ -10,6 +10,7 @@ so it holds whatever imported numpy first and whatever the environment says.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,23 @@ def one_blas_thread() -> None:
     if not _limited:
         threadpool_limits(limits=1, user_api="blas")
         _limited = True
+
+
+_libc: Any = None
+
+
+def release_free_memory() -> None:
+    """glibc's malloc_trim(0): free pages inside the heap and its arenas go back to the system.
+    Nothing elsewhere (another C library, not Linux)."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
 
 
 def blas_limited() -> Any:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -233,12 +234,14 @@ def kept(run_top: list[frozenset[str]], variant_top: list[frozenset[str]]) -> in
 
 def _variant_tops(
     engine: Engine, settings: Settings, rerun: Rerun, rerun_stages: RerunStages | None,
-    engine_factory: EngineFactory | None = None,
+    engine_factory: EngineFactory | None = None, seconds: dict[str, float] | None = None,
 ) -> dict[str, list[frozenset[str]]]:
     """Top groups of every variant, each distinct variant computed once: in worker processes when
     the stages' rerun function and an engine factory are given, the engine is DuckDB and
     `stability_workers` allows more than one, else one after another through `rerun` (the same SQL
-    on the same rows either way)."""
+    on the same rows either way). `seconds` gets each distinct variant's rerun time (not from
+    worker processes)."""
+    seconds = {} if seconds is None else seconds
     named = variants(settings)
     distinct: dict[str, tuple[str, Settings]] = {}
     for name, v in named:
@@ -250,11 +253,23 @@ def _variant_tops(
     if rerun_stages is not None and engine_factory is not None and engine.name == "duckdb" and workers > 1:
         members = _reruns_in_processes(engine, settings, jobs, rerun_stages, engine_factory, workers)
     elif rerun_stages is not None and threads > 1:
-        members = _reruns_in_threads(engine, settings, jobs, rerun_stages, threads)
+        members = _reruns_in_threads(engine, settings, jobs, _timed(rerun_stages, seconds), threads)
     if members is None:
-        members = [rerun(v, f"stability_{name}") for name, v in jobs]
+        timed = _timed(lambda _e, _b, v, scope: rerun(v, scope), seconds)
+        members = [timed(engine, settings, v, f"stability_{name}") for name, v in jobs]
     by_key = {key: top_groups(m) for key, m in zip(distinct, members, strict=True)}
     return {name: by_key[v.model_dump_json()] for name, v in named}
+
+
+def _timed(rerun_stages: RerunStages, seconds: dict[str, float]) -> RerunStages:
+    """rerun_stages that records each rerun's wall seconds by variant (reruns side by side overlap)."""
+    def run(engine: Engine, base: Settings, variant: Settings, scope: str) -> pa.Table:
+        t0 = time.perf_counter()
+        try:
+            return rerun_stages(engine, base, variant, scope)
+        finally:
+            seconds[scope.removeprefix("stability_")] = round(time.perf_counter() - t0, 3)
+    return run
 
 
 def _cores() -> int:
@@ -326,7 +341,8 @@ def _stability(
         )
     )
     rows, per_variant = [], {}
-    for name, variant_top in _variant_tops(engine, settings, rerun, rerun_stages, engine_factory).items():
+    seconds: dict[str, float] = {}
+    for name, variant_top in _variant_tops(engine, settings, rerun, rerun_stages, engine_factory, seconds).items():
         n_kept = kept(run_top, variant_top)
         share = _share(n_kept, len(run_top))
         per_variant[name] = {"kept": n_kept, "share": share}
@@ -338,6 +354,7 @@ def _stability(
     return rows, {
         "top_groups": len(run_top),
         "variants": per_variant,
+        "rerun_seconds": seconds,  # wall seconds of each distinct variant's rerun (they overlap in threads)
         "min_share_kept": min(shares) if shares else None,
         "kept_rule": f"Jaccard of members >= {KEPT_JACCARD}",
     }
