@@ -37,10 +37,14 @@ def checked_run(tmp_path_factory):
 
 def test_every_stage_keeps_to_its_declaration(checked_run):
     engine, manifest = checked_run
-    # stability_links: the partial stability rerun's own step (pipeline._stable_links), checked too.
-    assert [s.name for s in STAGES] == [name for name in engine.seen if name != "stability_links"]
+    # The stability reruns' own steps, checked too: the partial rerun's links (pipeline._stable_links)
+    # and a gap_half_life rerun's layers (layers.rebuild_gap_layers).
+    own_steps = ("stability_links", "stability_gap_layers")
+    assert [s.name for s in STAGES] == [name for name in engine.seen if name not in own_steps]
     assert "skipped" not in manifest["stages"]["fairness"]["stability"]  # the reruns ran, each checked
     assert "edges" in engine.seen["stability_links"]["written"]
+    assert "edges" in engine.seen["stability_gap_layers"]["written"]
+    assert "edges" in engine.seen["stability_gap_layers"]["read"]  # the run's other layers
     # The drift the declarations fixed: network reads full_table, harm combined_edges, ingest writes conflicts.
     assert "full_table" in engine.seen["network"]["read"]
     assert "combined_edges" in engine.seen["harm"]["read"]

@@ -28,9 +28,10 @@ _POOL_MIN_ROWS = 100_000
 # Batches per worker: groups differ widely in cost (the largest come first), so smaller batches
 # spread the work more evenly.
 _BATCHES_PER_WORKER = 8
-# Rows of a worker's batch at most: a worker's memory follows its batch (at scale 40, 500,000-row
-# batches left each dismantling worker at 1.2 GB), and more, smaller batches cost little once the
-# input is large enough for this cap to bite (a scale-1 force's batches are about 12,000 rows).
+# Rows of a worker's batch at most: the batch's share of a worker's memory stays the same at any
+# scale (it was 500,000 rows at scale 40), and more, smaller batches cost little once the input is
+# large enough for this cap to bite (a scale-1 force's batches are about 12,000 rows). One large
+# group is still one batch: its memory is the group's (benchmarks/RESULTS.md section 14).
 _WORKER_BATCH_ROWS = 50_000
 # Input rows of the batches a pool may hold in flight or finished but waiting for a slower batch
 # ahead of them (see _map_in_processes); a scale-1 force's dismantling input is about 200,000.
@@ -388,8 +389,8 @@ def _map_in_processes(fn: GroupFn, batches: Iterator[pa.Table], workers: int,
 
 def _batch_then_trim(fn: GroupFn, batch: pa.Table) -> pa.Table:
     """fn(batch) in a worker, then the C allocator's free memory handed back to the system: a worker
-    lives as long as its engine and runs thousands of batches, and what their many small allocations
-    leave free inside the heap is otherwise kept (workers grew to 1.2 GB at scale 40)."""
+    lives as long as its engine, and what a large batch freed inside the heap would otherwise stay
+    with it until reused (at scale 40 workers held 0.7 GB between their 1.2 GB peaks)."""
     try:
         return fn(batch)
     finally:
