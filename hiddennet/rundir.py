@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hiddennet.engine.threads import cores
 from hiddennet.errors import OutputError, OutputWriteError, RunFolderBusyError, engine_io_reason, os_reason
 from hiddennet.fsio import private_dir, private_umask, tighten_tree, write_private
 
@@ -130,16 +131,9 @@ def sha256_all(paths: list[Path]) -> list[str]:
 
     # Largest first, so that the biggest file (the run's database) does not start last.
     order = sorted(range(len(paths)), key=lambda i: -paths[i].stat().st_size)
-    with ThreadPoolExecutor(max_workers=min(len(paths), _cores())) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(paths), cores())) as pool:
         digests = dict(zip(order, pool.map(sha256, [paths[i] for i in order]), strict=True))
     return [digests[i] for i in range(len(paths))]
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 # -- writing ------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from hiddennet.engine.base import Engine, GroupFn
-from hiddennet.engine.threads import blas_limited, one_blas_thread, release_free_memory
+from hiddennet.engine.threads import blas_limited, cores, one_blas_thread, release_free_memory
 from hiddennet.errors import InputContractError, OutputWriteError, SettingsError, engine_io_reason
 from hiddennet.sql import lit as _quote, q
 
@@ -43,13 +42,6 @@ _RELEASE_FREED = (("allocator_flush_threshold", "'16MB'"), ("allocator_bulk_deal
                   ("allocator_background_threads", "true"))
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 class DuckDBEngine(Engine):
     name = "duckdb"
     errors = (duckdb.Error,)
@@ -65,7 +57,7 @@ class DuckDBEngine(Engine):
         group_workers: int | None = None,
     ):
         self.database = str(database)
-        self.group_workers = int(group_workers or threads or _cores())
+        self.group_workers = int(group_workers or threads or cores())
         try:
             self.con = duckdb.connect(self.database)
         except duckdb.IOException as e:

@@ -11,6 +11,7 @@ so it holds whatever imported numpy first and whatever the environment says.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _limited = False
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def one_blas_thread() -> None:

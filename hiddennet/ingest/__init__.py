@@ -30,7 +30,7 @@ import pyarrow as pa
 from hiddennet import resolve
 from hiddennet.contract import FILE_SUFFIXES, INPUT_TABLES as TABLES, TableContract
 from hiddennet.engine.base import Engine
-from hiddennet.engine.threads import side_by_side
+from hiddennet.engine.threads import cores, side_by_side
 from hiddennet.errors import InputContractError
 from hiddennet.ingest.lines import LineSteps, RecordLines, record_lines
 from hiddennet.ingest.records import (
@@ -122,7 +122,7 @@ class _Source:
 
 def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
     files = _required_files(Path(input_dir))
-    threads = settings.duckdb_threads or _cores()
+    threads = settings.duckdb_threads or cores()
 
     def read(e: Engine, name: str) -> _Source:
         # Resolve's inputs are read only when it is on (docs/resolve.md); otherwise they are ignored.
@@ -186,13 +186,6 @@ def _required_files(input_dir: Path) -> dict[str, Path]:
             if t.name in files and other not in files:
                 raise InputContractError(f"required with {files[t.name].name}", file=f"{other}.csv")
     return files
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _each(engine: Engine, names: list[str], fn: Callable[[Engine, str], T], threads: int) -> list[T]:

@@ -26,7 +26,6 @@ count = top-10 groups kept, share = kept / top-10 groups of the run).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from hiddennet.engine import Engine
-from hiddennet.engine.threads import side_by_side
+from hiddennet.engine.threads import cores, side_by_side
 from hiddennet.settings import Settings, memory_share
 from hiddennet.sql import age_years, date_lit, lit
 from hiddennet.stage import EngineFactory, Stage, StageOutput
@@ -246,8 +245,8 @@ def _variant_tops(
     distinct: dict[str, tuple[str, Settings]] = {}
     for name, v in named:
         distinct.setdefault(v.model_dump_json(), (name, v))
-    workers = min(settings.stability_workers or _cores(), len(distinct))
-    threads = min(settings.stability_threads or _cores(), len(distinct))
+    workers = min(settings.stability_workers or cores(), len(distinct))
+    threads = min(settings.stability_threads or cores(), len(distinct))
     jobs = list(distinct.values())
     members: list[pa.Table] | None = None
     if rerun_stages is not None and engine_factory is not None and engine.name == "duckdb" and workers > 1:
@@ -270,13 +269,6 @@ def _timed(rerun_stages: RerunStages, seconds: dict[str, float]) -> RerunStages:
         finally:
             seconds[scope.removeprefix("stability_")] = round(time.perf_counter() - t0, 3)
     return run
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _reruns_in_threads(
