@@ -8,7 +8,7 @@ the engines alone.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from hiddennet import tables
-from hiddennet.sql import tables_in as sql_tables
+from hiddennet.sql import q, tables_in as sql_tables
 
 if TYPE_CHECKING:
     from hiddennet.stage import Stage
@@ -50,6 +50,18 @@ class Engine(abc.ABC):
     def create_table(self, name: str, select_sql: str) -> None:
         """Materialise the result of a SELECT under `name`, replacing any table of that name."""
         self.execute(f"CREATE OR REPLACE TABLE {name} AS {select_sql}")
+
+    def take_rows(self, name: str, source: str, columns: Sequence[tuple[str, str, str | None]], where: str,
+                  order: str | None = None) -> None:
+        """Table `name`: the rows of table `source` (alias `s` in `where`) for which `where` is true, with
+        `columns`, each (output name, column of `source`, SQL over that column alone, or None for the
+        column as it is), sorted by `order`; None keeps `source`'s order on an engine that keeps scan
+        order (`keeps_scan_order`), any order on others. `source` is gone afterwards: an engine may
+        make it `name` in place rather than copy its rows."""
+        cols = ", ".join(f"{expr or q(col)} AS {q(out)}" for out, col, expr in columns)
+        sort = f" ORDER BY {order}" if order else ""
+        self.create_table(name, f"SELECT {cols} FROM {source} s WHERE {where}{sort}")
+        self.drop(source)
 
     @abc.abstractmethod
     def fetch_arrow(self, select_sql: str) -> pa.Table:

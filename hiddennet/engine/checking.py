@@ -16,7 +16,7 @@ name or its engine name (`nominals` for `input_nominals`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +153,14 @@ class CheckingEngine(DuckDBEngine):
         self._reads({name})
         with self._engine_internal():  # its sorted view is the engine's, not the stage's
             super().write_parquet_sorted(name, path, metadata)
+
+    def take_rows(self, name: str, source: str, columns: Sequence[tuple[str, str, str | None]], where: str,
+                  order: str | None = None) -> None:
+        self._statement(f"SELECT 1 FROM {source} s WHERE {where}")
+        self._writes({name})
+        self._writes({source}, "drops")
+        with self._engine_internal():  # its DELETE and ALTER statements do what the declaration says
+            super().take_rows(name, source, columns, where, order)
 
     def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         self._writes({name})

@@ -6,7 +6,7 @@ import math
 import multiprocessing
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,6 +132,33 @@ class DuckDBEngine(Engine):
             self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
         finally:
             self.con.unregister(view)
+
+    def take_rows(self, name: str, source: str, columns: Sequence[tuple[str, str, str | None]], where: str,
+                  order: str | None = None) -> None:
+        have = self.columns(source)
+        at = [have.index(col) if col in have else -1 for _, col, _ in columns]
+        # A rename onto another kept column's name would need a swap: copied instead.
+        clash = any(out != col and out in have for out, col, _ in columns)
+        if order is not None or -1 in at or at != sorted(set(at)) or clash:
+            # A sort, or columns in another order: copied (rowid is the source's order).
+            super().take_rows(name, source, columns, where, order or "s.rowid")
+            return
+        # In place, where a copy of a large table costs as much as reading it: the rows not kept are
+        # deleted (marked, not moved), the columns not kept dropped and the rest altered or renamed, one
+        # column at a time; the order of the rows is the source's.
+        self.execute(f"DELETE FROM {source} AS s WHERE NOT coalesce(({where}), false)")
+        kept = {col for _, col, _ in columns}
+        for col in have:
+            if col not in kept:
+                self.execute(f"ALTER TABLE {source} DROP COLUMN {q(col)}")
+        for out, col, expr in columns:
+            if expr is not None:
+                kind = self.con.sql(f"SELECT {expr} FROM {source} LIMIT 0").types[0]
+                self.execute(f"ALTER TABLE {source} ALTER COLUMN {q(col)} SET DATA TYPE {kind} USING ({expr})")
+            if out != col:
+                self.execute(f"ALTER TABLE {source} RENAME COLUMN {q(col)} TO {q(out)}")
+        self.drop(name)
+        self.execute(f"ALTER TABLE {source} RENAME TO {q(name)}")
 
     def drop(self, name: str) -> None:
         # Qualified, so that inside a scope a missing table never resolves to the main one.

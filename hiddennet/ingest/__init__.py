@@ -152,13 +152,10 @@ def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
         )
     bad_dob = _implausible_dob_sql(as_of, settings.max_age_years)
 
-    def publish(e: Engine, name: str) -> None:
-        if name == "nominals":  # the person table takes the crime records' demographics
-            _resolve_demographics(e, sources, bad_dob)
-        _publish(e, sources[name], bad_dob)
-
-    _each(engine, ["nominals", *(n for n in by_size if n != "nominals")], publish, threads)
+    # Both read the status tables, which publishing may turn into the published tables in place.
+    _resolve_demographics(engine, sources, bad_dob)  # the person table takes the crime records' ones
     _create_quarantine(engine, sources, bad_dob)
+    _each(engine, by_size, lambda e, name: _publish(e, sources[name], bad_dob), threads)
 
     facts = _facts(engine, sources, as_of, latest, settings)
     facts["event_date_cutoff"], facts["event_date_cutoff_source"] = cutoff
@@ -792,41 +789,91 @@ def _resolve_demographics(engine: Engine, sources: dict[str, _Source], bad_dob: 
         "ON c.crime_ref = cn.crime_ref "
         f"WHERE {any_value}",
     )
-    per_crime = " UNION ALL ".join(
-        f"SELECT nominal_id, {lit(col)} AS col, CAST({q(col)} AS VARCHAR) AS value, offence_date "
-        f"FROM __ing_demo_src WHERE {q(col)} IS NOT NULL"
+    # Per person and column, the smallest and largest value of the crime records: equal, the records
+    # agree (the common case, one aggregate); different, the person's values are counted and ranked.
+    bounds = ", ".join(f"min({q(col)}) AS {q('lo_' + col)}, max({q(col)}) AS {q('hi_' + col)}" for col in _DEMOGRAPHICS)
+    engine.create_table("__ing_demo_range", f"SELECT nominal_id, {bounds} FROM __ing_demo_src GROUP BY nominal_id")
+    contested = " UNION ALL ".join(
+        f"SELECT s.nominal_id, {lit(col)} AS col, CAST(s.{q(col)} AS VARCHAR) AS value, s.offence_date "
+        f"FROM __ing_demo_src s JOIN __ing_demo_range r ON r.nominal_id = s.nominal_id "
+        f"WHERE r.{q('lo_' + col)} <> r.{q('hi_' + col)} AND s.{q(col)} IS NOT NULL"
         for col in _DEMOGRAPHICS
     )
     engine.create_table(
         "__ing_demo",
         f"""
-        SELECT nominal_id, col, value, n, latest,
-               row_number() OVER (PARTITION BY nominal_id, col ORDER BY n DESC, latest DESC, value) AS rank,
-               count(*) OVER (PARTITION BY nominal_id, col) AS versions
+        SELECT nominal_id, col, value,
+               row_number() OVER (PARTITION BY nominal_id, col ORDER BY n DESC, latest DESC, value) AS rank
         FROM (SELECT nominal_id, col, value, count(*) AS n, max(offence_date) AS latest
-              FROM ({per_crime}) v GROUP BY nominal_id, col, value) f
+              FROM ({contested}) v GROUP BY nominal_id, col, value) f
         """,
     )
     # One row per person: the crimes' pick for each column, for a single join when publishing.
-    picks = ", ".join(f"max(CASE WHEN col = {lit(col)} THEN value END) AS {q(col)}" for col in _DEMOGRAPHICS)
-    engine.create_table("__ing_demo_pick",
-                        f"SELECT nominal_id, {picks} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id")
+    ranked = ", ".join(f"max(CASE WHEN col = {lit(col)} THEN value END) AS {q(col)}" for col in _DEMOGRAPHICS)
+    picks = ", ".join(f"CASE WHEN r.{q('lo_' + col)} = r.{q('hi_' + col)} THEN CAST(r.{q('lo_' + col)} AS VARCHAR) "
+                      f"ELSE k.{q(col)} END AS {q(col)}" for col in _DEMOGRAPHICS)
+    engine.create_table(
+        "__ing_demo_pick",
+        f"SELECT r.nominal_id, {picks} FROM __ing_demo_range r LEFT JOIN "
+        f"(SELECT nominal_id, {ranked} FROM __ing_demo WHERE rank = 1 GROUP BY nominal_id) k "
+        "ON k.nominal_id = r.nominal_id",
+    )
+    _demographic_conflicts(engine, sources, bad_dob)
+
+
+def _demographic_conflicts(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
+    """demographic_conflicts: the record's value and a crime record's differ (nominal_vs_crime), or,
+    no value on the record, two crime records' values differ (crime_vs_crime)."""
     nominals = (f"(SELECT nominal_id, sex, ethnicity, {_dob_cleared(bad_dob)} AS date_of_birth "
                 f"FROM {_ok(sources['nominals'])} o)")
-    own = "CASE d.col WHEN 'sex' THEN n.sex WHEN 'ethnicity' THEN n.ethnicity ELSE CAST(n.date_of_birth AS VARCHAR) END"
+    differ = {}
+    for col in _DEMOGRAPHICS:
+        own, lo, hi = f"n.{q(col)}", f"r.{q('lo_' + col)}", f"r.{q('hi_' + col)}"
+        differ[col] = f"({own} IS NOT NULL AND ({lo} <> {own} OR {hi} <> {own})) OR ({own} IS NULL AND {lo} <> {hi})"
+    # One join finds the people with any conflict; each column's are read from those few.
+    flags = ", ".join(f"({differ[col]}) AS {q('c_' + col)}, n.{q(col)} IS NOT NULL AS {q('own_' + col)}"
+                      for col in _DEMOGRAPHICS)
     engine.create_table(
-        "demographic_conflicts",
-        f"""
-        SELECT DISTINCT d.nominal_id, d.col AS {q('column')},
-               CASE WHEN {own} IS NOT NULL THEN 'nominal_vs_crime' ELSE 'crime_vs_crime' END AS kind
-        FROM __ing_demo d JOIN {nominals} n ON n.nominal_id = d.nominal_id
-        WHERE ({own} IS NOT NULL AND d.value <> {own}) OR ({own} IS NULL AND d.versions > 1)
-        ORDER BY d.nominal_id, {q('column')}
-        """,
+        "__ing_demo_conf",
+        f"SELECT r.nominal_id, {flags} FROM __ing_demo_range r JOIN {nominals} n ON n.nominal_id = r.nominal_id "
+        f"WHERE {' OR '.join(f'({differ[col]})' for col in _DEMOGRAPHICS)}",
     )
+    conflicts = " UNION ALL ".join(
+        f"SELECT nominal_id, {lit(col)} AS {q('column')}, "
+        f"CASE WHEN {q('own_' + col)} THEN 'nominal_vs_crime' ELSE 'crime_vs_crime' END AS kind "
+        f"FROM __ing_demo_conf WHERE {q('c_' + col)}"
+        for col in _DEMOGRAPHICS
+    )
+    engine.create_table("demographic_conflicts",
+                        f"SELECT * FROM ({conflicts}) c ORDER BY nominal_id, {q('column')}")
 
 
 def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
+    """The accepted rows of a table, in file order, with their physical line (source_line)."""
+    c, t = src.contract, src.contract.name
+    line, line_join = _line_of(src, "o")
+    if t == "nominals" or line_join:
+        _publish_joined(engine, src, bad_dob, line, line_join)
+        return
+    # A filter of the status table: the engine may turn it into the published table in place.
+    exprs = {"date_of_birth": _dob_cleared(bad_dob)} if t == "crime_nominals" else {}
+    if t == "soc_edges":
+        exprs["weight"] = "coalesce(weight, 1.0)"  # the contract's default
+    columns = [(n, n, exprs.get(n)) for n in c.column_names]
+    columns += [("source_line", "__row", line.replace("o.__row", "__row"))] + [(n, n, None) for n in src.extras]
+    where = "s.__vreason IS NULL"
+    if src.rejected is None:
+        where += f" AND NOT EXISTS (SELECT 1 FROM __ing_rej_{t} j WHERE j.__row = s.__row)"
+    elif src.rejected:
+        where += f" AND s.__row NOT IN ({', '.join(str(r) for r in src.rejected)})"
+    # File order: the status table's own where it is in file order and the engine keeps scan order.
+    order = None if engine.keeps_scan_order and src.file_order else "s.__row"
+    engine.take_rows(t, f"__ing_status_{t}", columns, where, order)
+
+
+def _publish_joined(engine: Engine, src: _Source, bad_dob: str, line: str, line_join: str) -> None:
+    """_publish of a table that needs a join: the person table (its resolved demographics), or a
+    table whose lines are in a lines table."""
     c, t = src.contract, src.contract.name
     cols = [q(n) for n in c.column_names]
     if t == "soc_edges":
@@ -846,14 +893,9 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
                         f"AS {q(col + '_source')}")
         joins = " LEFT JOIN __ing_demo_pick x ON x.nominal_id = o.nominal_id"
         cols = [x if " AS " in x else f"o.{x}" for x in cols]
-    line, line_join = _line_of(src, "o")
     cols += [f"{line} AS source_line"] + [f"o.{q(n)}" for n in src.extras]
-    # File order: a filter of the status table (written in file order) keeps it where the engine
-    # keeps scan order; a join (rejects, lines, demographics) may not, so it is sorted.
-    ordered = (engine.keeps_scan_order and src.file_order and src.rejected is not None
-               and not joins and not line_join)
-    order = "" if ordered else " ORDER BY o.__row"
-    engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins}{line_join}{order}")
+    # A join may not keep the status table's order: sorted back into file order.
+    engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins}{line_join} ORDER BY o.__row")
 
 
 def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
@@ -926,7 +968,7 @@ def _facts(
 def engine_scratch(engine: Engine, read: list[str] | None = None) -> list[str]:
     """Scratch tables ingest makes: a status table for every table; for those read from a file (all
     when `read` is None) the reader's tables too."""
-    names = ["__ing_demo_src", "__ing_demo", "__ing_demo_pick"]
+    names = ["__ing_demo_src", "__ing_demo_range", "__ing_demo", "__ing_demo_pick", "__ing_demo_conf"]
     for t in TABLES:
         names += [f"__ing_status_{t}", f"__ing_rej_{t}", f"__ing_status_{t}_f"]
         if read is None or t in read:
