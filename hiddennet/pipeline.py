@@ -167,13 +167,13 @@ def run_stages(
 def rerun_priority(engine: Engine, base: Settings, settings: Settings, scope: str) -> pa.Table:
     """Rerun the layers-to-priority stages with other settings in a scratch namespace.
 
-    Returns the members of the ranked groups (group_id, priority_rank, nominal_id) as Arrow, for the
-    stability checks of the fairness stage: ranks 1..TOP at least (the whole ranking when the rerun is
-    whole). The run's own tables are untouched and the namespace is emptied afterwards. What a rerun
-    cannot change is reused from the run: when only the layer weights differ from the run's (`base`),
-    the run's `edges` (layers do not read the weights); the run's `crime_harm` always (harm reads only
-    settings no variant changes); the run's `safeguarding` when the variant's network holds the same
-    people (who is flagged depends on the network's people, not on its groups: safeguard/__init__.py).
+    Returns the members of the groups ranked 1..TOP (group_id, priority_rank, nominal_id) as Arrow,
+    for the stability checks of the fairness stage. The run's own tables are untouched and the
+    namespace is emptied afterwards. What a rerun cannot change is reused from the run: when only the
+    layer weights differ from the run's (`base`), the run's `edges` (layers do not read the weights);
+    the run's `crime_harm` always (harm reads only settings no variant changes); the run's
+    `safeguarding` when the variant's network holds the same people (who is flagged depends on the
+    network's people, not on its groups: safeguard/__init__.py).
 
     A half-life variant reruns select first: the victim layer's weights are the final table's, which
     select weighs by the time between crimes and their recency (the half-lives). A gap_half_life
@@ -238,9 +238,10 @@ def _rerun_in_scope(engine: Engine, base: Settings, settings: Settings, scope: s
             if not _same_people(engine):
                 _nested(engine, safeguard.STAGE, lambda: safeguard.run(engine, settings))
             _nested(engine, _HARM_RANKING, lambda: harm.run(engine, settings, ranking_only=True))
+            # Ranks 1..TOP only: a worker process sends these back, and the whole ranking is millions of rows.
             return engine.fetch_arrow(
                 "SELECT g.group_id, g.priority_rank, n.nominal_id FROM group_harm g "
-                "JOIN network_nominals n USING (group_id) WHERE g.priority_rank IS NOT NULL"
+                f"JOIN network_nominals n USING (group_id) WHERE g.priority_rank <= {_TOP}"
             )
         finally:
             # 13 reruns must not hold 13 copies of the network: the namespace is scratch.

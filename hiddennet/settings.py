@@ -43,14 +43,15 @@ _MEMORY_SIZE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def memory_share(limit: str | None, parts: int) -> str | None:
-    """`limit` (a validated DuckDB size such as `4GB` or `80%`) divided by `parts`, in the same unit."""
+def memory_share(limit: str | None, parts: int, fraction: float = 1.0) -> str | None:
+    """`fraction` of `limit` (a validated DuckDB size such as `4GB` or `80%`) divided by `parts`, in
+    the same unit."""
     if limit is None:
         return None
     m = _MEMORY_SIZE.fullmatch(limit)
     if m is None:  # validated by Settings: cannot happen, but never hand DuckDB a guess
         raise ValueError("duckdb_memory_limit: not a memory size")
-    return f"{float(m.group(1)) / max(1, parts):g}{m.group(2)}"
+    return f"{float(m.group(1)) * fraction / max(1, parts):g}{m.group(2)}"
 
 
 class LayerWeights(BaseModel):

@@ -228,8 +228,9 @@ def test_reruns_in_workers_give_the_same_fairness_table(tmp_path):
 
 
 def test_a_stability_worker_gets_its_share_of_the_memory_limit_and_spills_in_the_run_folder(tmp_path):
-    """Two workers under a 3GB limit: each worker's engine is made with 1.5GB, one thread, and a spill
-    folder inside the rerun's temporary folder (never DuckDB's default `.tmp` in the working directory)."""
+    """Two workers under a 4GB limit: the run's engine keeps a quarter (1GB) while they run, and each
+    worker's engine is made with half the rest (1.5GB), one thread, and a spill folder inside the rerun's
+    temporary folder (never DuckDB's default `.tmp` in the working directory)."""
     from hiddennet.engine.duckdb_engine import DuckDBEngine
     from hiddennet.safeguard.fairness import _rerun_worker
 
@@ -243,9 +244,50 @@ def test_a_stability_worker_gets_its_share_of_the_memory_limit_and_spills_in_the
     def rerun(engine, base, variant, scope):
         return pa.table({"memory_limit": [engine.scalar("SELECT current_setting('memory_limit')")]})
 
-    base = Settings(duckdb_memory_limit="3GB")
+    base = Settings(duckdb_memory_limit="4GB")
     got = _rerun_worker(str(tmp_path), [], base, rerun, factory, 2, ("intel_left_out", base))
     (own,) = made
     assert own.duckdb_memory_limit == "1.5GB" and own.duckdb_threads == 1
     assert own.duckdb_temp_directory == str(tmp_path / "spill-intel_left_out")
     assert got.column("memory_limit")[0].as_py().startswith("1.3")  # DuckDB shows 1.5 GB as 1.3 GiB
+
+
+def test_the_run_engine_lends_its_memory_while_the_rerun_workers_run(monkeypatch, tmp_path):
+    """While the pool of rerun workers runs, the run's DuckDB holds a quarter of its limit (its other
+    data goes to its temporary folder); afterwards, and after a failure, the whole limit again."""
+    from hiddennet.engine.duckdb_engine import DuckDBEngine
+    from hiddennet.safeguard import fairness
+
+    seen = []
+
+    class Pool:  # the process pool, in this process: what matters is the engine's limit meanwhile
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, jobs):
+            seen.append(engine.scalar("SELECT current_setting('memory_limit')"))
+            if len(seen) > 1:
+                raise RuntimeError("a worker failed")
+            return [pa.table({"x": [1]}) for _ in jobs]
+
+    monkeypatch.setattr(fairness, "ProcessPoolExecutor", Pool)
+    with DuckDBEngine(memory_limit="4GB", temp_directory=tmp_path / "spill") as engine:
+        engine.execute("CREATE TABLE t AS SELECT 1 AS a")
+        whole = engine.scalar("SELECT current_setting('memory_limit')")
+        jobs = [("a", Settings()), ("b", Settings())]
+        assert len(fairness._reruns_in_processes(engine, Settings(), jobs, None, None, 2)) == 2
+        assert engine.scalar("SELECT current_setting('memory_limit')") == whole
+        with pytest.raises(RuntimeError):
+            fairness._reruns_in_processes(engine, Settings(), jobs, None, None, 2)
+        assert engine.scalar("SELECT current_setting('memory_limit')") == whole
+    assert seen[0] == seen[1] and seen[0].startswith("953")  # 1 GB, shown in MiB
+    with DuckDBEngine() as free:  # no limit: nothing to lend
+        before = free.scalar("SELECT current_setting('memory_limit')")
+        with free.memory_lent(0.25):
+            assert free.scalar("SELECT current_setting('memory_limit')") == before

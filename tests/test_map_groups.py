@@ -254,3 +254,53 @@ def test_a_worker_batch_hands_back_free_memory_after_it_runs(monkeypatch):
 
     release_free_memory()  # the real call, twice: loads libc once, never raises
     release_free_memory()
+
+
+_HUGE_NOW = {"now": 0, "most": 0}
+
+
+def huge_counting(batch: pa.Table, lock) -> pa.Table:
+    """per_group, counting how many batches holding a group of over 5 rows run at once."""
+    import time
+
+    huge = max(batch.group_by("g").aggregate([("x", "count")]).column("x_count").to_pylist()) > 5
+    if huge:
+        with lock:
+            _HUGE_NOW["now"] += 1
+            _HUGE_NOW["most"] = max(_HUGE_NOW["most"], _HUGE_NOW["now"])
+        time.sleep(0.2)  # long enough for the other thread's huge group to overlap, were it allowed to
+        with lock:
+            _HUGE_NOW["now"] -= 1
+    return per_group(batch)
+
+
+def test_huge_groups_go_one_at_a_time_across_siblings(monkeypatch):
+    """Two siblings map side by side (the stability reruns do), each input with two groups of over
+    _HUGE_GROUP_ROWS rows among small ones: a huge group never runs beside another, the small ones
+    run as before, and each result is the one call on the whole input."""
+    import threading
+
+    monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 4)
+    monkeypatch.setattr(duckdb_engine, "_HUGE_GROUP_ROWS", 5)
+    g = [f"H{i}" for i in (1, 2) for _ in range(8)] + [f"S{i}" for i in range(10) for _ in range(2)]
+    data = pa.table({"g": g, "x": pa.array(range(len(g)), pa.int64())})
+    lock = threading.Lock()
+    results: dict[int, pa.Table] = {}
+    with DuckDBEngine(group_workers=1) as e:
+        e.register_arrow("input", data)
+        twins = [e.sibling(), e.sibling()]
+
+        def one(i: int) -> None:
+            twins[i].map_groups(f"out{i}", "SELECT * FROM input", "g", partial(huge_counting, lock=lock), OUT)
+            results[i] = twins[i].fetch_arrow(f"SELECT * FROM out{i} ORDER BY g")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for twin in twins:
+            assert twin is not None
+            twin.close()
+    assert _HUGE_NOW["most"] == 1
+    assert results[0].equals(per_group(data)) and results[1].equals(per_group(data))

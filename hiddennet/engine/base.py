@@ -193,6 +193,12 @@ class Engine(abc.ABC):
         """Statements inside belong to `stage`. A checking engine checks them against its declaration."""
         yield
 
+    @contextmanager
+    def memory_lent(self, fraction: float) -> Iterator[None]:
+        """Inside, the engine holds at most `fraction` of its memory limit (what it holds beyond goes
+        to its temporary folder), so that worker processes can use the rest. No effect without a limit."""
+        yield
+
     # -- life cycle -----------------------------------------------------------------------------------
     def save_database(self, path: Path) -> None:
         """Copy every table into a new database file at `path` (engines that can hold a run in memory)."""

@@ -17,6 +17,7 @@ import pyarrow as pa
 from hiddennet.engine.base import Engine, GroupFn
 from hiddennet.engine.threads import blas_limited, cores, one_blas_thread, release_free_memory
 from hiddennet.errors import InputContractError, OutputWriteError, SettingsError, engine_io_reason
+from hiddennet.settings import memory_share
 from hiddennet.sql import lit as _quote, q
 
 # Rows handed to a per-group function at once; batches always hold whole groups.
@@ -32,6 +33,9 @@ _BATCHES_PER_WORKER = 8
 # large enough for this cap to bite (a scale-1 force's batches are about 12,000 rows). One large
 # group is still one batch: its memory is the group's (benchmarks/RESULTS.md section 14).
 _WORKER_BATCH_ROWS = 50_000
+# A group of more rows than this is mapped one at a time across an engine and its siblings (map_groups):
+# at scale 40 the largest component's links are millions of rows, and its Leiden split ~1.2 GB.
+_HUGE_GROUP_ROWS = 1_000_000
 # Input rows of the batches a pool may hold in flight or finished but waiting for a slower batch
 # ahead of them (see _map_in_processes); a scale-1 force's dismantling input is about 200,000.
 _WINDOW_ROWS = 500_000
@@ -57,6 +61,7 @@ class DuckDBEngine(Engine):
         group_workers: int | None = None,
     ):
         self.database = str(database)
+        self.memory_limit = memory_limit
         self.group_workers = int(group_workers or threads or cores())
         try:
             self.con = duckdb.connect(self.database)
@@ -71,6 +76,7 @@ class DuckDBEngine(Engine):
         self._pool: ProcessPoolExecutor | None = None
         self._pool_owner: DuckDBEngine = self
         self._pool_lock = threading.Lock()
+        self._huge_lock = threading.Lock()  # one group over _HUGE_GROUP_ROWS at a time (map_groups)
         # Settings are validated (settings.py) and still quoted as literals, never pasted bare.
         for setting, name, value in (
             ("duckdb_memory_limit", "memory_limit", memory_limit),
@@ -132,6 +138,19 @@ class DuckDBEngine(Engine):
             self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {view}")
         finally:
             self.con.unregister(view)
+
+    @contextmanager
+    def memory_lent(self, fraction: float) -> Iterator[None]:
+        # The limit is the database's (every cursor's): a lower one moves table data out to the
+        # temporary folder, and the allocator settings set with the limit hand the memory back.
+        if not self.memory_limit:
+            yield
+            return
+        self.con.execute(f"SET memory_limit = {_quote(memory_share(self.memory_limit, 1, fraction) or '')}")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = {_quote(self.memory_limit)}")
 
     def take_rows(self, name: str, source: str, columns: Sequence[tuple[str, str, str | None]], where: str,
                   order: str | None = None) -> None:
@@ -290,22 +309,36 @@ class DuckDBEngine(Engine):
                 size = 1 if costly else min(_WORKER_BATCH_ROWS,
                                             math.ceil(total / (self.group_workers * _BATCHES_PER_WORKER)))
             keyed = [(k, int(n)) for k, n in per_key if k is not None]
-            cuts = _whole_group_ranges([n for _, n in keyed], size)
+            counts = [n for _, n in keyed]
+            cuts = _whole_group_ranges(counts, size)
             ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in cuts]
             if len(keyed) < len(per_key):
                 ranges.append((None, None))  # rows without a group key: one batch of their own, never dropped
-            batches = (self._fetch_groups(staged, key, lo, hi) for lo, hi in ranges)
+            # A group too large to share a batch is held whole in memory twice over (here and where fn
+            # runs): such groups go one at a time across this engine and its siblings (the stability
+            # reruns side by side each split the same largest component), the others as before.
+            huge = {r for r, (lo, hi) in zip(ranges, cuts, strict=False) if sum(counts[lo - 1:hi]) > _HUGE_GROUP_ROWS}
             self.register_arrow(name, schema.empty_table())
-            pooled = pooled and len(ranges) > 1
-            if pooled:
-                for part in _map_in_processes(fn, batches, self.group_workers, self._workers()):
-                    self._append(name, part.cast(schema))
-            else:
-                with blas_limited():
-                    for part in map(fn, batches):
-                        self._append(name, part.cast(schema))
+            rest = [r for r in ranges if r not in huge]
+            self._map_batches(name, staged, key, rest, fn, schema, pooled and len(ranges) > 1)
+            for lo, hi in ranges:
+                if (lo, hi) in huge:
+                    with self._pool_owner._huge_lock:
+                        self._map_batches(name, staged, key, [(lo, hi)], fn, schema, pooled and len(ranges) > 1)
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {staged}")
+
+    def _map_batches(self, name: str, staged: str, key: str, ranges: list, fn: GroupFn, schema: pa.Schema,
+                     pooled: bool) -> None:
+        """fn over the groups of each range of keys, in worker processes when `pooled`; results appended to `name`."""
+        batches = (self._fetch_groups(staged, key, lo, hi) for lo, hi in ranges)
+        if pooled:
+            for part in _map_in_processes(fn, batches, self.group_workers, self._workers()):
+                self._append(name, part.cast(schema))
+        else:
+            with blas_limited():
+                for part in map(fn, batches):
+                    self._append(name, part.cast(schema))
 
     def _fetch_groups(self, staged: str, key: str, lo, hi) -> pa.Table:
         # A filtered scan keeps the sorted table's order (insertion order is preserved).
@@ -346,6 +379,7 @@ class DuckDBEngine(Engine):
         twin._pool = None
         twin._pool_owner = self._pool_owner  # the engine's workers (closed with the engine, not the twin)
         twin._pool_lock = self._pool_lock
+        twin.memory_limit = self.memory_limit
         return twin
 
     def close(self) -> None:

@@ -294,18 +294,25 @@ def _reruns_in_processes(
         for n in names:
             engine.write_parquet(n, Path(folder) / f"{n}.parquet")
         work = partial(_rerun_worker, folder, names, base, rerun_stages, engine_factory, workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        # The run's engine waits meanwhile: it lends the workers most of the memory limit.
+        with engine.memory_lent(_RUN_MEMORY), ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
             return list(pool.map(work, jobs))
+
+
+# Share of the memory limit the run's engine keeps while the rerun workers run (Engine.memory_lent).
+_RUN_MEMORY = 0.25
 
 
 def _rerun_worker(folder: str, names: list[str], base: Settings, rerun_stages: RerunStages,
                   engine_factory: EngineFactory, workers: int, job) -> pa.Table:
     name, variant = job
-    # Each worker's DuckDB gets its share of the run's memory limit (all of them together stay within
-    # it) and spills into the run's owner-only temporary folder, never into the working directory.
+    # Each worker's DuckDB gets its share of what the run's engine lends of the memory limit (they and
+    # the run's engine together stay within it) and spills into the run's owner-only temporary folder,
+    # never into the working directory.
     own = base.model_copy(update={
         "duckdb_threads": 1, "duckdb_group_workers": 1,
-        "duckdb_memory_limit": memory_share(base.duckdb_memory_limit, workers),
+        "duckdb_memory_limit": memory_share(base.duckdb_memory_limit, workers, 1 - _RUN_MEMORY),
         "duckdb_temp_directory": str(Path(folder) / f"spill-{name}"),
     })
     with engine_factory(own) as e:  # the worker's own engine: DuckDB, like the run's
