@@ -85,3 +85,53 @@ def test_generated_tables_agree(seed):
             for r in range(rng.randint(0, 300))]
     rng.shuffle(rows)  # the source's order is not __row's: it must be kept as it is
     assert _taken(True, rows) == _taken(False, rows)
+
+
+def test_an_expression_reads_the_columns_before_it_as_they_were():
+    """`b` is cleared below 2; `c` says whether `b` was set, read through the same clearing: in place
+    (columns altered last first) and copied alike, and `c` sees `b` before its clearing."""
+    cols = [("a", "a", None), ("b", "b", "CASE WHEN b < 2 THEN NULL ELSE b END"),
+            ("x", "x", "CASE WHEN b IS NOT NULL THEN 'had_b' END")]
+    got = _taken(True, ROWS, cols)
+    assert got == _taken(False, ROWS, cols)
+    assert got[1] == [("p", 2.5, "had_b"), ("q", None, None), ("t", None, None)]
+
+
+# Each gives the row's own value where the lookup's are NULL (fill_from's rule).
+FILLS = [("b", "coalesce(t.b, x.b)"), ("x", "CASE WHEN t.b IS NULL AND x.b IS NOT NULL THEN 'filled' ELSE t.x END")]
+
+
+def _filled(in_place: bool, rows: list[tuple], lookup: list[tuple]) -> list[tuple]:
+    e = DuckDBEngine()
+    _source(e, rows)
+    keys = ", ".join(f"({a!r}, {'NULL' if b is None else b})" for a, b in lookup) or "('', 0.0)"
+    e.execute(f"CREATE TABLE look AS SELECT col0 AS a, CAST(col1 AS DOUBLE) AS b FROM (VALUES {keys}) v"
+              + ("" if lookup else " WHERE false"))
+    if in_place:
+        e.fill_from("src", "look", "a", FILLS, order="t.__row")
+    else:
+        Engine.fill_from(e, "src", "look", "a", FILLS, order="t.__row")
+    got = e.fetch_rows("SELECT * FROM src")
+    e.close()
+    return got
+
+
+def test_fill_from_by_hand():
+    """q has no b and the lookup has one: filled, marked. t has none in the lookup either: kept. p
+    has its own b: the lookup's is not used. r is not in the lookup at all: as it was."""
+    look = [("p", 9.0), ("q", 7.0), ("t", None)]
+    got = _filled(True, ROWS, look)
+    assert got == [("p", 2.5, 0, None, "x0"), ("q", 7.0, 1, None, "filled"), ("r", 4.0, 2, "bad", "x2"),
+                   ("s", 1.5, 3, None, "x3"), ("t", None, 4, None, "x4")]
+    assert got == _filled(False, ROWS, look)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fill_from_generated_agrees(seed):
+    rng = random.Random(seed)
+    rows = [(f"k{r}", rng.choice([None, 1.0]), r, None) for r in range(rng.randint(0, 200))]
+    rng.shuffle(rows)
+    look = [(f"k{r}", rng.choice([None, 5.0])) for r in rng.sample(range(250), rng.randint(0, 150))]
+    got = _filled(True, rows, look)
+    assert [r[2] for r in got] == [r[2] for r in rows]  # in place: the rows' own order
+    assert sorted(got, key=lambda r: r[2]) == _filled(False, rows, look)  # the copy: sorted by `order`

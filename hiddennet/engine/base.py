@@ -54,14 +54,28 @@ class Engine(abc.ABC):
     def take_rows(self, name: str, source: str, columns: Sequence[tuple[str, str, str | None]], where: str,
                   order: str | None = None) -> None:
         """Table `name`: the rows of table `source` (alias `s` in `where`) for which `where` is true, with
-        `columns`, each (output name, column of `source`, SQL over that column alone, or None for the
-        column as it is), sorted by `order`; None keeps `source`'s order on an engine that keeps scan
-        order (`keeps_scan_order`), any order on others. `source` is gone afterwards: an engine may
-        make it `name` in place rather than copy its rows."""
+        `columns`, each (output name, column of `source`, SQL over that column and the columns before
+        it in `columns`, as `source` has them; or None for the column as it is), sorted by `order`;
+        None keeps `source`'s order on an engine that keeps scan order (`keeps_scan_order`), any order
+        on others. `source` is gone afterwards: an engine may make it `name` in place rather than copy
+        its rows."""
         cols = ", ".join(f"{expr or q(col)} AS {q(out)}" for out, col, expr in columns)
         sort = f" ORDER BY {order}" if order else ""
         self.create_table(name, f"SELECT {cols} FROM {source} s WHERE {where}{sort}")
         self.drop(source)
+
+    def fill_from(self, name: str, lookup: str, key: str, fills: Sequence[tuple[str, str]], order: str) -> None:
+        """Each row of table `name` (alias `t`) whose column `key` matches a row of `lookup` (alias `x`,
+        at most one row per key) gets each column of `fills` (column, SQL over `t` and `x`) set to its
+        SQL; the other rows keep theirs. Each SQL must give the row's own value when x's columns are
+        NULL. The rows keep their order (an engine that copies sorts by `order`, SQL over `t`)."""
+        cols = ", ".join(f"{dict(fills)[c]} AS {q(c)}" if c in dict(fills) else f"t.{q(c)}" for c in self.columns(name))
+        scratch = f"__fill_{name}"
+        self.create_table(scratch, f"SELECT {cols} FROM {name} t LEFT JOIN {lookup} x ON x.{q(key)} = t.{q(key)} "
+                          f"ORDER BY {order}")
+        self.drop(name)
+        self.create_table(name, f"SELECT * FROM {scratch}")
+        self.drop(scratch)
 
     @abc.abstractmethod
     def fetch_arrow(self, select_sql: str) -> pa.Table:

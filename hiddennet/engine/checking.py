@@ -162,6 +162,12 @@ class CheckingEngine(DuckDBEngine):
         with self._engine_internal():  # its DELETE and ALTER statements do what the declaration says
             super().take_rows(name, source, columns, where, order)
 
+    def fill_from(self, name: str, lookup: str, key: str, fills: Sequence[tuple[str, str]], order: str) -> None:
+        self._reads({name, lookup})
+        self._writes({name})
+        with self._engine_internal():  # its UPDATE does what the declaration says
+            super().fill_from(name, lookup, key, fills, order)
+
     def scan_csv(self, name: str, path: Path, columns: list[str], select_sql: str | None = None) -> pa.Table:
         self._writes({name})
         with self._engine_internal():  # its reject tables are the engine's, not the stage's

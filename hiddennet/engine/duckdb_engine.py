@@ -163,21 +163,29 @@ class DuckDBEngine(Engine):
             super().take_rows(name, source, columns, where, order or "s.rowid")
             return
         # In place, where a copy of a large table costs as much as reading it: the rows not kept are
-        # deleted (marked, not moved), the columns not kept dropped and the rest altered or renamed, one
-        # column at a time; the order of the rows is the source's.
+        # deleted (marked, not moved), the columns not kept dropped and the rest altered, then renamed,
+        # one column at a time; the order of the rows is the source's. Altered last column first, so an
+        # expression reads the columns before it as they were (what the copy reads).
         self.execute(f"DELETE FROM {source} AS s WHERE NOT coalesce(({where}), false)")
         kept = {col for _, col, _ in columns}
         for col in have:
             if col not in kept:
                 self.execute(f"ALTER TABLE {source} DROP COLUMN {q(col)}")
-        for out, col, expr in columns:
+        for _, col, expr in reversed(columns):
             if expr is not None:
                 kind = self.con.sql(f"SELECT {expr} FROM {source} LIMIT 0").types[0]
                 self.execute(f"ALTER TABLE {source} ALTER COLUMN {q(col)} SET DATA TYPE {kind} USING ({expr})")
+        for out, col, _ in columns:
             if out != col:
                 self.execute(f"ALTER TABLE {source} RENAME COLUMN {q(col)} TO {q(out)}")
         self.drop(name)
         self.execute(f"ALTER TABLE {source} RENAME TO {q(name)}")
+
+    def fill_from(self, name: str, lookup: str, key: str, fills: Sequence[tuple[str, str]], order: str) -> None:
+        # In place: only the rows a lookup row changes are written (an UPDATE keeps the rows' order).
+        sets = ", ".join(f"{q(col)} = {expr}" for col, expr in fills)
+        changed = " OR ".join(f"({expr}) IS DISTINCT FROM t.{q(col)}" for col, expr in fills)
+        self.execute(f"UPDATE {name} AS t SET {sets} FROM {lookup} AS x WHERE x.{q(key)} = t.{q(key)} AND ({changed})")
 
     def drop(self, name: str) -> None:
         # Qualified, so that inside a scope a missing table never resolves to the main one.

@@ -584,6 +584,8 @@ def _status_sql(src: _Source, source: str) -> str:
     # to write); an optional column's is kept, quarantine reports it as a cleared value.
     kept = [q(col.name) for col in c.columns]
     kept += [q(n + "__err") for n in src.cleared]
+    if t == "nominals":  # where the published person table has them: filled in when it is (_publish)
+        kept += [f"CAST(NULL AS VARCHAR) AS {q(col + '_source')}" for col in _DEMOGRAPHICS]
     kept += ["__row"] + [q(n) for n in src.extras]
     kept = list(dict.fromkeys(kept))
     return f"SELECT {', '.join(kept)}, {reason} AS __vreason, {column} AS __vcolumn FROM ({typed_sql}) x"
@@ -852,14 +854,19 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
     """The accepted rows of a table, in file order, with their physical line (source_line)."""
     c, t = src.contract, src.contract.name
     line, line_join = _line_of(src, "o")
-    if t == "nominals" or line_join:
+    if line_join:
         _publish_joined(engine, src, bad_dob, line, line_join)
         return
     # A filter of the status table: the engine may turn it into the published table in place.
-    exprs = {"date_of_birth": _dob_cleared(bad_dob)} if t == "crime_nominals" else {}
+    exprs = {"date_of_birth": _dob_cleared(bad_dob)} if t in ("nominals", "crime_nominals") else {}
     if t == "soc_edges":
         exprs["weight"] = "coalesce(weight, 1.0)"  # the contract's default
     columns = [(n, n, exprs.get(n)) for n in c.column_names]
+    if t == "nominals":
+        # The record's own values first (their date of birth cleared as it is), then the crimes' fill the gaps.
+        for col in _DEMOGRAPHICS:
+            own = exprs.get(col, q(col))
+            columns.append((f"{col}_source", f"{col}_source", f"CASE WHEN {own} IS NOT NULL THEN 'nominal' END"))
     columns += [("source_line", "__row", line.replace("o.__row", "__row"))] + [(n, n, None) for n in src.extras]
     where = "s.__vreason IS NULL"
     if src.rejected is None:
@@ -869,6 +876,20 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
     # File order: the status table's own where it is in file order and the engine keeps scan order.
     order = None if engine.keeps_scan_order and src.file_order else "s.__row"
     engine.take_rows(t, f"__ing_status_{t}", columns, where, order)
+    if t == "nominals":
+        _fill_demographics(engine)
+
+
+def _fill_demographics(engine: Engine) -> None:
+    """The person table's missing date of birth, sex and ethnicity from the crime records' pick
+    (_resolve_demographics), with where each value came from."""
+    fills = []
+    for col in _DEMOGRAPHICS:
+        theirs = f"TRY_CAST(x.{q(col)} AS DATE)" if col == "date_of_birth" else f"x.{q(col)}"
+        fills.append((col, f"coalesce(t.{q(col)}, {theirs})"))
+        fills.append((f"{col}_source", f"CASE WHEN t.{q(col)} IS NOT NULL THEN t.{q(col + '_source')} "
+                                       f"WHEN x.{q(col)} IS NOT NULL THEN 'crime' END"))
+    engine.fill_from("nominals", "__ing_demo_pick", "nominal_id", fills, order="t.source_line")
 
 
 def _publish_joined(engine: Engine, src: _Source, bad_dob: str, line: str, line_join: str) -> None:
