@@ -186,7 +186,9 @@ class Settings(BaseModel):
         1, ge=1,
         description="Processes that run the stability reruns side by side on DuckDB, each with one DuckDB thread and "
         "its own in-memory database over Parquet copies of the run's tables (1, the default: none, the reruns run "
-        "in the run's database, see `stability_threads`; empty: one per core). Results do not depend on it.",
+        "in the run's database, see `stability_threads`; empty: one per core). Under `duckdb_memory_limit` the run's "
+        "database keeps a quarter of the limit while they run and the processes share the rest. Results do not "
+        "depend on it.",
     )
     stability_threads: int | None = Field(
         None, ge=1,

@@ -304,3 +304,38 @@ def test_huge_groups_go_one_at_a_time_across_siblings(monkeypatch):
             twin.close()
     assert _HUGE_NOW["most"] == 1
     assert results[0].equals(per_group(data)) and results[1].equals(per_group(data))
+
+
+PIDS = pa.schema([("g", pa.string()), ("pid", pa.int64())])
+
+
+def group_pid(batch: pa.Table) -> pa.Table:
+    """The process each group of a batch ran in."""
+    import os
+
+    groups = sorted(set(batch.column("g").to_pylist()))
+    return pa.table({"g": groups, "pid": [os.getpid()] * len(groups)}, schema=PIDS)
+
+
+def test_a_huge_group_runs_in_a_worker_and_keeps_batch_order(monkeypatch):
+    """Groups a, m, z of 2, 8 (over _HUGE_GROUP_ROWS) and 2 rows, two workers: the huge group runs in a
+    worker, also when it is the only batch (the run's process holds the database: a group that size
+    never beside it), and the results keep batch order (a, m, z). Without a huge group a single batch
+    runs here, as before."""
+    import os
+
+    monkeypatch.setattr(duckdb_engine, "_BATCH_ROWS", 3)
+    monkeypatch.setattr(duckdb_engine, "_POOL_MIN_ROWS", 0)
+    monkeypatch.setattr(duckdb_engine, "_HUGE_GROUP_ROWS", 5)
+    g = ["a"] * 2 + ["m"] * 8 + ["z"] * 2
+    with DuckDBEngine(group_workers=2) as e:
+        e.register_arrow("input", pa.table({"g": g, "x": pa.array(range(len(g)), pa.int64())}))
+        e.map_groups("out", "SELECT * FROM input", "g", group_pid, PIDS)
+        rows = e.fetch_rows("SELECT * FROM out")
+        e.map_groups("alone", "SELECT * FROM input WHERE g = 'm'", "g", group_pid, PIDS)
+        (alone,) = e.fetch_rows("SELECT * FROM alone")
+        e.map_groups("small", "SELECT * FROM input WHERE g = 'a'", "g", group_pid, PIDS)
+        (small,) = e.fetch_rows("SELECT * FROM small")
+    assert [r[0] for r in rows] == ["a", "m", "z"]
+    assert dict(rows)["m"] != os.getpid() and alone[1] != os.getpid()
+    assert small[1] == os.getpid()

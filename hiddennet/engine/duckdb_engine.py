@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import threading
@@ -322,17 +323,20 @@ class DuckDBEngine(Engine):
             ranges = [(keyed[lo - 1][0], keyed[hi - 1][0]) for lo, hi in cuts]
             if len(keyed) < len(per_key):
                 ranges.append((None, None))  # rows without a group key: one batch of their own, never dropped
-            # A group too large to share a batch is held whole in memory twice over (here and where fn
-            # runs): such groups go one at a time across this engine and its siblings (the stability
-            # reruns side by side each split the same largest component), the others as before.
-            huge = {r for r, (lo, hi) in zip(ranges, cuts, strict=False) if sum(counts[lo - 1:hi]) > _HUGE_GROUP_ROWS}
+            # A group too large to share a batch is held whole twice over (its batch here, and where fn
+            # runs): such a group goes to a worker process (never this one, which holds the database),
+            # one at a time across this engine and its siblings (the stability reruns side by side each
+            # split the same largest component). Results stay in batch order.
+            huge = [sum(counts[lo - 1:hi]) > _HUGE_GROUP_ROWS for lo, hi in cuts] + [False] * (len(ranges) - len(cuts))
             self.register_arrow(name, schema.empty_table())
-            rest = [r for r in ranges if r not in huge]
-            self._map_batches(name, staged, key, rest, fn, schema, pooled and len(ranges) > 1)
-            for lo, hi in ranges:
-                if (lo, hi) in huge:
+            for is_huge, run in itertools.groupby(zip(ranges, huge, strict=True), key=lambda rh: rh[1]):
+                part = [r for r, _ in run]
+                if not is_huge:
+                    self._map_batches(name, staged, key, part, fn, schema, pooled and len(ranges) > 1)
+                    continue
+                for one in part:
                     with self._pool_owner._huge_lock:
-                        self._map_batches(name, staged, key, [(lo, hi)], fn, schema, pooled and len(ranges) > 1)
+                        self._map_batches(name, staged, key, [one], fn, schema, self.group_workers > 1)
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {staged}")
 

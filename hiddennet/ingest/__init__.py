@@ -116,8 +116,6 @@ class _Source:
     # __row of every valid row rejected as a duplicate or orphan, when there are few (_FEW_REJECTS);
     # None: many, or not checked yet (accepted rows are then found by a join, see _ok).
     rejected: list[int] | None = None
-    # The status table's rows are in file order (__row ascending); not after re-read records joined it.
-    file_order: bool = True
 
 
 def run(engine: Engine, settings: Settings, input_dir: Path) -> StageOutput:
@@ -431,14 +429,15 @@ def _join_recovered(engine: Engine, src: _Source, dense: LineSteps) -> None:
         record, join = "x.__rec", f" JOIN __ing_recidx_{t} x ON x.__row = s.__row"
     old = ", ".join(f"{record} AS __row" if c == "__row" else f"s.{q(c)}" if c in fast
                     else f"CAST(NULL AS VARCHAR) AS {q(c)}" for c in cols)
+    # Sorted once by record: the status table stays in file order (published by a filter, not a sort).
     engine.create_table(
         f"{status}_x",
-        f"SELECT {old} FROM {status} s{join} UNION ALL SELECT {', '.join(q(c) for c in cols)} FROM __ing_recst_{t}",
+        f"SELECT {old} FROM {status} s{join} UNION ALL SELECT {', '.join(q(c) for c in cols)} FROM __ing_recst_{t} "
+        "ORDER BY __row",
     )
     engine.drop(status)
-    engine.create_table(status, f"SELECT * FROM {status}_x")
-    src.file_order = False  # a join and a union: __row order is no longer the table's order
-    for scratch in (f"{status}_x", f"__ing_recov_{t}", f"__ing_recidx_{t}", f"__ing_recst_{t}"):
+    engine.take_rows(status, f"{status}_x", [(c, c, None) for c in cols], "true")
+    for scratch in (f"__ing_recov_{t}", f"__ing_recidx_{t}", f"__ing_recst_{t}"):
         engine.drop(scratch)
 
 
@@ -747,11 +746,9 @@ def _set_aside_future(engine: Engine, src: _Source, cols: list[str], day_sql: st
         if col not in required:
             new[col] = f"CASE WHEN {q(col)} > {day_sql} THEN NULL ELSE {q(col)} END"
             new[col + "__err"] = f"CASE WHEN {q(col)} > {day_sql} THEN 'future_date' ELSE {q(col + '__err')} END"
-    select = [f"{new[n]} AS {q(n)}" if n in new else q(n) for n in engine.columns(status)]
-    engine.create_table(f"{status}_f", f"SELECT {', '.join(select)} FROM {status}")
-    engine.drop(status)
-    engine.create_table(status, f"SELECT * FROM {status}_f")
-    engine.drop(f"{status}_f")
+    # Every row kept, some of their values changed: on DuckDB, in place.
+    engine.take_rows(f"{status}_f", status, [(n, n, new.get(n)) for n in engine.columns(status)], "true")
+    engine.take_rows(status, f"{status}_f", [(n, n, None) for n in engine.columns(f"{status}_f")], "true")
 
 
 def _latest_date(engine: Engine, sources: dict[str, _Source]) -> dt.date | None:
@@ -873,8 +870,8 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
         where += f" AND NOT EXISTS (SELECT 1 FROM __ing_rej_{t} j WHERE j.__row = s.__row)"
     elif src.rejected:
         where += f" AND s.__row NOT IN ({', '.join(str(r) for r in src.rejected)})"
-    # File order: the status table's own where it is in file order and the engine keeps scan order.
-    order = None if engine.keeps_scan_order and src.file_order else "s.__row"
+    # File order: the status table's own (it is in file order) where the engine keeps scan order.
+    order = None if engine.keeps_scan_order else "s.__row"
     engine.take_rows(t, f"__ing_status_{t}", columns, where, order)
     if t == "nominals":
         _fill_demographics(engine)

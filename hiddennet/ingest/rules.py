@@ -144,10 +144,10 @@ def typed(kind: str, v: str, system: str | None = None, plain: bool = False) -> 
     trim_sql.
     """
     if kind == "date":
-        # The plain date is the common case: checked with cheap string tests before the regexp.
-        iso = (f"length({v}) = 10 AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
-               f"AND substr({v}, 1, 2) IN ('18', '19', '20', '21')")
-        return (f"CASE WHEN {iso} THEN TRY_CAST({v} AS DATE) "
+        # The plain date is the common case: checked with cheap patterns before the regexp (`_` is one
+        # character, so these are: ten characters, a plausible century, dashes at 5 and 8).
+        iso = " OR ".join(f"{v} LIKE '{century}__-__-__'" for century in ("18", "19", "20", "21"))
+        return (f"CASE WHEN ({iso}) THEN TRY_CAST({v} AS DATE) "
                 f"WHEN regexp_matches({v}, {lit(DATE_PATTERN)}) THEN TRY_CAST(substr({v}, 1, 10) AS DATE) END")
     if kind == "flag":
         return (
