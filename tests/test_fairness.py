@@ -291,3 +291,18 @@ def test_the_run_engine_lends_its_memory_while_the_rerun_workers_run(monkeypatch
         before = free.scalar("SELECT current_setting('memory_limit')")
         with free.memory_lent(0.25):
             assert free.scalar("SELECT current_setting('memory_limit')") == before
+
+
+def test_lending_memory_duckdb_cannot_free_lends_none():
+    """With no temporary folder DuckDB cannot move table data out: the lower limit is refused, so the
+    engine lends nothing and goes on (never a failed run), keeping its limit."""
+    from hiddennet.engine.duckdb_engine import DuckDBEngine
+
+    with DuckDBEngine(memory_limit="2GB") as e:
+        e.execute("SET temp_directory = ''")
+        e.execute("CREATE TABLE t AS SELECT range AS a, md5(range::VARCHAR) AS b FROM range(2000000)")
+        whole = e.scalar("SELECT current_setting('memory_limit')")
+        with e.memory_lent(0.01):
+            assert e.scalar("SELECT current_setting('memory_limit')") == whole
+            assert e.count("t") == 2_000_000
+        assert e.scalar("SELECT current_setting('memory_limit')") == whole
