@@ -12,8 +12,10 @@ Printed (Markdown on stdout, progress on stderr), per run: pipeline seconds and 
 baseline, seconds per stage (from the run's manifest), peak memory (the largest resident set of the
 run's process tree, its worker processes included, sampled every second from /proc), the most disk
 DuckDB spilled at once (size of the spill folder, sampled with the memory) and the size of the run's
-database and published tables, and the peak memory of the large run stage by stage. Outputs are
-deleted after each run unless `--keep`.
+database and published tables, and the peak memory of the large run stage by stage: the tree, its
+largest process, its PSS, and the run's own process split into DuckDB's tracked memory
+(`duckdb_memory()`) and the rest (Python, Arrow, what DuckDB does not track), both sampled inside the
+run every 0.2 s. Outputs are deleted after each run unless `--keep`.
 """
 
 from __future__ import annotations
@@ -31,19 +33,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engines import run_measured  # noqa: E402  (same folder: a child run, its peak memory)
 
 _CHILD = r"""
-import json, sys, time
+import json, sys, threading, time
 from pathlib import Path
+from hiddennet.engine import duckdb_engine
 from hiddennet.pipeline import run_pipeline
 from hiddennet.settings import Settings
 force, out, overrides = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 events = []
+# The run's own process, sampled here each 0.2 s: DuckDB's tracked memory (duckdb_memory()) and the
+# rest of the process's RSS (Python, Arrow, untracked allocations), peak of each per stage.
+engines, stage, split = [], ["start"], {}
+made = duckdb_engine.DuckDBEngine.__init__
+def _init(self, *a, **k):
+    made(self, *a, **k)
+    engines.append(self)
+duckdb_engine.DuckDBEngine.__init__ = _init
+def _sample():
+    cursor = None
+    while True:
+        if cursor is None and engines:
+            cursor = engines[0].con.cursor()
+        rss = int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+        tracked = 0.0
+        if cursor is not None:
+            try:
+                tracked = cursor.execute("SELECT sum(memory_usage_bytes) / 2**20 FROM duckdb_memory()").fetchall()[0][0] or 0.0
+            except Exception:
+                pass  # the database is closing
+        p = split.setdefault(stage[0], [0.0, 0.0])
+        p[0], p[1] = max(p[0], tracked), max(p[1], rss - tracked)
+        time.sleep(0.2)
+threading.Thread(target=_sample, daemon=True).start()
+def _event(name, what, _s):
+    events.append((name, what, time.time()))
+    stage[0] = name if what == "start" else "publish"
 t0 = time.perf_counter()
-result = run_pipeline(Path(force), Path(out), Settings(engine="duckdb", **overrides),
-                      lambda stage, what, _s: events.append((stage, what, time.time())))
+result = run_pipeline(Path(force), Path(out), Settings(engine="duckdb", **overrides), _event)
 seconds = time.perf_counter() - t0
 m = result.manifest
 print(json.dumps({"seconds": seconds, "timings": m.get("stage_seconds", {}), "events": events,
-                  "groups": m.get("stages", {}).get("network", {}).get("groups")}))
+                  "groups": m.get("stages", {}).get("network", {}).get("groups"), "duckdb_split": split}))
 """
 
 
@@ -181,10 +210,13 @@ def main(argv: list[str] | None = None) -> None:
             ratio = f"{b / a:.1f}x" if a and b is not None else ""
             print(f"| {st} | {'' if a is None else f'{a:.1f}'} | {'' if b is None else f'{b:.1f}'} | {ratio} |")
         print()
-        print(f"| {limit}, scale {args.scale:g}: stage | peak RSS MB, process tree | largest process MB | tree PSS MB |")
-        print("|---|---|---|---|")
+        split = runs[args.scale].get("duckdb_split", {})
+        print(f"| {limit}, scale {args.scale:g}: stage | peak RSS MB, process tree | largest process MB | tree PSS MB "
+              "| the run's process: DuckDB tracked MB | the rest of it MB |")
+        print("|---|---|---|---|---|---|")
         for st, (tree, one, pss) in runs[args.scale]["stage_peaks"].items():
-            print(f"| {st} | {tree:,.0f} | {one:,.0f} | {pss:,.0f} |")
+            duck, rest = split.get(st, (0.0, 0.0))
+            print(f"| {st} | {tree:,.0f} | {one:,.0f} | {pss:,.0f} | {duck:,.0f} | {rest:,.0f} |")
         print()
 
 
