@@ -12,10 +12,12 @@ from hiddennet.settings import Settings
 
 
 def _database_tables(path) -> list[tuple[str, str, int]]:
+    """(schema, table, rows) of every table, rows counted: DuckDB's estimated_size also counts the rows a
+    table published in place (ingest) deleted, which a file database keeps and a copy leaves out."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.execute(
-            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() ORDER BY ALL").fetchall()
+        names = con.execute("SELECT schema_name, table_name FROM duckdb_tables() ORDER BY ALL").fetchall()
+        return [(s, t, con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchall()[0][0]) for s, t in names]
     finally:
         con.close()
 
