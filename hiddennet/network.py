@@ -12,6 +12,7 @@ in SQL. Every choice the method leaves open is written down in docs/network.md.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from functools import partial
 
@@ -133,18 +134,26 @@ def _group_slices(keys: np.ndarray):
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
+# NetworKit's random seed is the process's (nk.engineering.setSeed): a Leiden in one thread reseeded
+# by another's midway gives another partition. Threads of one process (the stability reruns side by
+# side) therefore take turns inside one_thread; worker processes have one thread each.
+_NETWORKIT = threading.RLock()
+
+
 @contextmanager
 def one_thread():
-    """NetworKit on one thread while inside: its parallel Leiden and betweenness give results that
-    depend on the thread count and on timing, and a run must give the same tables on every machine."""
+    """NetworKit on one thread, and on one Python thread at a time, while inside: its parallel Leiden
+    and betweenness give results that depend on the thread count, on timing and on the seed set last,
+    and a run must give the same tables on every machine."""
     import networkit as nk
 
-    threads = nk.getMaxNumberOfThreads()
-    nk.setNumberOfThreads(1)
-    try:
-        yield
-    finally:
-        nk.setNumberOfThreads(threads)
+    with _NETWORKIT:
+        threads = nk.getMaxNumberOfThreads()
+        nk.setNumberOfThreads(1)
+        try:
+            yield
+        finally:
+            nk.setNumberOfThreads(threads)
 
 
 def _nk_graph(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray):
