@@ -69,7 +69,8 @@ class Engine(abc.ABC):
         at most one row per key) gets each column of `fills` (column, SQL over `t` and `x`) set to its
         SQL; the other rows keep theirs. Each SQL must give the row's own value when x's columns are
         NULL. The rows keep their order (an engine that copies sorts by `order`, SQL over `t`)."""
-        cols = ", ".join(f"{dict(fills)[c]} AS {q(c)}" if c in dict(fills) else f"t.{q(c)}" for c in self.columns(name))
+        sets = dict(fills)
+        cols = ", ".join(f"{sets[c]} AS {q(c)}" if c in sets else f"t.{q(c)}" for c in self.columns(name))
         scratch = f"__fill_{name}"
         self.create_table(scratch, f"SELECT {cols} FROM {name} t LEFT JOIN {lookup} x ON x.{q(key)} = t.{q(key)} "
                           f"ORDER BY {order}")

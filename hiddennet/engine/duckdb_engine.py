@@ -144,18 +144,18 @@ class DuckDBEngine(Engine):
     def memory_lent(self, fraction: float) -> Iterator[None]:
         # The limit is the database's (every cursor's): a lower one moves table data out to the
         # temporary folder, and the allocator settings set with the limit hand the memory back.
-        if not self.memory_limit:
-            yield
-            return
-        try:
-            self.con.execute(f"SET memory_limit = {_quote(memory_share(self.memory_limit, 1, fraction) or '')}")
-        except duckdb.Error:  # DuckDB cannot move enough out now (memory held by running queries): lend none
-            yield
-            return
+        limit, lent = self.memory_limit, False
+        if limit:
+            try:
+                self.con.execute(f"SET memory_limit = {_quote(memory_share(limit, 1, fraction) or '')}")
+                lent = True
+            except duckdb.Error:  # DuckDB cannot move enough out now (memory held by running queries): lend none
+                pass
         try:
             yield
         finally:
-            self.con.execute(f"SET memory_limit = {_quote(self.memory_limit)}")
+            if limit and lent:
+                self.con.execute(f"SET memory_limit = {_quote(limit)}")
 
     def take_rows(self, name: str, source: str, columns: Sequence[tuple[str, str, str | None]], where: str,
                   order: str | None = None) -> None:

@@ -850,11 +850,8 @@ def _demographic_conflicts(engine: Engine, sources: dict[str, _Source], bad_dob:
 def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
     """The accepted rows of a table, in file order, with their physical line (source_line)."""
     c, t = src.contract, src.contract.name
-    line, line_join = _line_of(src, "o")
-    if line_join:
-        _publish_joined(engine, src, bad_dob, line, line_join)
-        return
-    # A filter of the status table: the engine may turn it into the published table in place.
+    status = f"__ing_status_{t}"
+    line, line_join = _line_of(src, "s")
     exprs = {"date_of_birth": _dob_cleared(bad_dob)} if t in ("nominals", "crime_nominals") else {}
     if t == "soc_edges":
         exprs["weight"] = "coalesce(weight, 1.0)"  # the contract's default
@@ -864,15 +861,21 @@ def _publish(engine: Engine, src: _Source, bad_dob: str) -> None:
         for col in _DEMOGRAPHICS:
             own = exprs.get(col, q(col))
             columns.append((f"{col}_source", f"{col}_source", f"CASE WHEN {own} IS NOT NULL THEN 'nominal' END"))
-    columns += [("source_line", "__row", line.replace("o.__row", "__row"))] + [(n, n, None) for n in src.extras]
     where = "s.__vreason IS NULL"
     if src.rejected is None:
         where += f" AND NOT EXISTS (SELECT 1 FROM __ing_rej_{t} j WHERE j.__row = s.__row)"
     elif src.rejected:
         where += f" AND s.__row NOT IN ({', '.join(str(r) for r in src.rejected)})"
-    # File order: the status table's own (it is in file order) where the engine keeps scan order.
-    order = None if engine.keeps_scan_order else "s.__row"
-    engine.take_rows(t, f"__ing_status_{t}", columns, where, order)
+    if line_join:
+        # The lines are in a lines table: a join, sorted back into file order.
+        columns += [("source_line", "__row", line)] + [(n, n, None) for n in src.extras]
+        cols = ", ".join(f"{expr or 's.' + q(col)} AS {q(out)}" for out, col, expr in columns)
+        engine.create_table(t, f"SELECT {cols} FROM {status} s{line_join} WHERE {where} ORDER BY s.__row")
+    else:
+        # A filter of the status table: the engine may turn it into the published table in place, in
+        # file order where the engine keeps scan order (the status table is in file order).
+        columns += [("source_line", "__row", line.replace("s.__row", "__row"))] + [(n, n, None) for n in src.extras]
+        engine.take_rows(t, status, columns, where, None if engine.keeps_scan_order else "s.__row")
     if t == "nominals":
         _fill_demographics(engine)
 
@@ -887,33 +890,6 @@ def _fill_demographics(engine: Engine) -> None:
         fills.append((f"{col}_source", f"CASE WHEN t.{q(col)} IS NOT NULL THEN t.{q(col + '_source')} "
                                        f"WHEN x.{q(col)} IS NOT NULL THEN 'crime' END"))
     engine.fill_from("nominals", "__ing_demo_pick", "nominal_id", fills, order="t.source_line")
-
-
-def _publish_joined(engine: Engine, src: _Source, bad_dob: str, line: str, line_join: str) -> None:
-    """_publish of a table that needs a join: the person table (its resolved demographics), or a
-    table whose lines are in a lines table."""
-    c, t = src.contract, src.contract.name
-    cols = [q(n) for n in c.column_names]
-    if t == "soc_edges":
-        cols[c.column_names.index("weight")] = "coalesce(weight, 1.0) AS weight"  # contract default
-    base, joins = f"{_ok(src)} o", ""
-    if t in ("nominals", "crime_nominals"):
-        cols[c.column_names.index("date_of_birth")] = f"{_dob_cleared(bad_dob)} AS date_of_birth"
-    if t == "nominals":
-        # Resolved demographics: the record's value, else the crimes' (see _resolve_demographics).
-        base = f"(SELECT o.*, {_dob_cleared(bad_dob)} AS __dob FROM {_ok(src)} o) o"
-        cols = [q(n) for n in c.column_names]
-        for col in _DEMOGRAPHICS:
-            own = "o.__dob" if col == "date_of_birth" else f"o.{q(col)}"
-            theirs = f"TRY_CAST(x.{q(col)} AS DATE)" if col == "date_of_birth" else f"x.{q(col)}"
-            cols[c.column_names.index(col)] = f"coalesce({own}, {theirs}) AS {q(col)}"
-            cols.append(f"CASE WHEN {own} IS NOT NULL THEN 'nominal' WHEN x.{q(col)} IS NOT NULL THEN 'crime' END "
-                        f"AS {q(col + '_source')}")
-        joins = " LEFT JOIN __ing_demo_pick x ON x.nominal_id = o.nominal_id"
-        cols = [x if " AS " in x else f"o.{x}" for x in cols]
-    cols += [f"{line} AS source_line"] + [f"o.{q(n)}" for n in src.extras]
-    # A join may not keep the status table's order: sorted back into file order.
-    engine.create_table(t, f"SELECT {', '.join(cols)} FROM {base}{joins}{line_join} ORDER BY o.__row")
 
 
 def _create_quarantine(engine: Engine, sources: dict[str, _Source], bad_dob: str) -> None:
